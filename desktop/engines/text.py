@@ -1,0 +1,218 @@
+"""Text engine: chat over a decoder pack with streaming, stop strings and KV reuse.
+
+The engine renders the conversation with the pack's own chat template, tokenizes it with
+HF ``tokenizers``, and feeds the backend only the tokens its cache does not already hold,
+so turn 10 of a chat costs no more to start than turn 1. Generation is an explicit token
+loop: cancelling is simply not asking for the next token.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from .base import register_engine
+from .chat_template import ChatTemplate, find_template
+from .errors import ContextOverflowError, PackFormatError, RequestError
+from .events import Done, Token
+from .packs import Pack
+from .providers import RuntimeSettings
+from .sampling import Sampler, SamplingSettings
+from .text_backends import open_backend
+
+MAX_PROMPT_CHARS = 200_000
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass
+class ChatRequest:
+    messages: list[dict[str, str]]  # [{"role": ..., "content": ...}], last one from the user
+    max_tokens: int = 512
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    stop: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        if not self.messages:
+            raise RequestError("Nothing to answer: the conversation is empty.")
+        for m in self.messages:
+            if m.get("role") not in ROLES or not isinstance(m.get("content"), str):
+                raise RequestError(f"Messages need a role ({', '.join(ROLES)}) and text content.")
+        last = self.messages[-1]
+        if last["role"] != "user" or not last["content"].strip():
+            raise RequestError("Type a message first: the prompt is empty.")
+        total = sum(len(m["content"]) for m in self.messages)
+        if total > MAX_PROMPT_CHARS:
+            raise RequestError(
+                f"The conversation is {total:,} characters; the limit is {MAX_PROMPT_CHARS:,}. "
+                "Shorten the message or start a new chat."
+            )
+        if not 1 <= self.max_tokens <= 32768:
+            raise RequestError("Max tokens must be between 1 and 32768.")
+        self.sampling.validate()
+
+
+class TextEngine:
+    def __init__(self, pack: Pack, settings: RuntimeSettings | None = None, context_window: int = 4096):
+        from tokenizers import Tokenizer
+
+        if pack.modality != "text":
+            raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a text model.")
+        self.pack = pack
+        settings = settings or RuntimeSettings.from_env()
+        self.tokenizer = Tokenizer.from_file(str(pack.path_of("tokenizer.json")))
+        tok_cfg = _read_json(pack, "tokenizer_config.json")
+        specials = {k: v for k, v in tok_cfg.items() if k.endswith("_token") and isinstance(v, str)}
+        self.template = ChatTemplate(find_template(pack.root), specials)
+        self.eos_ids = self._eos_ids(tok_cfg)
+        self.backend = open_backend(pack, settings, context_window)
+        self.provider = self.backend.provider
+        self.context_length = self.backend.capacity
+        self._cached_ids: list[int] = []  # tokens the backend cache holds, in order
+
+    def _eos_ids(self, tok_cfg: dict) -> set[int]:
+        ids: set[int] = set()
+        for source in (self.pack.config.get("eos_token_id"), _read_json(self.pack, "genai_config.json").get("model", {}).get("eos_token_id")):
+            if isinstance(source, int):
+                ids.add(source)
+            elif isinstance(source, list):
+                ids.update(i for i in source if isinstance(i, int))
+        for name in ("eos_token",):
+            tok = tok_cfg.get(name)
+            if isinstance(tok, dict):
+                tok = tok.get("content")
+            if isinstance(tok, str) and self.tokenizer.token_to_id(tok) is not None:
+                ids.add(self.tokenizer.token_to_id(tok))
+        for chat_end in ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>"):
+            tid = self.tokenizer.token_to_id(chat_end)
+            if tid is not None:
+                ids.add(tid)
+        return ids
+
+    def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
+        text = self.template.render(messages, add_generation_prompt=True)
+        return self.tokenizer.encode(text, add_special_tokens=False).ids
+
+    def count_tokens(self, messages: list[dict[str, str]]) -> int:
+        return len(self.encode_chat(messages))
+
+    def generate(self, request: ChatRequest) -> Iterator[Token | Done]:
+        from tokenizers.decoders import DecodeStream
+
+        request.validate()
+        prompt = self.encode_chat(request.messages)
+        if len(prompt) >= self.context_length - 1:
+            raise ContextOverflowError(
+                f"This conversation is {len(prompt):,} tokens but the model's context window holds "
+                f"{self.context_length:,}. Start a new chat or delete earlier messages."
+            )
+        t0 = time.perf_counter()
+        reused = self._reuse_prefix(prompt)
+        logits = self.backend.extend(prompt[reused:])
+        self._cached_ids = list(prompt)
+        ttft = time.perf_counter() - t0
+
+        sampler = Sampler(request.sampling)
+        stream = DecodeStream(skip_special_tokens=True)
+        budget = min(request.max_tokens, self.context_length - len(prompt))
+        generated: list[int] = []
+        text, emitted = "", 0
+        finish = "length"
+        recent_prompt = prompt[-request.sampling.repetition_window :]  # the penalty also sees the prompt's tail
+        t_first = time.perf_counter()
+        while True:
+            token = sampler(logits, recent_prompt + generated)
+            if token in self.eos_ids:
+                finish = "eos"
+                break
+            generated.append(token)
+            piece = stream.step(self.tokenizer, token) or ""
+            text += piece
+            cut = _find_stop(text, request.stop)
+            if cut is not None:
+                yield Token(text[emitted:cut] if cut > emitted else "", token)
+                emitted, finish = cut, "stop"
+                break
+            # One event per token (text may be empty while a multi-byte character or a
+            # possible stop string is still incomplete), so callers can count tokens.
+            safe = len(text) - _stop_prefix_len(text, request.stop)
+            yield Token(text[emitted:safe] if safe > emitted else "", token)
+            emitted = max(emitted, safe)
+            if len(generated) >= budget:
+                finish = "context_full" if budget < request.max_tokens else "length"
+                break
+            logits = self.backend.extend([token])
+            self._cached_ids.append(token)
+        if finish != "stop" and emitted < len(text):
+            yield Token(text[emitted:], None)
+        elapsed = time.perf_counter() - t_first
+        n = len(generated)
+        yield Done(
+            stats={
+                "prompt_tokens": len(prompt),
+                "reused_tokens": reused,
+                "generated_tokens": n,
+                "ttft_s": round(ttft, 4),
+                "tokens_per_s": round((n - 1) / elapsed, 2) if n > 1 and elapsed > 0 else 0.0,
+                "seed": sampler.seed,
+                "provider": self.provider.used,
+                "context_used": len(prompt) + n,
+                "context_length": self.context_length,
+            },
+            finish_reason=finish,
+        )
+
+    def _reuse_prefix(self, prompt: list[int]) -> int:
+        """Rewind the cache to the longest prefix it shares with ``prompt``; return its length."""
+        cached = self._cached_ids[: self.backend.cached]
+        common = 0
+        for a, b in zip(cached, prompt):
+            if a != b:
+                break
+            common += 1
+        common = min(common, len(prompt) - 1)  # always feed at least one token to get logits
+        if common < self.backend.cached:
+            self.backend.rewind(common)
+            common = self.backend.cached
+        self._cached_ids = self._cached_ids[:common]
+        return common
+
+    def reset_cache(self) -> None:
+        self.backend.rewind(0)
+        self._cached_ids = []
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
+    hits = [text.find(s) for s in stops if s and s in text]
+    return min(hits) if hits else None
+
+
+def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
+    """Length of the longest tail of ``text`` that is a proper prefix of a stop string."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), 0, -1):
+            if text.endswith(s[:k]):
+                best = max(best, k)
+                break
+    return best
+
+
+def _read_json(pack: Pack, name: str) -> dict:
+    path = pack.root / name
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        raise PackFormatError(f"'{name}' in pack '{pack.name}' is not valid JSON.") from None
+    return data if isinstance(data, dict) else {}
+
+
+@register_engine("text")
+def _open(pack: Pack, settings: RuntimeSettings) -> TextEngine:
+    return TextEngine(pack, settings)

@@ -1,0 +1,80 @@
+"""User settings persisted with QSettings, read through one small typed facade.
+
+A corrupted settings file is reset with a notice rather than crashing start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSettings
+
+from desktop.engines.providers import CHOICES, RuntimeSettings
+
+ORG, APP = "Atelier", "Atelier"
+
+
+def _qsettings() -> QSettings:
+    home = os.environ.get("ATELIER_HOME")
+    if home:  # tests and CI keep settings beside their throwaway library
+        return QSettings(os.path.join(home, "settings.ini"), QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORG, APP)
+
+
+@dataclass
+class AppSettings:
+    provider: str = "auto"
+    threads: int = 0
+    output_dir: str = ""
+    theme: str = "system"  # system | light | dark
+    history_days: int = 0  # 0 keeps history forever
+    context_window: int = 4096
+
+
+class Settings:
+    def __init__(self):
+        self.q = _qsettings()
+        self.reset_notice = ""
+        if self.q.status() != QSettings.Status.NoError:
+            self.reset_notice = "Your settings file could not be read and was reset to defaults."
+            self.q.clear()
+
+    def load(self) -> AppSettings:
+        d = AppSettings()
+        try:
+            provider = str(self.q.value("runtime/provider", d.provider))
+            values = AppSettings(
+                provider=provider if provider in CHOICES else d.provider,
+                threads=max(0, int(self.q.value("runtime/threads", d.threads))),
+                output_dir=str(self.q.value("general/output_dir", d.output_dir) or ""),
+                theme=str(self.q.value("general/theme", d.theme)),
+                history_days=max(0, int(self.q.value("general/history_days", d.history_days))),
+                context_window=max(256, int(self.q.value("text/context_window", d.context_window))),
+            )
+        except (TypeError, ValueError):
+            self.reset_notice = "Some settings were invalid and were reset to defaults."
+            self.q.clear()
+            values = d
+        if values.provider != provider:
+            self.reset_notice = f"Unknown execution provider '{provider}' in settings; using auto."
+        return values
+
+    def save(self, s: AppSettings) -> None:
+        self.q.setValue("runtime/provider", s.provider)
+        self.q.setValue("runtime/threads", s.threads)
+        self.q.setValue("general/output_dir", s.output_dir)
+        self.q.setValue("general/theme", s.theme)
+        self.q.setValue("general/history_days", s.history_days)
+        self.q.setValue("text/context_window", s.context_window)
+        self.q.sync()
+
+    def runtime(self) -> RuntimeSettings:
+        s = self.load()
+        return RuntimeSettings(provider=s.provider, threads=s.threads)
+
+    def value(self, key: str, default=None):
+        return self.q.value(key, default)
+
+    def set_value(self, key: str, value) -> None:
+        self.q.setValue(key, value)

@@ -1,0 +1,1 @@
+"""Qt widgets: one studio per file. Widgets are touched only on the GUI thread."""

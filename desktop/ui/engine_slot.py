@@ -1,0 +1,114 @@
+"""An engine held by a studio: loaded in the background, one job at a time.
+
+Studios ask the slot to ``load(name)`` and to ``run(request)``; both go through the one
+GeneratorWorker, so loading never blocks the window and every job can be cancelled.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.engines.errors import RequestError
+from desktop.engines.events import Progress
+from desktop.workers import GeneratorWorker, start
+
+
+class EngineSlot(QObject):
+    loading = Signal(str)  # pack name
+    loaded = Signal(object)  # the engine
+    load_failed = Signal(object)  # error
+    busy_changed = Signal(bool)
+
+    def __init__(self, modality: str, runtime_settings: Callable[[], Any], notifier, parent=None):
+        super().__init__(parent)
+        self.modality = modality
+        self._runtime_settings = runtime_settings
+        self.notifier = notifier
+        self.engine = None
+        self.name: str | None = None
+        self._loader: GeneratorWorker | None = None
+        self.job: GeneratorWorker | None = None
+
+    # -- loading -------------------------------------------------------------------
+    def load(self, name: str) -> GeneratorWorker | None:
+        if name == self.name and self.engine is not None:
+            return None
+        if self.job is not None:
+            self.job.abort()  # the old engine's job cannot outlive the engine
+        settings = self._runtime_settings()
+        self.loading.emit(name)
+        worker = GeneratorWorker(_open_engine, name, settings)
+        worker.signals.yielded.connect(lambda ev: self._on_load_event(name, ev))
+        worker.signals.errored.connect(self._on_load_error)
+        self._loader = worker
+        return start(worker)
+
+    def _on_load_event(self, name: str, ev) -> None:
+        if isinstance(ev, Progress):
+            return
+        old, self.engine, self.name = self.engine, ev, name
+        if old is not None:
+            old.close()
+        if ev.provider.fell_back:
+            self.notifier.warning(ev.provider.message())
+        self.loaded.emit(ev)
+
+    def _on_load_error(self, exc) -> None:
+        self.notifier.error(exc)
+        self.load_failed.emit(exc)
+
+    # -- jobs ------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def run(self, request, on_event: Callable[[Any], None], on_end: Callable[[str], None] | None = None) -> GeneratorWorker | None:
+        """Start ``engine.generate(request)``; ``on_end`` gets 'done', 'aborted' or 'error'."""
+        if self.engine is None:
+            self.notifier.error(RequestError(f"No {self.modality} model is loaded yet."))
+            return None
+        if self.job is not None:
+            self.notifier.error(RequestError("A job is already running; stop it first."))
+            return None
+        try:
+            request.validate()  # fail fast, on the GUI thread, with the user's words
+        except RequestError as exc:
+            self.notifier.error(exc)
+            return None
+        worker = GeneratorWorker(self.engine.generate, request)
+        outcome = {"value": "done"}
+        worker.signals.yielded.connect(on_event)
+        worker.signals.errored.connect(lambda exc: (outcome.update(value="error"), self.notifier.error(exc)))
+        worker.signals.aborted.connect(lambda: outcome.update(value="aborted"))
+        worker.signals.finished.connect(lambda: self._job_finished(outcome["value"], on_end))
+        self.job = worker
+        self.busy_changed.emit(True)
+        return start(worker)
+
+    def stop(self) -> None:
+        if self.job is not None:
+            self.job.abort()
+
+    def _job_finished(self, outcome: str, on_end) -> None:
+        self.job = None
+        self.busy_changed.emit(False)
+        if on_end:
+            on_end(outcome)
+
+    def close(self) -> None:
+        self.stop()
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+
+
+def _open_engine(name: str, settings) -> Iterator[Any]:
+    from desktop.engines.base import open_engine
+    from desktop.engines.library import Library
+
+    yield Progress(f"Verifying {name}", 0.1)
+    pack = Library().load(name)
+    yield Progress(f"Loading {name}", 0.5)
+    yield open_engine(pack, settings)

@@ -1,0 +1,80 @@
+"""The one bridge from engines to Qt: a generator worker on the global thread pool.
+
+Modelled on napari/superqt's ``GeneratorWorker``: the worker iterates any engine's
+``generate()`` off the GUI thread and emits each event as a signal, which Qt queues to
+the receivers' (GUI) thread, so widgets are only ever touched there. ``abort()`` sets a
+flag the loop checks between two events and closes the generator: no thread is ever
+killed, and the engine's ``finally`` blocks run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable, Iterator
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from desktop.engines.errors import AtelierError, EngineError
+
+log = logging.getLogger(__name__)
+
+
+class WorkerSignals(QObject):
+    started = Signal()
+    yielded = Signal(object)  # one engine event
+    errored = Signal(object)  # an AtelierError (unexpected exceptions are wrapped)
+    aborted = Signal()
+    finished = Signal()  # always last, after yielded/errored/aborted
+
+
+class GeneratorWorker(QRunnable):
+    """Runs ``func(*args, **kwargs)`` - which must return an iterator - on a pool thread."""
+
+    def __init__(self, func: Callable[..., Iterator[Any]], *args: Any, **kwargs: Any):
+        super().__init__()
+        self.setAutoDelete(False)  # the owner keeps a reference until ``finished``
+        self._func, self._args, self._kwargs = func, args, kwargs
+        self._abort = threading.Event()
+        self.signals = WorkerSignals()
+
+    def abort(self) -> None:
+        """Ask the job to stop; takes effect before the next event is produced."""
+        self._abort.set()
+
+    @property
+    def abort_requested(self) -> bool:
+        return self._abort.is_set()
+
+    def run(self) -> None:  # called on a pool thread
+        self.signals.started.emit()
+        gen = None
+        try:
+            gen = self._func(*self._args, **self._kwargs)
+            for event in gen:
+                if self._abort.is_set():
+                    break
+                self.signals.yielded.emit(event)
+                if self._abort.is_set():
+                    break
+            if self._abort.is_set():
+                self.signals.aborted.emit()
+        except AtelierError as exc:
+            self.signals.errored.emit(exc)
+        except MemoryError:
+            self.signals.errored.emit(EngineError("Ran out of memory. Close other apps or choose a smaller model or size."))
+        except Exception as exc:  # noqa: BLE001 - never let a bug reach the user as a traceback
+            log.exception("worker job failed")
+            self.signals.errored.emit(EngineError(f"Something went wrong: {exc}. Details are in the log."))
+        finally:
+            if gen is not None and hasattr(gen, "close"):
+                try:
+                    gen.close()  # runs the engine's cleanup (finally blocks)
+                except Exception:  # noqa: BLE001
+                    log.exception("closing generator failed")
+            self.signals.finished.emit()
+
+
+def start(worker: GeneratorWorker, pool: QThreadPool | None = None) -> GeneratorWorker:
+    (pool or QThreadPool.globalInstance()).start(worker)
+    return worker

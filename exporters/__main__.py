@@ -1,0 +1,59 @@
+"""``python -m exporters MODALITY SOURCE --out DIR --precision P`` (also ``main.py export``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from desktop.engines.errors import AtelierError
+from desktop.engines.events import Done, Progress
+
+MODALITIES = ("text", "speech", "image")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m exporters", description="Export a PyTorch / GGUF / Hugging Face model to a validated ONNX pack.")
+    p.add_argument("modality", choices=MODALITIES)
+    p.add_argument("source", help="model folder, .gguf file, checkpoint, or hub id (only with a network)")
+    p.add_argument("--out", required=True, type=Path, help="folder to create for the pack")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "int8", "int4"))
+    p.add_argument("--name", help="pack name shown in the library (default: from the source)")
+    p.add_argument("--force", action="store_true", help="keep a pack that is below the quality floor")
+    p.add_argument("--lora", type=Path, help="(image) LoRA weights merged before export")
+    return p
+
+
+def export(args: argparse.Namespace):
+    """Yield the pipeline's events for parsed arguments."""
+    import importlib
+
+    from .base import run_export
+    from .registry import lookup
+
+    module = importlib.import_module(f"exporters.{args.modality}")
+    source = module.source_for(str(args.source), **({"lora": args.lora} if args.lora else {}))
+    config = lookup(args.modality, source.architecture)(source)
+    yield from run_export(config, args.out, args.precision, force=args.force, name=args.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        for event in export(args):
+            if isinstance(event, Progress):
+                pct = f"{event.fraction * 100:3.0f}% " if event.fraction is not None else ""
+                print(f"[export] {pct}{event.message}", file=sys.stderr, flush=True)
+            elif isinstance(event, Done):
+                print(f"[export] done in {event.stats['seconds']} s -> {event.stats['out']}", file=sys.stderr)
+    except AtelierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: export cancelled; nothing was written.", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Shared fixtures: every test gets a throwaway model library (ATELIER_HOME), Qt runs
+offscreen, and tiny models are built on the fly from config classes - never a hub."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# A shared cache for packs that are slow to build (the real SmolLM2 export); safe to delete.
+CACHE = Path(os.environ.get("ATELIER_TEST_CACHE", ROOT / ".cache" / "tests"))
+
+
+@pytest.fixture(autouse=True)
+def atelier_home(tmp_path, monkeypatch):
+    home = tmp_path / "atelier-home"
+    monkeypatch.setenv("ATELIER_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def cache_dir() -> Path:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return CACHE
