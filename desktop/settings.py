@@ -6,6 +6,7 @@ A corrupted settings file is reset with a notice rather than crashing start-up.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
@@ -32,13 +33,34 @@ class AppSettings:
     context_window: int = 4096
 
 
+def _looks_corrupted(q: QSettings) -> bool:
+    """QSettings reads many damaged INI files without complaint (binary junk comes back
+    as odd keys), so also check the bytes and the shape of the keys: every key we write
+    is ``group/name``."""
+    if q.status() != QSettings.Status.NoError:
+        return True
+    path = q.fileName()
+    if q.format() == QSettings.Format.IniFormat and os.path.isfile(path):
+        try:
+            raw = open(path, "rb").read(1 << 20)
+            raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError):
+            return True
+        if b"\0" in raw:
+            return True
+    return any(not key or "/" not in key for key in q.allKeys())
+
+
 class Settings:
     def __init__(self):
         self.q = _qsettings()
         self.reset_notice = ""
-        if self.q.status() != QSettings.Status.NoError:
-            self.reset_notice = "Your settings file could not be read and was reset to defaults."
+        if _looks_corrupted(self.q):
+            backup = self._keep_damaged_copy()
             self.q.clear()
+            self.q.sync()
+            kept = f" The damaged file was kept as {backup}." if backup else ""
+            self.reset_notice = f"Your settings file could not be read and was reset to defaults.{kept}"
 
     def load(self) -> AppSettings:
         d = AppSettings()
@@ -68,6 +90,25 @@ class Settings:
         self.q.setValue("general/history_days", s.history_days)
         self.q.setValue("text/context_window", s.context_window)
         self.q.sync()
+
+    def _keep_damaged_copy(self) -> str:
+        path = self.q.fileName()
+        if not os.path.isfile(path):
+            return ""
+        backup = path + ".damaged"
+        try:
+            shutil.copyfile(path, backup)
+        except OSError:
+            return ""
+        return backup
+
+    # -- per-studio memory (the model last used, the first-run flag) --------------------
+    def last_model(self, studio: str) -> str:
+        """The pack name the ``studio`` (chat, image, speech...) used last, or ""."""
+        return str(self.q.value(f"{studio}/model", "") or "")
+
+    def set_last_model(self, studio: str, name: str) -> None:
+        self.q.setValue(f"{studio}/model", name)
 
     def runtime(self) -> RuntimeSettings:
         s = self.load()

@@ -42,6 +42,10 @@ class EngineSlot(QObject):
         worker = GeneratorWorker(_open_engine, name, settings)
         worker.signals.yielded.connect(lambda ev: self._on_load_event(name, ev))
         worker.signals.errored.connect(self._on_load_error)
+        # the window's status bar shows a busy indicator while any engine loads
+        key = f"engine:{self.modality}:{name}"
+        self.notifier.begin(key, f"Loading {name}…")
+        worker.signals.finished.connect(lambda: self.notifier.end(key))
         self._loader = worker
         return start(worker)
 

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import importlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import QByteArray
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QLabel, QMainWindow, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from desktop.engines.library import Library
 from desktop.settings import Settings
+from desktop.ui.activity_indicator import ActivityIndicator
+from desktop.ui.app_events import AppEvents
 from desktop.ui.notifier import Banner, Notifier
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,11 @@ class AppContext:
     settings: Settings
     notifier: Notifier
     library: Library
+    # library_changed / settings_changed for studios to listen to (see app_events.py)
+    events: AppEvents = field(default_factory=AppEvents)
+
+
+GENERATE_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 
 
 class MainWindow(QMainWindow):
@@ -59,12 +66,21 @@ class MainWindow(QMainWindow):
         for title, module, cls in STUDIOS:
             self.tabs.addTab(self._make_studio(title, module, cls), title)
         ctx.notifier.shown.connect(lambda level, text: self.statusBar().showMessage(text, 10000))
+        self.activity = ActivityIndicator()
+        self.statusBar().addPermanentWidget(self.activity)
+        ctx.notifier.activity.connect(self.activity.on_activity)
+        ctx.events.settings_changed.connect(self._apply_theme)
+        self._apply_theme()
         if ctx.settings.reset_notice:
             ctx.notifier.warning(ctx.settings.reset_notice)
         QShortcut(QKeySequence("Escape"), self, activated=self._stop_current)
         geometry = ctx.settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
+        state = ctx.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        self._restore_splitters()
         tab = ctx.settings.value("window/tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)
 
@@ -76,7 +92,44 @@ class MainWindow(QMainWindow):
                 raise
             widget = QLabel(f"The {title} studio is not part of this build.")
         self.studios[title] = widget
+        self._bind_generate_keys(widget)
         return widget
+
+    def _bind_generate_keys(self, widget: QWidget) -> None:
+        """Ctrl+Enter calls the studio's ``generate()``. The shortcut belongs to the studio
+        widget, so it is only live while that tab shows; a studio that already binds the
+        keys itself keeps its own (two live bindings of one key would cancel each other)."""
+        generate = getattr(widget, "generate", None)
+        if not callable(generate):
+            return
+        taken = {sc.key().toString() for sc in widget.findChildren(QShortcut)}
+        for keys in GENERATE_KEYS:
+            if QKeySequence(keys).toString() not in taken:
+                QShortcut(QKeySequence(keys), widget, activated=generate)
+
+    def _splitters(self) -> list[tuple[str, QSplitter]]:
+        # keyed by studio and order of creation: stable as long as a studio's layout is
+        return [(f"layout/{title}/splitter{i}", sp) for title, w in self.studios.items() for i, sp in enumerate(w.findChildren(QSplitter))]
+
+    def _restore_splitters(self) -> None:
+        for key, splitter in self._splitters():
+            state = self.ctx.settings.value(key)
+            if isinstance(state, QByteArray):
+                splitter.restoreState(state)
+
+    def _apply_theme(self) -> None:
+        from desktop.ui.theme import apply_theme
+
+        apply_theme(self.ctx.settings.load().theme)
+
+    def maybe_show_welcome(self) -> None:
+        """The first-run welcome, once per user (a QSettings flag)."""
+        from desktop.ui.welcome import WelcomeDialog
+
+        if WelcomeDialog.already_shown(self.ctx.settings):
+            return
+        self.welcome = WelcomeDialog(self.ctx, self)
+        self.welcome.open()
 
     def _stop_current(self) -> None:
         stop = getattr(self.tabs.currentWidget(), "stop", None)
@@ -85,7 +138,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.ctx.settings.set_value("window/geometry", self.saveGeometry())
+        self.ctx.settings.set_value("window/state", self.saveState())
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
+        for key, splitter in self._splitters():
+            self.ctx.settings.set_value(key, splitter.saveState())
         for widget in self.studios.values():
             shutdown = getattr(widget, "shutdown", None)
             if callable(shutdown):

@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 class Notifier(QObject):
     shown = Signal(str, str)  # level, text - tests and the status bar listen here
+    # key, text: background work the window should show as busy; empty text = it ended
+    activity = Signal(str, str)
 
     def __init__(self, banner: "Banner | None" = None):
         super().__init__()
@@ -36,6 +38,12 @@ class Notifier(QObject):
 
     def warning(self, text: str) -> None:
         self._show("warning", text)
+
+    def begin(self, key: str, text: str) -> None:
+        self.activity.emit(key, text)
+
+    def end(self, key: str) -> None:
+        self.activity.emit(key, "")
 
     def _show(self, level: str, text: str) -> None:
         log.log(logging.ERROR if level == "error" else logging.INFO, text)

@@ -1,0 +1,286 @@
+"""The model library page: every installed pack, import, verify, remove, open folder.
+
+The list reads manifests only (instant); hashing and importing run in a GeneratorWorker
+with progress and Cancel. Whenever the set of packs changes - through this page, the CLI
+or a file manager (a QFileSystemWatcher sees the folder change) - the page emits
+``ctx.events.library_changed`` so studios refresh their model pickers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Iterator
+
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.errors import PackError, RequestError
+from desktop.engines.events import Progress
+from desktop.engines.library import PackEntry
+from desktop.pack_info import VerifyResult, check_still_there, verify_pack
+from desktop.ui.job_bar import JobBar
+from desktop.ui.pack_details import PackDetails
+from desktop.workers import GeneratorWorker, start
+
+ROOT_ROLE = Qt.ItemDataRole.UserRole
+
+
+class LibraryPage(QWidget):
+    def __init__(self, ctx):
+        super().__init__()
+        self.ctx = ctx
+        self.entries: list[PackEntry] = []
+        self.integrity: dict[str, tuple[str, str]] = {}  # pack folder -> (state, text)
+        self._signature: tuple = ()
+        self._importing = False
+        self._just_imported: str | None = None
+        self.setAcceptDrops(True)
+        self._build()
+        # The watcher sees removals and copies made outside the app; the timer coalesces
+        # the burst of change notifications one copy produces into one refresh.
+        self._debounce = QTimer(self, singleShot=True, interval=300, timeout=self.refresh)
+        self.watcher = QFileSystemWatcher([str(ctx.library.root)], self)
+        self.watcher.directoryChanged.connect(self._on_folder_changed)
+        self.refresh(announce=False)
+
+    def _build(self) -> None:
+        top = QHBoxLayout()
+        self.import_folder_button = QPushButton("Import folder…")
+        self.import_folder_button.setToolTip("An Atelier pack, a Piper voice, an optimum / onnxruntime-genai LLM folder or a Stable Diffusion ONNX folder")
+        self.import_folder_button.clicked.connect(self._choose_folder)
+        self.import_zip_button = QPushButton("Import .zip…")
+        self.import_zip_button.clicked.connect(self._choose_zip)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        self.location = QLabel(f"Library: {self.ctx.library.root}")
+        self.location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for w in (self.import_folder_button, self.import_zip_button, refresh):
+            top.addWidget(w)
+        top.addWidget(self.location, 1)
+        self.job_bar = JobBar()
+
+        self.list = QListWidget()
+        self.list.currentItemChanged.connect(lambda *_: self._show_selected())
+        self.details = PackDetails()
+        self.details.verify_requested.connect(self.verify_selected)
+        self.details.remove_requested.connect(self.remove_selected)
+        self.details.open_folder_requested.connect(self.open_selected_folder)
+        split = QSplitter()
+        split.addWidget(self.list)
+        split.addWidget(self.details)
+        split.setStretchFactor(1, 2)
+
+        lay = QVBoxLayout(self)
+        lay.addLayout(top)
+        lay.addWidget(self.job_bar)
+        lay.addWidget(split, 1)
+
+    # -- the list ---------------------------------------------------------------------------
+    def refresh(self, announce: bool = True) -> None:
+        """Re-read the library; tell studios when the set of packs changed."""
+        selected = self.selected_root()
+        self.entries = self.ctx.library.entries()
+        signature = tuple((str(e.root), e.name, bool(e.manifest)) for e in self.entries)
+        changed, self._signature = signature != self._signature, signature
+        self.list.blockSignals(True)
+        self.list.clear()
+        for e in self.entries:
+            item = QListWidgetItem(self._label(e))
+            item.setData(ROOT_ROLE, str(e.root))
+            self.list.addItem(item)
+            if str(e.root) == selected:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        if selected and self.selected_root() != selected and announce:
+            self.ctx.notifier.warning(f"The selected model ({Path(selected).name}) is no longer in the library; it was removed from disk.")
+        if not self.list.currentItem() and self.list.count():
+            self.list.setCurrentRow(0)
+        self._show_selected()
+        if changed and announce:
+            self.ctx.events.library_changed.emit()
+
+    def _label(self, e: PackEntry) -> str:
+        if e.manifest is None:
+            return f"⚠ {e.name} - broken"
+        m = e.manifest
+        state = self.integrity.get(str(e.root), ("unknown", ""))[0]
+        mark = {"verified": " ✓", "failed": " ✗"}.get(state, "")
+        return f"{m['name']}{mark}\n    {m['modality']} · {m['architecture']} · {m['precision']}"
+
+    def selected_entry(self) -> PackEntry | None:
+        root = self.selected_root()
+        return next((e for e in self.entries if str(e.root) == root), None)
+
+    def selected_root(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(ROOT_ROLE) if item is not None else None
+
+    def select(self, name: str) -> None:
+        for row, e in enumerate(self.entries):
+            if e.name == name:
+                self.list.setCurrentRow(row)
+                return
+
+    def _show_selected(self) -> None:
+        entry = self.selected_entry()
+        state, text = self.integrity.get(str(entry.root), ("unknown", "")) if entry else ("unknown", "")
+        self.details.show_entry(entry, state, text)
+
+    def _on_folder_changed(self, _path: str) -> None:
+        if not self._importing:  # our own import refreshes once it is complete
+            self._debounce.start()
+
+    # -- actions on the selected pack ---------------------------------------------------
+    def _selected_or_explain(self) -> PackEntry | None:
+        entry = self.selected_entry()
+        if entry is None:
+            self.ctx.notifier.error(RequestError("Select a model in the list first."))
+            return None
+        try:
+            check_still_there(entry)
+        except PackError as exc:
+            self.ctx.notifier.error(exc)
+            self.refresh()
+            return None
+        return entry
+
+    def verify_selected(self) -> GeneratorWorker | None:
+        entry = self._selected_or_explain()
+        if entry is None or not self._idle():
+            return None
+        key = str(entry.root)
+        worker = GeneratorWorker(verify_pack, entry.root)
+        worker.signals.yielded.connect(lambda ev: self._on_verified(key, ev))
+        worker.signals.errored.connect(self._on_job_error)
+        self.job_bar.track(worker, f"Verifying {entry.name}…")
+        return start(worker)
+
+    def _on_verified(self, key: str, ev) -> None:
+        if not isinstance(ev, VerifyResult):
+            return
+        if ev.ok:
+            self.integrity[key] = ("verified", f"Verified: all {ev.files} files match their SHA-256.")
+            self.ctx.notifier.info(f"'{ev.name}' verified: all {ev.files} files are intact.")
+        else:
+            self.integrity[key] = ("failed", f"Integrity check FAILED: {ev.problem} Re-import or re-export this model.")
+            self.ctx.notifier.error(PackError(f"'{ev.name}' is damaged: {ev.problem} Re-import or re-export it."))
+        self.refresh(announce=False)
+
+    def remove_selected(self) -> bool:
+        entry = self._selected_or_explain()
+        if entry is None or not self._idle():
+            return False
+        if not self.confirm(f"Remove '{entry.name}' from the library?\n\nThis deletes {entry.root} from disk.", "Remove model"):
+            return False
+        try:
+            self.ctx.library.remove(str(entry.root))
+        except (PackError, OSError) as exc:
+            self.ctx.notifier.error(exc if isinstance(exc, PackError) else PackError(f"Could not remove '{entry.name}': {exc}"))
+            return False
+        self.integrity.pop(str(entry.root), None)
+        self.ctx.notifier.info(f"Removed '{entry.name}'.")
+        self.refresh()
+        return True
+
+    def confirm(self, question: str, title: str) -> bool:
+        answer = QMessageBox.question(self, title, question, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def open_selected_folder(self) -> None:
+        entry = self._selected_or_explain()
+        if entry is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(entry.root)))
+
+    # -- import -------------------------------------------------------------------------------
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a model folder")
+        if folder:
+            self.import_path(folder)
+
+    def _choose_zip(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import a zipped model", "", "Zip archives (*.zip)")
+        if path:
+            self.import_path(path)
+
+    def import_path(self, path: str | Path) -> GeneratorWorker | None:
+        """Import a folder or .zip in the background; the new pack is selected when done."""
+        if not self._idle():
+            return None
+        worker = GeneratorWorker(_import_job, Path(path), self.ctx.library)
+        worker.signals.yielded.connect(self._on_imported)
+        worker.signals.errored.connect(self._on_job_error)
+        worker.signals.aborted.connect(self._on_import_cancelled)
+        worker.signals.finished.connect(self._import_finished)
+        self._importing = True
+        self.job_bar.track(worker, f"Importing {Path(path).name}…")
+        return start(worker)
+
+    def _on_imported(self, ev) -> None:
+        if isinstance(ev, Progress):
+            return
+        self.integrity[str(ev.root)] = ("verified", "Verified on import: every file matches its SHA-256.")
+        self.ctx.notifier.info(f"Imported '{ev.name}' ({ev.modality}, {ev.architecture}, {ev.precision}).")
+        self._just_imported = ev.name
+
+    def _on_import_cancelled(self) -> None:
+        self._just_imported = None
+        self.ctx.notifier.info("Import cancelled; nothing was added to the library.")
+
+    def _import_finished(self) -> None:
+        self._importing = False
+        self.refresh()
+        if self._just_imported:
+            self.select(self._just_imported)
+            self._just_imported = None
+
+    def _on_job_error(self, exc) -> None:
+        self.ctx.notifier.error(exc)
+
+    def _idle(self) -> bool:
+        if self.job_bar.busy:
+            self.ctx.notifier.error(RequestError("The library is busy with another job; wait for it or cancel it."))
+            return False
+        return True
+
+    # -- drag and drop -------------------------------------------------------------------------
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            self.import_path(urls[0])
+
+    # -- studio protocol -------------------------------------------------------------------------
+    def stop(self) -> None:
+        self.job_bar.cancel()
+
+    def shutdown(self) -> None:
+        self.job_bar.cancel()
+
+
+def _import_job(path: Path, library) -> Iterator:
+    from desktop.engines.importers import import_path
+
+    yield Progress(f"Importing {path.name} (copying and verifying every file)…", None)
+    pack = import_path(path, library)
+    try:
+        yield pack
+    except GeneratorExit:
+        # Cancelled while the copy ran: the user said no, so nothing stays behind.
+        shutil.rmtree(pack.root, ignore_errors=True)
+        raise

@@ -1,0 +1,120 @@
+"""The right-hand side of the model library: everything known about one pack.
+
+Facts come from the manifest (desktop/pack_info.py); the model card and the validation
+report are rendered markdown with raw HTML switched off, because both come from the pack
+and a pack is untrusted input. Buttons only emit signals; the LibraryPage does the work.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.library import PackEntry
+from desktop.pack_info import facts, validation_summary
+
+# Markdown from a pack may not smuggle HTML (forms, remote images) into the window.
+_UNTRUSTED_MARKDOWN = QTextDocument.MarkdownFeature(
+    QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
+)
+INTEGRITY_COLORS = {"verified": "#1b7f3b", "failed": "#b3261e", "unknown": "#666"}
+
+
+class PackDetails(QWidget):
+    verify_requested = Signal()
+    remove_requested = Signal()
+    open_folder_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        self.title = QLabel()
+        self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
+        self.title.setWordWrap(True)
+        lay.addWidget(self.title)
+        self.problem = QLabel()
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet(f"color: {INTEGRITY_COLORS['failed']};")
+        lay.addWidget(self.problem)
+        self.form = QFormLayout()
+        lay.addLayout(self.form)
+
+        integrity_row = QHBoxLayout()
+        self.integrity = QLabel()
+        self.integrity.setWordWrap(True)
+        self.verify_button = QPushButton("Verify integrity")
+        self.verify_button.setToolTip("Re-hash every file and compare with the manifest's SHA-256")
+        self.verify_button.clicked.connect(self.verify_requested)
+        integrity_row.addWidget(self.integrity, 1)
+        integrity_row.addWidget(self.verify_button)
+        lay.addLayout(integrity_row)
+
+        actions = QHBoxLayout()
+        self.open_button = QPushButton("Open folder")
+        self.open_button.clicked.connect(self.open_folder_requested)
+        self.remove_button = QPushButton("Remove…")
+        self.remove_button.clicked.connect(self.remove_requested)
+        actions.addWidget(self.open_button)
+        actions.addWidget(self.remove_button)
+        actions.addStretch(1)
+        lay.addLayout(actions)
+
+        self.tabs = QTabWidget()
+        self.card = QTextBrowser()
+        self.card.setOpenExternalLinks(False)  # a link in a model card never opens by itself
+        self.validation = QTextBrowser()
+        self.tabs.addTab(self.card, "Model card")
+        self.tabs.addTab(self.validation, "Validation report")
+        lay.addWidget(self.tabs, 1)
+        self.show_entry(None)
+
+    def show_entry(self, entry: PackEntry | None, integrity: str = "unknown", integrity_text: str = "") -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        has = entry is not None
+        for w in (self.verify_button, self.open_button, self.remove_button):
+            w.setEnabled(has)
+        self.verify_button.setEnabled(has and entry.manifest is not None)
+        if entry is None:
+            self.title.setText("No model selected")
+            self.problem.hide()
+            self.integrity.clear()
+            self.card.clear()
+            self.validation.clear()
+            return
+        self.title.setText(entry.name)
+        self.problem.setVisible(bool(entry.problem))
+        self.problem.setText(f"This pack cannot be used: {entry.problem}" if entry.problem else "")
+        if entry.manifest is None:
+            self.integrity.clear()
+            self.card.clear()
+            self.validation.clear()
+            return
+        for label, value in facts(entry).rows():
+            value_label = QLabel(value)
+            value_label.setWordWrap(True)
+            self.form.addRow(f"{label}:", value_label)
+        self.set_integrity(integrity, integrity_text)
+        card = entry.manifest.get("model_card") or "_No model card was shipped with this pack._"
+        self.card.document().setMarkdown(card, _UNTRUSTED_MARKDOWN)
+        self.validation.document().setMarkdown(validation_summary(entry.manifest), _UNTRUSTED_MARKDOWN)
+
+    def set_integrity(self, state: str, text: str = "") -> None:
+        default = {
+            "verified": "Verified: every file matches its SHA-256.",
+            "failed": "Integrity check FAILED.",
+            "unknown": "Integrity not checked yet (files are also verified each time the model loads).",
+        }[state]
+        self.integrity.setText(text or default)
+        self.integrity.setStyleSheet(f"color: {INTEGRITY_COLORS[state]};")
+        self.integrity_state = state
