@@ -29,3 +29,12 @@ def atelier_home(tmp_path, monkeypatch):
 def cache_dir() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     return CACHE
+
+
+@pytest.fixture(scope="session")
+def tiny_packs(tmp_path_factory):
+    """Exported tiny text packs, built once per session: {"llama": path, "gpt2": path}."""
+    from tests.tiny_models import export_tiny
+
+    root = tmp_path_factory.mktemp("tiny-text")
+    return {kind: export_tiny(kind, root) for kind in ("llama", "gpt2")}

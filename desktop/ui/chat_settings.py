@@ -1,0 +1,127 @@
+"""The Chat side panel: model picker with pack facts, system prompt and sampling settings."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.sampling import SamplingSettings
+
+
+def pack_summary(manifest: dict) -> str:
+    """One paragraph a person can read: precision, size, RAM, validation."""
+    size = sum(f.get("bytes", 0) for f in manifest.get("files", []))
+    ram = (manifest.get("config") or {}).get("estimated_ram_bytes") or int(size * 1.3)
+    parts = [f"{manifest.get('architecture', '?')} · {manifest.get('precision', '?')} · {size / 2**20:.0f} MB on disk · ~{ram / 2**20:.0f} MB RAM"]
+    validation = manifest.get("validation") or {}
+    report = (validation.get("reports") or {}).get(manifest.get("precision", ""), {})
+    if "teacher_forced_agreement" in report:
+        parts.append(
+            f"vs PyTorch fp32: greedy agreement {report['teacher_forced_agreement']:.0%}, "
+            f"perplexity ×{report.get('perplexity_ratio', float('nan')):.3f}" + ("" if validation.get("passed_floor", True) else " (below floor, forced)")
+        )
+    elif manifest.get("source", {}).get("kind"):
+        parts.append(f"imported from {manifest['source']['kind']}; not validated by Atelier")
+    return "\n".join(parts)
+
+
+class ChatSettingsPanel(QWidget):
+    model_chosen = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        form = QFormLayout()
+        self.model = QComboBox()
+        self.model.setToolTip("Text models in your library")
+        self.model.currentIndexChanged.connect(self._on_model)
+        form.addRow("Model", self.model)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setStyleSheet("color: gray;")
+        form.addRow(self.model_info)
+        self.system = QPlainTextEdit()
+        self.system.setPlaceholderText("System prompt (optional): how the assistant should behave")
+        self.system.setMaximumHeight(90)
+        form.addRow("System", self.system)
+        d = SamplingSettings()
+        self.temperature = _dspin(0, 5, 0.05, d.temperature, "0 = greedy (always the most likely token)")
+        self.top_k = _ispin(0, 1000, d.top_k, "Sample only among the k most likely tokens (0 = off)")
+        self.top_p = _dspin(0.01, 1, 0.01, d.top_p, "Nucleus sampling: smallest set with this probability mass")
+        self.repetition = _dspin(0.5, 3, 0.01, d.repetition_penalty, "Penalise tokens used recently (1 = off)")
+        self.max_tokens = _ispin(1, 32768, 512, "Longest reply, in tokens")
+        self.fixed_seed = QCheckBox("Fixed seed")
+        self.seed = _ispin(0, 2**31 - 1, 42, "Same seed + same settings = same text")
+        self.seed.setEnabled(False)
+        self.fixed_seed.toggled.connect(self.seed.setEnabled)
+        for label, w in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p), ("Repetition penalty", self.repetition), ("Max tokens", self.max_tokens)):
+            form.addRow(label, w)
+        form.addRow(self.fixed_seed, self.seed)
+        lay.addLayout(form)
+        lay.addStretch(1)
+        self._manifests: dict[str, dict] = {}
+
+    def set_models(self, entries: list, current: str | None) -> None:
+        self.model.blockSignals(True)
+        self.model.clear()
+        self._manifests = {}
+        for e in entries:
+            if e.manifest and e.manifest.get("modality") == "text":
+                self._manifests[e.name] = e.manifest
+                self.model.addItem(f"{e.name} ({e.manifest.get('precision')})", e.name)
+        if self.model.count() == 0:
+            self.model.addItem("No text model installed", None)
+        idx = self.model.findData(current) if current else -1
+        self.model.setCurrentIndex(max(idx, 0))
+        self.model.blockSignals(False)
+        self._show_info()
+
+    def current_model(self) -> str | None:
+        return self.model.currentData()
+
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(
+            temperature=self.temperature.value(),
+            top_k=self.top_k.value(),
+            top_p=self.top_p.value(),
+            repetition_penalty=self.repetition.value(),
+            seed=self.seed.value() if self.fixed_seed.isChecked() else None,
+        )
+
+    def _on_model(self, _index: int) -> None:
+        self._show_info()
+        name = self.current_model()
+        if name:
+            self.model_chosen.emit(name)
+
+    def _show_info(self) -> None:
+        manifest = self._manifests.get(self.current_model() or "")
+        self.model_info.setText(pack_summary(manifest) if manifest else "Import a text model in the Library, or run the set-up command.")
+
+
+def _dspin(lo: float, hi: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+    w = QDoubleSpinBox()
+    w.setRange(lo, hi)
+    w.setSingleStep(step)
+    w.setDecimals(2)
+    w.setValue(value)
+    w.setToolTip(tip)
+    return w
+
+
+def _ispin(lo: int, hi: int, value: int, tip: str) -> QSpinBox:
+    w = QSpinBox()
+    w.setRange(lo, hi)
+    w.setValue(value)
+    w.setToolTip(tip)
+    return w

@@ -1,0 +1,114 @@
+"""pytest-qt: a reply streams into the chat view, Stop stops it, history persists."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.engines.importers import import_path
+from desktop.engines.library import Library
+from desktop.settings import Settings
+from desktop.store import ChatStore
+from desktop.ui.main_window import AppContext
+from desktop.ui.notifier import Notifier
+
+
+@pytest.fixture
+def ctx(tiny_packs, atelier_home):
+    lib = Library()
+    import_path(tiny_packs["llama"], lib, name="tiny-llama")
+    return AppContext(Settings(), Notifier(), lib)
+
+
+def make_studio(qtbot, ctx):
+    from desktop.ui.chat import ChatStudio
+
+    studio = ChatStudio(ctx)
+    qtbot.addWidget(studio)
+    return studio
+
+
+def send_and_wait(qtbot, studio, text, timeout=60_000):
+    studio.input.setPlainText(text)
+    with qtbot.waitSignal(studio.reply_finished, timeout=timeout) as blocker:
+        studio.send()
+    return blocker.args[0]
+
+
+def test_reply_streams_into_the_view_and_is_saved(qtbot, ctx):
+    studio = make_studio(qtbot, ctx)
+    studio.panel.max_tokens.setValue(12)
+    assert send_and_wait(qtbot, studio, "Hello there") == "done"
+    roles = [b.role for b in studio.transcript.bubbles]
+    assert roles == ["user", "assistant"]
+    assert studio.transcript.bubbles[1].text  # the tiny model produced text
+    saved = studio.store.messages(studio.conversation_id)
+    assert [m.role for m in saved] == ["user", "assistant"]
+    assert saved[1].content == studio.transcript.bubbles[1].text
+    assert saved[1].stats["generated_tokens"] >= 1
+    studio.shutdown()
+
+
+def test_stop_stops_within_a_token(qtbot, ctx):
+    studio = make_studio(qtbot, ctx)
+    studio.panel.max_tokens.setValue(200)
+    studio.panel.temperature.setValue(1.0)
+    studio.panel.top_k.setValue(0)
+    studio.input.setPlainText("Write a long story")
+    got = []
+
+    def on_token(ev):
+        got.append(ev)
+        if len(got) == 3:
+            studio.stop()
+
+    studio.slot.loaded.connect(lambda _e: None)
+    with qtbot.waitSignal(studio.slot.loaded, timeout=60_000):
+        studio.send()  # first send loads the model, then sends
+    # the worker is now running; count events
+    studio.slot.job.signals.yielded.connect(on_token)
+    with qtbot.waitSignal(studio.reply_finished, timeout=60_000) as blocker:
+        pass
+    assert blocker.args[0] == "aborted"
+    assert len(got) <= 5  # stopped within a token or two of the request (events already queued)
+    saved = studio.store.messages(studio.conversation_id)
+    assert saved[-1].role == "assistant" and saved[-1].stats.get("finish") == "stopped by you"
+    studio.shutdown()
+
+
+def test_history_survives_a_restart_and_exports_markdown(qtbot, ctx, tmp_path):
+    studio = make_studio(qtbot, ctx)
+    studio.panel.max_tokens.setValue(5)
+    send_and_wait(qtbot, studio, "Remember me")
+    conv = studio.conversation_id
+    studio.store.rename(conv, "Kept chat")
+    studio.shutdown()
+
+    again = make_studio(qtbot, ctx)
+    titles = [again.conversations.item(i).text() for i in range(again.conversations.count())]
+    assert "Kept chat" in titles
+    again.conversation_id = conv
+    out = tmp_path / "chat.md"
+    again.export_conversation(str(out))
+    text = out.read_text()
+    assert text.startswith("---") and "AI-generated" in text and "Remember me" in text
+    again.shutdown()
+
+
+def test_empty_message_is_refused_without_sending(qtbot, ctx):
+    studio = make_studio(qtbot, ctx)
+    with qtbot.waitSignal(ctx.notifier.shown, timeout=2000) as blocker:
+        studio.input.setPlainText("   ")
+        studio.send()
+    assert blocker.args[0] == "warning"
+    assert studio.transcript.bubbles == []
+    studio.shutdown()
+
+
+def test_chat_store_delete_and_rename(tmp_path):
+    store = ChatStore(tmp_path / "h.sqlite3")
+    c = store.create()
+    store.add_message(c.id, "user", "x")
+    store.rename(c.id, "  two   words ")
+    assert store.get(c.id).title == "two words"
+    store.delete(c.id)
+    assert store.conversations() == [] and store.messages(c.id) == []
