@@ -4,6 +4,11 @@ import sys
 
 
 def main() -> int:
+    # Before anything else: telemetry off and internet sockets refused for this process
+    # (ATELIER_ALLOW_NETWORK=1 opts out, e.g. to export from a hub id).
+    from desktop.offline import install_runtime_guard
+
+    install_runtime_guard()
     if len(sys.argv) > 1 and sys.argv[1] not in ("--self-test",) and not sys.argv[1].startswith("-platform"):
         from desktop.cli import main as cli_main
 
