@@ -133,3 +133,13 @@ def test_cli_jobs_succeed_without_a_network(tmp_path, tiny_text_pack, tiny_text_
         proc = run("main.py", *args)
         assert proc.returncode == 0, f"{' '.join(args)} failed offline: {proc.stderr[-2000:]}"
         assert "Traceback" not in proc.stderr
+
+
+def test_settings_offline_status_runs_these_checks():
+    from desktop.offline_checks import run_checks
+
+    results = {r.name: r for r in run_checks()}
+    ours = ["Network guard refuses internet sockets", "No update checks or network code in the app", "Telemetry switched off (onnxruntime, genai, Hugging Face)", "Exports of local files run with Hugging Face offline", "Fonts and icons are local"]
+    assert all(name in results for name in ours), sorted(results)
+    assert results["No update checks or network code in the app"].ok
+    assert "modules scanned" in results["No update checks or network code in the app"].detail
