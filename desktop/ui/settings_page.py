@@ -1,0 +1,223 @@
+"""Settings: execution provider and threads, output folder, theme, history, context window,
+and the Offline status.
+
+Values persist through desktop/settings.py (QSettings). Which providers onnxruntime
+offers is asked in a worker when the page is first shown, because importing onnxruntime
+costs time the window's start-up must not pay. A provider that is not installed can still
+be chosen (the setting may travel to a machine that has it), but saving it says plainly
+that models will run on the fallback, using the same rule the engines apply.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.errors import RequestError
+from desktop.engines.providers import CHOICES, resolve_order
+from desktop.settings import AppSettings
+from desktop.ui.theme import THEMES
+from desktop.workers import GeneratorWorker, start
+
+PROVIDER_LABELS = {"auto": "Automatic (best available)", "cuda": "CUDA (NVIDIA GPU)", "directml": "DirectML (Windows GPU)", "cpu": "CPU"}
+THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+
+
+class SettingsPage(QWidget):
+    def __init__(self, ctx):
+        super().__init__()
+        self.ctx = ctx
+        self.available: list[str] | None = None  # onnxruntime provider names, once known
+        self._probe: GeneratorWorker | None = None
+        self._checks: GeneratorWorker | None = None
+        self.offline_report = None  # desktop.offline.OfflineReport, once checked
+        self._build()
+        self.show_values(ctx.settings.load())
+
+    def _build(self) -> None:
+        runtime = QGroupBox("Running models")
+        rf = QFormLayout(runtime)
+        self.provider = QComboBox()
+        for choice in CHOICES:
+            self.provider.addItem(PROVIDER_LABELS[choice], choice)
+        self.offered = QLabel("Checking what onnxruntime offers…")
+        self.offered.setWordWrap(True)
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(64, (os.cpu_count() or 1) * 2))
+        self.threads.setSpecialValueText("Automatic")
+        self.threads.setToolTip(f"CPU threads per model; this machine has {os.cpu_count()} logical cores")
+        self.context_window = QSpinBox()
+        self.context_window.setRange(256, 131072)
+        self.context_window.setSingleStep(512)
+        self.context_window.setSuffix(" tokens")
+        rf.addRow("Execution provider:", self.provider)
+        rf.addRow("", self.offered)
+        rf.addRow("Threads:", self.threads)
+        rf.addRow("Chat context window:", self.context_window)
+
+        general = QGroupBox("General")
+        gf = QFormLayout(general)
+        row = QHBoxLayout()
+        self.output_dir = QLineEdit()
+        self.output_dir.setPlaceholderText("Ask each time")
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse_output)
+        row.addWidget(self.output_dir, 1)
+        row.addWidget(browse)
+        self.theme = QComboBox()
+        for t in THEMES:
+            self.theme.addItem(THEME_LABELS[t], t)
+        self.history_days = QSpinBox()
+        self.history_days.setRange(0, 3650)
+        self.history_days.setSpecialValueText("Forever")
+        self.history_days.setSuffix(" days")
+        gf.addRow("Default output folder:", row)
+        gf.addRow("Theme:", self.theme)
+        gf.addRow("Keep chat history:", self.history_days)
+
+        buttons = QHBoxLayout()
+        self.save_button = QPushButton("Save")
+        self.save_button.clicked.connect(self.save)
+        defaults = QPushButton("Restore defaults")
+        defaults.clicked.connect(lambda: self.show_values(AppSettings()))
+        buttons.addStretch(1)
+        buttons.addWidget(defaults)
+        buttons.addWidget(self.save_button)
+
+        offline = QGroupBox("Offline")
+        ol = QVBoxLayout(offline)
+        intro = QLabel("Atelier has no accounts, update checks or telemetry, and never downloads models. What was checked:")
+        intro.setWordWrap(True)
+        self.offline_status = QLabel("Not checked yet.")
+        self.offline_status.setWordWrap(True)
+        recheck = QPushButton("Check again")
+        recheck.clicked.connect(self.run_offline_checks)
+        ol.addWidget(intro)
+        ol.addWidget(self.offline_status)
+        ol.addWidget(recheck)
+
+        lay = QVBoxLayout(self)
+        for w in (runtime, general):
+            lay.addWidget(w)
+        lay.addLayout(buttons)
+        lay.addWidget(offline)
+        lay.addStretch(1)
+
+    # -- values -------------------------------------------------------------------------
+    def show_values(self, s: AppSettings) -> None:
+        self.provider.setCurrentIndex(max(0, self.provider.findData(s.provider)))
+        self.threads.setValue(s.threads)
+        self.context_window.setValue(s.context_window)
+        self.output_dir.setText(s.output_dir)
+        self.theme.setCurrentIndex(max(0, self.theme.findData(s.theme)))
+        self.history_days.setValue(s.history_days)
+
+    def values(self) -> AppSettings:
+        return AppSettings(
+            provider=self.provider.currentData(),
+            threads=self.threads.value(),
+            output_dir=self.output_dir.text().strip(),
+            theme=self.theme.currentData(),
+            history_days=self.history_days.value(),
+            context_window=self.context_window.value(),
+        )
+
+    def save(self) -> bool:
+        values = self.values()
+        if values.output_dir:
+            folder = Path(values.output_dir).expanduser()
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.ctx.notifier.error(RequestError(f"The output folder '{folder}' cannot be created ({exc.strerror}). Choose another one."))
+                return False
+            values.output_dir = str(folder)
+        self.ctx.settings.save(values)
+        self.ctx.notifier.info("Settings saved. Provider and threads apply the next time a model loads.")
+        self._explain_provider(values.provider)
+        self.ctx.events.settings_changed.emit()
+        return True
+
+    def _explain_provider(self, requested: str) -> None:
+        """Say now, not at the next load, when the chosen provider cannot be honoured."""
+        if self.available is None or requested == "auto":
+            return
+        _order, reason = resolve_order(requested, self.available)
+        if reason:
+            self.ctx.notifier.warning(f"{reason} Models will run on CPU instead.")
+
+    def _browse_output(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Default output folder", self.output_dir.text())
+        if folder:
+            self.output_dir.setText(folder)
+
+    # -- background probes -----------------------------------------------------------------
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self.available is None and self._probe is None:
+            self.probe_providers()
+        if self._checks is None and self.offline_status.text() == "Not checked yet.":
+            self.run_offline_checks()
+
+    def probe_providers(self) -> GeneratorWorker:
+        self._probe = GeneratorWorker(_available_providers)
+        self._probe.signals.yielded.connect(self._on_providers)
+        self._probe.signals.errored.connect(self.ctx.notifier.error)
+        return start(self._probe)
+
+    def _on_providers(self, available: list[str]) -> None:
+        from desktop.engines.providers import PROVIDERS
+
+        self.available = available
+        offered = [name for name, ort_name in PROVIDERS.items() if ort_name in available] or ["cpu"]
+        for i in range(self.provider.count()):
+            choice = self.provider.itemData(i)
+            missing = choice not in ("auto", *offered)
+            self.provider.setItemText(i, PROVIDER_LABELS[choice] + (" - not installed" if missing else ""))
+        self.offered.setText(f"This onnxruntime build offers: {', '.join(p.upper() for p in offered)}.")
+
+    def run_offline_checks(self) -> GeneratorWorker | None:
+        """The checks themselves are desktop.offline.offline_report() (issue 5); they scan
+        sources, so they run in a worker."""
+        if self._checks is not None:
+            return None
+        self.offline_status.setText("Checking…")
+        self._checks = GeneratorWorker(_offline_report)
+        self._checks.signals.yielded.connect(self._show_checks)
+        self._checks.signals.errored.connect(self.ctx.notifier.error)
+        self._checks.signals.finished.connect(self._checks_finished)
+        return start(self._checks)
+
+    def _show_checks(self, report) -> None:
+        self.offline_report = report
+        self.offline_status.setText("\n".join([report.summary(), *report.lines()]))
+
+    def _checks_finished(self) -> None:
+        self._checks = None
+
+
+def _offline_report() -> Iterator:
+    from desktop.offline import offline_report
+
+    yield offline_report()
+
+
+def _available_providers() -> Iterator[list[str]]:
+    from desktop.engines.providers import available_providers
+
+    yield available_providers()
