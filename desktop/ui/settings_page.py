@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.errors import RequestError
 from desktop.engines.providers import CHOICES, resolve_order
+from desktop.offline_checks import CheckResult, run_checks
 from desktop.settings import AppSettings
 from desktop.ui.theme import THEMES
 from desktop.workers import GeneratorWorker, start
@@ -45,7 +46,7 @@ class SettingsPage(QWidget):
         self.available: list[str] | None = None  # onnxruntime provider names, once known
         self._probe: GeneratorWorker | None = None
         self._checks: GeneratorWorker | None = None
-        self.offline_report = None  # desktop.offline.OfflineReport, once checked
+        self.offline_results: list[CheckResult] = []
         self._build()
         self.show_values(ctx.settings.load())
 
@@ -192,29 +193,24 @@ class SettingsPage(QWidget):
         self.offered.setText(f"This onnxruntime build offers: {', '.join(p.upper() for p in offered)}.")
 
     def run_offline_checks(self) -> GeneratorWorker | None:
-        """The checks themselves are desktop.offline.offline_report() (issue 5); they scan
+        """Run the checks registered in desktop/offline_checks.py; some scan the app's
         sources, so they run in a worker."""
         if self._checks is not None:
             return None
         self.offline_status.setText("Checking…")
-        self._checks = GeneratorWorker(_offline_report)
-        self._checks.signals.yielded.connect(self._show_checks)
+        results: list[CheckResult] = []
+        self._checks = GeneratorWorker(run_checks)
+        self._checks.signals.yielded.connect(results.append)
         self._checks.signals.errored.connect(self.ctx.notifier.error)
-        self._checks.signals.finished.connect(self._checks_finished)
+        self._checks.signals.finished.connect(lambda: self._show_checks(results))
         return start(self._checks)
 
-    def _show_checks(self, report) -> None:
-        self.offline_report = report
-        self.offline_status.setText("\n".join([report.summary(), *report.lines()]))
-
-    def _checks_finished(self) -> None:
+    def _show_checks(self, results: list[CheckResult]) -> None:
         self._checks = None
-
-
-def _offline_report() -> Iterator:
-    from desktop.offline import offline_report
-
-    yield offline_report()
+        self.offline_results = results
+        failed = [r.name for r in results if not r.ok]
+        summary = "Offline: verified." if results and not failed else f"Offline: check {', '.join(failed)}." if failed else "No checks are registered."
+        self.offline_status.setText("\n".join([summary, *(f"{'✓' if r.ok else '✗'} {r.name}: {r.detail}" for r in results)]))
 
 
 def _available_providers() -> Iterator[list[str]]:
