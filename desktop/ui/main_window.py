@@ -10,7 +10,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QByteArray
+from PySide6.QtCore import QByteArray, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -45,8 +45,13 @@ GENERATE_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 
 
 class MainWindow(QMainWindow):
+    # emitted once, when the first frame is painted and the event loop is free again:
+    # the moment the window is interactive (start-up is measured to here)
+    first_painted = Signal()
+
     def __init__(self, ctx: AppContext | None = None):
         super().__init__()
+        self._painted = False
         self.setWindowTitle("Atelier")
         self.resize(1200, 800)
         banner = Banner()
@@ -130,6 +135,12 @@ class MainWindow(QMainWindow):
             return
         self.welcome = WelcomeDialog(self.ctx, self)
         self.welcome.open()
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            QTimer.singleShot(0, self.first_painted.emit)
 
     def _stop_current(self) -> None:
         stop = getattr(self.tabs.currentWidget(), "stop", None)
