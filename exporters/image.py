@@ -1,0 +1,204 @@
+"""Image export configs: Stable Diffusion family pipelines from diffusers folders.
+
+``python -m exporters image SOURCE --out DIR --precision {fp32,fp16,int8} [--lora FILE]``
+
+optimum-onnx pins transformers < 4.58 while Atelier uses transformers 5, so the
+components are exported here with torch.onnx (``image_onnx``), in optimum's layout.
+Our own trained generators (emoji diffusion, GAN, VAE, PixelCNN) register their configs
+from ``exporters/recipes``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from desktop.engines.errors import ExportError
+
+from . import quantize
+from .base import ExportConfig, Source
+from .registry import lookup, register
+from .image_source import detect_image_architecture, load_image_source
+
+ROLES = ("text_encoder", "unet", "vae_decoder", "vae_encoder")
+# End-to-end pixel difference (0-255, mean) allowed against PyTorch fp32, per precision.
+FLOORS = {"fp32": 1.0, "fp16": 4.0, "int8": 12.0}
+
+
+@register("image", "stable-diffusion")
+class StableDiffusionExport(ExportConfig):
+    precisions = ("fp32", "fp16", "int8")
+
+    def __init__(self, source: Source):
+        super().__init__(source)
+        self.pipe = source.model
+        self.max_length = int(getattr(self.pipe.tokenizer, "model_max_length", 77) or 77)
+        if self.max_length > 1024:
+            self.max_length = 77
+        self._preview_fit: dict | None = None
+
+    # -- convert ------------------------------------------------------------------------
+    def convert(self, workdir: Path) -> Path:
+        from .image_onnx import export_components
+
+        out = workdir / "fp32"
+        out.mkdir()
+        export_components(self.pipe, out, self.max_length)
+        self._write_side_files(out)
+        return out
+
+    def _write_side_files(self, out: Path) -> None:
+        tok = out / "tokenizer"
+        self.pipe.tokenizer.save_pretrained(str(tok))
+        for f in tok.iterdir():
+            if f.suffix == ".py":  # tokenizer code from a source never travels
+                f.unlink()
+        (out / "scheduler").mkdir(exist_ok=True)
+        config = {k: v for k, v in dict(self.pipe.scheduler.config).items() if not k.startswith("_") or k == "_class_name"}
+        config["_class_name"] = type(self.pipe.scheduler).__name__
+        (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(config, indent=2, default=_plain), encoding="utf-8")
+        index = {"_class_name": type(self.pipe).__name__, "exported_by": "atelier", **{r: ["onnxruntime", "ORTModel"] for r in ROLES}}
+        (out / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
+
+    # -- quantize ------------------------------------------------------------------------
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+        shutil.copytree(fp32_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.json"))
+        # The VAE stays fp32: its activations overflow fp16 and its convolutions lose
+        # visible detail at int8, while it runs once per image (the UNet runs every step).
+        for role in ("unet", "text_encoder"):
+            src, dst = fp32_dir / role / "model.onnx", out_dir / role / "model.onnx"
+            for f in (out_dir / role).iterdir():
+                f.unlink()
+            if precision == "fp16":
+                quantize.fp16(src, dst)
+            elif precision == "int8":
+                quantize.dynamic_int8(src, dst)
+
+    # -- validate ------------------------------------------------------------------------
+    def validate(self, pack_dir: Path) -> dict[str, Any]:
+        from .validate_image import validate_components, validate_end_to_end
+
+        report: dict[str, Any] = {"components": validate_components(self.pipe, pack_dir, self.max_length)}
+        self._provisional_manifest(pack_dir)
+        try:
+            report["end_to_end"] = validate_end_to_end(self.pipe, pack_dir)
+        finally:
+            (pack_dir / "manifest.json").unlink(missing_ok=True)
+        return report
+
+    def _provisional_manifest(self, pack_dir: Path) -> None:
+        """The engine only loads manifested packs; validation runs the real engine."""
+        from desktop.engines.packs import write_manifest
+
+        fields = self.manifest(pack_dir, "fp32")
+        fields.update(name="validation", modality="image", precision="fp32", runtime=self.runtime)
+        write_manifest(pack_dir, fields, self.roles(pack_dir))
+
+    def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
+        e2e = report["end_to_end"]["pixel_mean_abs"]
+        floor = FLOORS[precision]
+        if e2e > floor:
+            return False, f"end-to-end mean pixel difference {e2e:.2f} > {floor} (0-255 scale)"
+        return True, f"end-to-end mean pixel difference {e2e:.2f} <= {floor}"
+
+    # -- manifest ------------------------------------------------------------------------
+    def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+        pipe = self.pipe
+        unet, vae = pipe.unet.config, pipe.vae.config
+        vae_scale = 2 ** (len(vae.block_out_channels) - 1)
+        down = list(unet.down_block_types)
+        first_attention = next((i for i, b in enumerate(down) if "Attn" in b), len(down) - 1)
+        heads = unet.attention_head_dim if unet.num_attention_heads is None else unet.num_attention_heads
+        heads = heads[first_attention] if isinstance(heads, (list, tuple)) else heads
+        return {
+            "architecture": self.source.architecture,
+            "runtime": self.runtime,
+            "io": {
+                "text_encoder": {"inputs": ["input_ids"], "outputs": ["last_hidden_state", "pooler_output"]},
+                "unet": {"inputs": ["sample", "timestep", "encoder_hidden_states"] + (["timestep_cond"] if unet.time_cond_proj_dim else []), "outputs": ["out_sample"]},
+                "vae_decoder": {"inputs": ["latent_sample"], "outputs": ["sample"]},
+                "vae_encoder": {"inputs": ["sample"], "outputs": ["latent_parameters"]},
+            },
+            "config": {
+                "pipeline_class": type(pipe).__name__,
+                "scheduler_class": type(pipe.scheduler).__name__,
+                "latent_channels": int(vae.latent_channels),
+                "vae_scale_factor": vae_scale,
+                "scaling_factor": float(vae.scaling_factor),
+                "shift_factor": float(getattr(vae, "shift_factor", None) or 0.0),
+                "sample_size": int(unet.sample_size),
+                "size_multiple": max(8, vae_scale),  # the UNet graph takes any latent size (see image_onnx)
+                "text_max_length": self.max_length,
+                "attention": {"downsample": 2**first_attention, "heads": int(heads)},
+                "vae_decoder_channels": int(vae.block_out_channels[-1]),
+                "latent_rgb": self._latent_rgb(pack_dir),
+                "unet_parameters": int(sum(p.numel() for p in pipe.unet.parameters())),
+            },
+        }
+
+    def _latent_rgb(self, pack_dir: Path) -> dict:
+        if self._preview_fit is None:
+            import onnxruntime as ort
+
+            from desktop.engines.latent_preview import fit_from_encoder
+
+            vae = self.pipe.vae.config
+            encoder = ort.InferenceSession(str(pack_dir / "vae_encoder" / "model.onnx"), providers=["CPUExecutionProvider"])
+            shift, scale, c = float(getattr(vae, "shift_factor", None) or 0.0), float(vae.scaling_factor), int(vae.latent_channels)
+
+            def encode(images):
+                out = encoder.run(None, {"sample": images})[0][:, :c]
+                return (out - shift) * scale
+
+            self._preview_fit = fit_from_encoder(encode, 2 ** (len(vae.block_out_channels) - 1))
+        return self._preview_fit
+
+    def roles(self, pack_dir: Path) -> dict[str, str]:
+        roles = {}
+        for f in pack_dir.rglob("*"):
+            if not f.is_file():
+                continue
+            rel = f.relative_to(pack_dir).as_posix()
+            top = rel.split("/")[0]
+            if top in ROLES:
+                roles[rel] = top if f.name == "model.onnx" else "weights"
+            elif top in ("tokenizer", "scheduler"):
+                roles[rel] = top
+        return roles
+
+
+def source_for(location: str, lora: str | Path | None = None) -> Source:
+    """A diffusers pipeline folder -> Stable Diffusion; anything else is offered to our
+    own generators' exporter (``exporters.image_ours``) when it is installed."""
+    path = Path(location).expanduser()
+    ours = _ours()
+    if not (path / "model_index.json").is_file() and ours is not None and hasattr(ours, "source_for"):
+        if lora is not None:
+            raise ExportError("--lora applies to Stable Diffusion pipelines only.")
+        return ours.source_for(location)
+    architecture = detect_image_architecture(location)
+    lookup("image", architecture)  # fail before loading gigabytes if we cannot export it
+    return load_image_source(location, architecture, lora)
+
+
+def _ours():
+    """Our trained generators' export configs register themselves on import."""
+    import importlib
+
+    try:
+        return importlib.import_module("exporters.image_ours")
+    except ModuleNotFoundError as exc:
+        if exc.name != "exporters.image_ours":
+            raise
+        return None
+
+
+def _plain(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+_ours()

@@ -1,0 +1,103 @@
+"""Loading a diffusers pipeline folder to export, with an optional LoRA merged in.
+
+Only local folders (``save_pretrained`` output with ``model_index.json``) are read, and the
+Hugging Face libraries are switched to offline mode first, so an export never reaches
+the network.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from desktop.engines.errors import ExportError
+from desktop.engines.packs import sha256_file
+
+from .base import Source
+from .text_source import force_offline
+
+# diffusers pipeline classes whose components are SD 1.x/2.x-shaped (CLIP + UNet + VAE)
+SD_CLASSES = {
+    "StableDiffusionPipeline",
+    "StableDiffusionImg2ImgPipeline",
+    "LatentConsistencyModelPipeline",
+    "LatentConsistencyModelImg2ImgPipeline",
+}
+COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+
+
+def detect_image_architecture(location: str) -> str:
+    path = Path(location).expanduser()
+    index = path / "model_index.json"
+    if not path.is_dir() or not index.is_file():
+        raise ExportError(
+            f"'{location}' is not a diffusers pipeline folder (no model_index.json). "
+            "Image export reads a folder written by diffusers' save_pretrained."
+        )
+    try:
+        cls = json.loads(index.read_text(encoding="utf-8"))["_class_name"]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise ExportError(f"{index} is not a valid diffusers model index.") from None
+    return "stable-diffusion" if cls in SD_CLASSES else str(cls)
+
+
+def load_image_source(location: str, architecture: str, lora: str | Path | None = None) -> Source:
+    import torch
+    from diffusers import DiffusionPipeline
+
+    path = Path(location).expanduser()
+    missing = [c for c in COMPONENTS if not (path / c).is_dir()]
+    if missing:
+        raise ExportError(f"'{location}' lacks the component folder(s) {', '.join(missing)}; a Stable Diffusion pipeline needs {', '.join(COMPONENTS)}.")
+    force_offline()
+    hashes = {f.relative_to(path).as_posix(): sha256_file(f) for c in COMPONENTS for f in sorted((path / c).glob("*")) if f.is_file()}
+    try:
+        pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False)
+    except Exception as exc:
+        raise ExportError(f"Could not load '{location}' with diffusers: {_short(exc)}") from None
+    extras: dict = {"folder": path}
+    if lora is not None:
+        hashes["lora:" + Path(lora).name] = merge_lora(pipe, Path(lora))
+        extras["lora"] = str(lora)
+    for part in (pipe.unet, pipe.vae, pipe.text_encoder):
+        part.eval()
+    card, licence = _card(path)
+    if lora is not None:
+        card += f"\n\nLoRA merged before export: {Path(lora).name} (sha256 {hashes['lora:' + Path(lora).name][:16]}...)."
+    return Source(architecture=architecture, model=pipe, location=str(location), kind="diffusers-folder", sha256=hashes, extras=extras, license=licence, model_card=card)
+
+
+def merge_lora(pipe, lora: Path, scale: float = 1.0) -> str:
+    """Load LoRA weights with diffusers and fuse them into the base weights; return the
+    file's hash. After fusing, the LoRA layers are removed so the graph is the plain model."""
+    if not lora.is_file():
+        raise ExportError(f"LoRA file '{lora}' does not exist.")
+    if lora.suffix != ".safetensors":
+        raise ExportError("LoRA weights must be a .safetensors file (pickled .bin/.pt files can run code and are refused).")
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(lora))
+        pipe.load_lora_weights(state, adapter_name="merged")
+        pipe.fuse_lora(lora_scale=scale)
+        pipe.unload_lora_weights()
+    except Exception as exc:
+        raise ExportError(f"Could not merge the LoRA '{lora.name}': {_short(exc)}") from None
+    return sha256_file(lora)
+
+
+def _card(path: Path) -> tuple[str, dict]:
+    readme = path / "README.md"
+    card = readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
+    licence = ""
+    for line in card.splitlines()[:30]:
+        if line.lower().startswith("license:"):
+            licence = line.split(":", 1)[1].strip()
+    if not card:
+        card = f"# {path.name}\n\nExported from the diffusers pipeline folder {path.name}."
+    return card, ({"id": licence} if licence else {})
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,131 @@
+"""Numerical validation of a Stable Diffusion pack against its PyTorch source.
+
+Two levels, both written into the manifest's validation report:
+* per component: the ONNX graph and the PyTorch module on the same inputs (max and mean
+  |Δ|, and the reference's scale so the numbers can be read);
+* end to end: the pack's own engine and diffusers' pipeline generate the same prompt
+  from the same starting latents with the same scheduler; pixel differences (0-255) and
+  both timings.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PROMPT = "a red apple on a wooden table, soft light"
+NEGATIVE = "blurry, low quality"
+E2E_STEPS = 4
+E2E_MAX_SIDE = 512
+
+
+def _diff(ours: np.ndarray, ref: np.ndarray) -> dict[str, float]:
+    d = np.abs(ours.astype(np.float64) - ref.astype(np.float64))
+    return {"max_abs": float(d.max()), "mean_abs": float(d.mean()), "ref_abs_mean": float(np.abs(ref).mean())}
+
+
+def validate_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]:
+    import onnxruntime as ort
+    import torch
+
+    from desktop.engines.clip_tokenizer import ClipTokenizer
+    from desktop.engines.latent_preview import synthetic_images
+
+    from .image_onnx import text_encoder_module, unet_module, vae_decoder_module, vae_encoder_module
+
+    def session(role):
+        return ort.InferenceSession(str(pack_dir / role / "model.onnx"), providers=["CPUExecutionProvider"])
+
+    rng = np.random.default_rng(0)
+    report: dict[str, Any] = {}
+    tok = ClipTokenizer(pack_dir / "tokenizer")
+    ids = np.asarray([tok.encode(PROMPT).ids, tok.encode("").ids], dtype=np.int64)
+    with torch.inference_mode():
+        ref = text_encoder_module(pipe.text_encoder)(torch.from_numpy(ids))[0].numpy()
+    s = session("text_encoder")
+    ours = s.run(None, {"input_ids": ids.astype(_np_type(s.get_inputs()[0].type))})[0]
+    report["text_encoder"] = _diff(ours, ref)
+
+    unet = pipe.unet
+    side = int(unet.config.sample_size)
+    feeds = {
+        "sample": rng.standard_normal((2, unet.config.in_channels, side, side)).astype(np.float32),
+        "timestep": np.array([999.0, 999.0], dtype=np.float32),
+        "encoder_hidden_states": ref.astype(np.float32),
+    }
+    if unet.config.time_cond_proj_dim is not None:
+        feeds["timestep_cond"] = rng.standard_normal((2, unet.config.time_cond_proj_dim)).astype(np.float32)
+    module, _ = unet_module(unet)
+    with torch.inference_mode():
+        ref_unet = module(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
+    report["unet"] = _diff(session("unet").run(None, feeds)[0], ref_unet)
+
+    z = rng.standard_normal((1, pipe.vae.config.latent_channels, side, side)).astype(np.float32)
+    with torch.inference_mode():
+        ref_dec = vae_decoder_module(pipe.vae)(torch.from_numpy(z)).numpy()
+    report["vae_decoder"] = _diff(session("vae_decoder").run(None, {"latent_sample": z})[0], ref_dec)
+
+    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    images = synthetic_images(1, side * factor, rng)
+    with torch.inference_mode():
+        ref_enc = vae_encoder_module(pipe.vae)(torch.from_numpy(images)).numpy()
+    report["vae_encoder"] = _diff(session("vae_encoder").run(None, {"sample": images})[0], ref_enc)
+    return report
+
+
+def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[str, Any]:
+    """Same prompt, latents and scheduler through our engine and through diffusers."""
+    import diffusers
+    import torch
+
+    from desktop.engines.image import ImageEngine, ImageRequest
+    from desktop.engines.image_pipelines.sd import initial_noise
+    from desktop.engines.events import ImageResult
+    from desktop.engines.packs import load_pack
+    from desktop.engines.providers import RuntimeSettings
+    from desktop.engines.schedulers import DIFFUSERS_NAMES
+
+    engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
+    try:
+        caps = engine.capabilities
+        w, h = (min(s, E2E_MAX_SIDE) for s in caps["default_size"])
+        distilled = engine.pipeline.distilled
+        scheduler = "lcm" if distilled else scheduler
+        guidance = 1.5 if distilled else 7.5
+        request = ImageRequest(prompt=PROMPT, negative_prompt="" if distilled else NEGATIVE, width=w, height=h, steps=E2E_STEPS, guidance=guidance, scheduler=scheduler, seed=0)
+        t0 = time.perf_counter()
+        ours = next(ev.image for ev in engine.generate(request) if isinstance(ev, ImageResult))
+        ours_s = time.perf_counter() - t0
+        noise = initial_noise(np.random.default_rng(0), engine.pipeline.latent_shape(w, h))
+    finally:
+        engine.close()
+    reverse = {v: k for k, v in DIFFUSERS_NAMES.items()}
+    original = pipe.scheduler
+    pipe.scheduler = getattr(diffusers, reverse[scheduler]).from_config(original.config)
+    kwargs = {} if distilled else {"negative_prompt": NEGATIVE}
+    try:
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            ref = pipe(PROMPT, height=h, width=w, num_inference_steps=E2E_STEPS, guidance_scale=guidance, latents=torch.from_numpy(noise), output_type="np", **kwargs).images[0]
+        ref_s = time.perf_counter() - t0
+    finally:
+        pipe.scheduler = original
+    ref_pixels = np.round(ref * 255).astype(np.float64)
+    d = np.abs(ours.astype(np.float64) - ref_pixels)
+    return {
+        "prompt": PROMPT,
+        "size": f"{w}x{h}",
+        "steps": E2E_STEPS,
+        "scheduler": scheduler,
+        "pixel_max_abs": float(d.max()),
+        "pixel_mean_abs": float(d.mean()),
+        "seconds_onnx": round(ours_s, 3),
+        "seconds_pytorch": round(ref_s, 3),
+    }
+
+
+def _np_type(ort_type: str):
+    return {"tensor(int32)": np.int32, "tensor(int64)": np.int64}.get(ort_type, np.int64)

@@ -1,0 +1,108 @@
+"""A tiny random Stable-Diffusion-shaped pipeline built from diffusers config classes.
+
+UNet2DConditionModel + AutoencoderKL + CLIPTextModel with tiny configs and a tiny CLIP
+BPE tokenizer written to disk (vocab.json + merges.txt), saved as a diffusers pipeline
+folder - the same layout a user's model has - so tests run the real exporter on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WORDS = ("a red apple", "smiling cat", "blue heart on a green tree", "photo of the sea at night")
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    # GPT-2/CLIP's reversible byte -> printable-character table
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def write_tiny_clip_tokenizer(folder: Path) -> Path:
+    """vocab.json + merges.txt of a CLIP-style BPE (words end in ``</w>``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chars = list(_bytes_to_unicode().values())
+    vocab = {}
+    for c in chars + [c + "</w>" for c in chars]:
+        vocab.setdefault(c, len(vocab))
+    merges = []
+    # merge the letters of a few words, left to right, so common words become one token
+    for word in sorted({w for phrase in WORDS for w in phrase.split()}):
+        parts = list(word[:-1]) + [word[-1] + "</w>"]
+        while len(parts) > 1:
+            pair = (parts[0], parts[1])
+            merged = parts[0] + parts[1]
+            if f"{pair[0]} {pair[1]}" not in merges:
+                merges.append(f"{pair[0]} {pair[1]}")
+            vocab.setdefault(merged, len(vocab))
+            parts = [merged] + parts[2:]
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    return folder
+
+
+def tiny_sd_pipeline(folder: Path, unet_channels=(32, 64), vae_channels=(32, 64), sample_size: int = 16, cross_dim: int = 32, scheduler: str = "EulerDiscreteScheduler", seed: int = 0) -> Path:
+    """Write a random tiny SD pipeline folder (model_index.json + components); return it."""
+    import diffusers
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    tok_dir = write_tiny_clip_tokenizer(folder.parent / (folder.name + "-tok"))
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    n = len(unet_channels)
+    unet = UNet2DConditionModel(
+        sample_size=sample_size,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=tuple(unet_channels),
+        layers_per_block=1 if max(unet_channels) <= 64 else 2,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
+        cross_attention_dim=cross_dim,
+        attention_head_dim=8,
+        norm_num_groups=min(32, unet_channels[0]),
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=tuple(vae_channels),
+        down_block_types=("DownEncoderBlock2D",) * len(vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(vae_channels),
+        latent_channels=4,
+        norm_num_groups=min(32, vae_channels[0]),
+        sample_size=sample_size * 2 ** (len(vae_channels) - 1),
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=cross_dim,
+            intermediate_size=64,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    sched = getattr(diffusers, scheduler).from_config(
+        {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1, "timestep_spacing": "leading", "clip_sample": False, "set_alpha_to_one": False}
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.save_pretrained(str(folder))
+    return folder
