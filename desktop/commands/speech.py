@@ -1,0 +1,69 @@
+"""``speak --model M --text T --out FILE.wav``: synthesise speech to a WAV with provenance."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from desktop.cli import command
+from desktop.engines.errors import RequestError
+
+
+@command("speak", "speak text with a voice and write a 16-bit WAV (provenance in its LIST/INFO chunk)")
+def configure(p):
+    p.add_argument("--model", help="voice pack name or folder (default: first speech model)")
+    p.add_argument("--text", required=True, help="what to say; '-' reads stdin")
+    p.add_argument("--out", required=True, type=Path, help="WAV file to write")
+    p.add_argument("--speed", type=float, default=1.0, help="1 = the voice's pace (0.25-4)")
+    p.add_argument("--speaker", help="speaker number or name (multi-speaker voices)")
+    p.add_argument("--variation", type=float, default=1.0, help="multiplies both noise scales (0-2, 1 = the voice's defaults)")
+    p.add_argument("--noise-scale", type=float, help="generator noise (0-2; overrides --variation)")
+    p.add_argument("--noise-w", type=float, help="phoneme-duration noise (0-2; overrides --variation)")
+    p.add_argument("--seed", type=int, help="same seed, same audio")
+    p.add_argument("--stats", action="store_true", help="print RTF and timings to stderr")
+    return run
+
+
+def run(args) -> int:
+    import numpy as np
+
+    from desktop.audio import save_clip, speech_record
+    from desktop.engines.base import open_engine
+    from desktop.engines.events import AudioChunk, Done, Notice
+    from desktop.engines.library import Library
+    from desktop.engines.speech import SpeechRequest
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    request = SpeechRequest(
+        text, speed=args.speed, variation=args.variation, noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker, seed=args.seed
+    )
+    request.validate()  # before loading a model
+    if args.out.suffix.lower() != ".wav":
+        raise RequestError(f"The output file must end in .wav (got '{args.out.name}').")
+    if not args.out.parent.exists():
+        raise RequestError(f"The folder '{args.out.parent}' does not exist.")
+    lib = Library()
+    name = args.model or lib.first_of("speech")
+    if not name:
+        raise RequestError("No voice installed. Run the set-up command or `models import PATH`.")
+    engine = open_engine(lib.load(name))
+    if engine.provider.fell_back:
+        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    chunks, stats = [], {}
+    try:
+        for ev in engine.generate(request):
+            if isinstance(ev, AudioChunk):
+                chunks.append(ev.samples)
+            elif isinstance(ev, Notice):
+                print(f"note: {ev.message}", file=sys.stderr)
+            elif isinstance(ev, Done):
+                stats = ev.stats
+    finally:
+        engine.close()
+    settings = {"speed": args.speed, "variation": args.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
+    samples = np.concatenate(chunks)
+    save_clip(args.out, samples, engine.sample_rate, speech_record(engine.pack, settings, stats), text)
+    print(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})", file=sys.stderr)
+    if args.stats:
+        print(" ".join(f"{k}={v}" for k, v in stats.items()), file=sys.stderr)
+    return 0
