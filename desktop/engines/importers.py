@@ -231,11 +231,24 @@ def _import_optimum(src: Path, dest: Path, name: str | None) -> dict:
 
 
 def _guess_precision(folder: Path) -> str:
-    names = " ".join(p.name.lower() for p in folder.rglob("*.onnx"))
-    for tag, prec in (("int4", "int4"), ("q4", "int4"), ("int8", "int8"), ("quantized", "int8"), ("fp16", "fp16")):
-        if tag in names:
-            return prec
-    return "fp32"
+    """Read the graphs (structure only, no weights) for quantized ops or fp16 weights."""
+    import onnx
+
+    bits, fp16 = set(), False
+    for path in folder.rglob("*.onnx"):
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception:  # a broken graph is reported when the engine loads it
+            continue
+        for node in model.graph.node:
+            if node.op_type == "MatMulNBits":
+                bits.update(a.i for a in node.attribute if a.name == "bits")
+            elif node.op_type in ("MatMulInteger", "DynamicQuantizeLinear", "QLinearMatMul"):
+                bits.add(8)
+        fp16 = fp16 or any(t.data_type == onnx.TensorProto.FLOAT16 for t in model.graph.initializer)
+    if bits:
+        return "int4" if 4 in bits and len(bits) == 1 else ("int8" if bits == {8} else "mixed")
+    return "fp16" if fp16 else "fp32"
 
 
 def _readme(folder: Path) -> str:

@@ -32,6 +32,7 @@ class ChatRequest:
     max_tokens: int = 512
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # benchmarks only: always produce max_tokens tokens
 
     def validate(self) -> None:
         if not self.messages:
@@ -123,7 +124,7 @@ class TextEngine:
         t_first = time.perf_counter()
         while True:
             token = sampler(logits, recent_prompt + generated)
-            if token in self.eos_ids:
+            if token in self.eos_ids and not request.ignore_eos:
                 finish = "eos"
                 break
             generated.append(token)
