@@ -108,6 +108,7 @@ class ChatStudio(QWidget):
         for w, stretch in ((left, 1), (center, 4), (self.panel, 1)):
             split.addWidget(w)
             split.setStretchFactor(split.count() - 1, stretch)
+        split.setSizes([220, 760, 300])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
