@@ -8,7 +8,8 @@
   lower-cased when the vocabulary is.
 
 Ids follow the voice's ``id_style``: ``piper`` (BOS, a pad after every phoneme, EOS) or
-``interspersed`` (a blank id between characters, as VitsTokenizer's add_blank). A symbol
+``interspersed`` (a blank id between characters, as VitsTokenizer's add_blank) or
+``plain`` (just the ids). A symbol
 missing from the map is skipped and logged, never an exception: one odd character must not
 silence a whole paragraph.
 """
@@ -98,12 +99,19 @@ class CharPhonemizer:
         self.vocab = vocab
         self.lowercase = lowercase
 
+    def _char(self, ch: str) -> str:
+        ch = ch.lower() if self.lowercase else ch
+        if ch not in self.vocab:
+            base = unicodedata.normalize("NFD", ch)[:1]  # "ü" -> "u" when only the base letter exists
+            if base in self.vocab:
+                return base
+        return ch
+
     def phonemize(self, sentence: str) -> list[str]:
-        text = sentence.lower() if self.lowercase else sentence
-        return list(text)
+        return [self._char(ch) for ch in sentence]
 
     def accepts(self, ch: str) -> bool | None:
-        return (ch.lower() if self.lowercase else ch) in self.vocab
+        return self._char(ch) in self.vocab
 
 
 def make_phonemizer(spec: Mapping, id_map: Mapping[str, Sequence[int]]) -> Phonemizer:
@@ -123,7 +131,7 @@ class PhonemeIds:
     def __init__(self, id_map: Mapping[str, Sequence[int]], style: str = "piper", blank_id: int = 0):
         if not id_map:
             raise PackFormatError("The voice config has an empty phoneme id map.")
-        if style not in ("piper", "interspersed"):
+        if style not in ("piper", "interspersed", "plain"):
             raise PackFormatError(f"Unknown id style '{style}' in the voice config.")
         if style == "piper" and not all(k in id_map for k in (PAD, BOS, EOS)):
             raise PackFormatError("The voice's phoneme id map lacks the pad/begin/end symbols ('_', '^', '$').")
@@ -141,6 +149,8 @@ class PhonemeIds:
                 log.warning("phoneme %r is not in the voice's id map; skipped", p)
                 continue
             known.append(ids)
+        if self.style == "plain":
+            return [i for ids in known for i in ids]
         if self.style == "interspersed":
             out = [self.blank_id]
             for ids in known:
@@ -157,5 +167,7 @@ class PhonemeIds:
 
     def speakable(self, ids: Sequence[int]) -> int:
         """How many ids carry content (not framing or blanks)."""
+        if self.style == "plain":
+            return len(ids)
         framing = {self.blank_id} if self.style == "interspersed" else {*self.map[PAD], *self.map[BOS], *self.map[EOS]}
         return sum(1 for i in ids if i not in framing)
