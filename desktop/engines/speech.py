@@ -100,7 +100,7 @@ class SpeechEngine:
             what = ", ".join(skipped) or "nothing speakable"
             raise RequestError(f"Nothing this voice can say: the text holds only characters it cannot read ({what}).")
         if skipped:
-            yield Notice("Skipped " + ", ".join(f"{n} {reason}" + ("s" if n > 1 and not reason.endswith("script") else "") for reason, n in skipped.items()) + ".")
+            yield Notice("Skipped " + ", ".join(f"{n} character{'s' if n > 1 else ''} ({reason})" for reason, n in skipped.items()) + ".")
         seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
         if settings.seed is not None and not self.voice.seedable:
             yield Notice("This voice draws its noise inside the model, so a fixed seed does not repeat its output exactly.")
