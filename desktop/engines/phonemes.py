@@ -138,6 +138,7 @@ class PhonemeIds:
         self.map = {k: list(v) if isinstance(v, (list, tuple)) else [int(v)] for k, v in id_map.items()}
         self.style = style
         self.blank_id = blank_id
+        self._warned: set[str] = set()
 
     def __call__(self, phonemes: Sequence[str], missing: Counter | None = None) -> list[int]:
         known: list[list[int]] = []
@@ -146,7 +147,9 @@ class PhonemeIds:
             if ids is None:
                 if missing is not None:
                     missing[p] += 1
-                log.warning("phoneme %r is not in the voice's id map; skipped", p)
+                if p not in self._warned:  # once per symbol, not once per occurrence
+                    self._warned.add(p)
+                    log.warning("phoneme %r is not in the voice's id map; skipped", p)
                 continue
             known.append(ids)
         if self.style == "plain":
