@@ -1,0 +1,75 @@
+"""Spoken clips kept under the data folder (``clips/``), one WAV each (Qt-free).
+
+The WAV is the whole record: audio plus the provenance JSON and the text in its INFO
+chunk, so a clip copied elsewhere still says where it came from. Names sort by time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from desktop.audio import save_clip
+from desktop.engines.library import data_dir
+from desktop.engines.wav import read_wav
+
+
+@dataclass
+class Clip:
+    path: Path
+    samples: np.ndarray
+    sample_rate: int
+    text: str
+    record: dict[str, Any]
+
+    @property
+    def seconds(self) -> float:
+        return self.samples.size / self.sample_rate if self.sample_rate else 0.0
+
+    @property
+    def title(self) -> str:
+        words = " ".join(self.text.split())
+        return (words[:60] + "…") if len(words) > 60 else words or self.path.stem
+
+
+class ClipStore:
+    def __init__(self, root: Path | None = None):
+        self.root = Path(root) if root else data_dir() / "clips"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def add(self, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str) -> Clip:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = self.root / f"clip-{stamp}.wav"
+        n = 1
+        while path.exists():
+            n += 1
+            path = self.root / f"clip-{stamp}-{n}.wav"
+        save_clip(path, samples, sample_rate, record, text)
+        return Clip(path, np.asarray(samples, dtype=np.float32), sample_rate, text, record)
+
+    def load(self, path: Path) -> Clip:
+        wav = read_wav(path)
+        try:
+            record = json.loads(wav.info.get("ICMT", "{}"))
+        except json.JSONDecodeError:
+            record = {}
+        return Clip(path, wav.samples, wav.sample_rate, wav.info.get("INAM", ""), record if isinstance(record, dict) else {})
+
+    def clips(self) -> list[Clip]:
+        """Newest first; unreadable files are skipped, never deleted."""
+        out = []
+        for path in sorted(self.root.glob("clip-*.wav"), reverse=True):
+            try:
+                out.append(self.load(path))
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def delete(self, clip: Clip) -> None:
+        if clip.path.parent.resolve() == self.root.resolve():
+            clip.path.unlink(missing_ok=True)

@@ -1,0 +1,261 @@
+"""The Speech studio: type text, pick a voice, Speak (streamed), Stop, Save; a clip list.
+
+Speaking goes through SpeechRunner (engine worker + streaming playback). Each finished or
+stopped clip is written at once to the clips folder with its provenance, so nothing is
+lost; "Save as WAV…" copies the selected clip where the person wants it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.audio import speech_record
+from desktop.clips import Clip, ClipStore
+from desktop.engines.errors import RequestError
+from desktop.engines.speech import SpeechRequest
+from desktop.ui.speech_runner import SpeechRunner
+from desktop.ui.waveform import waveform_pixmap
+
+
+def _slider(lo: int, hi: int, value: int) -> QSlider:
+    s = QSlider(Qt.Orientation.Horizontal)
+    s.setRange(lo, hi)
+    s.setValue(value)
+    return s
+
+
+class SpeechStudio(QWidget):
+    clip_added = Signal(object)  # Clip (tests and the status bar listen)
+
+    def __init__(self, ctx, store: ClipStore | None = None, play: bool = True):
+        super().__init__()
+        self.ctx = ctx
+        self.store = store or ClipStore()
+        self.runner = SpeechRunner(ctx, self, play=play)
+        self.runner.chunk.connect(self._on_chunk)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.busy_changed.connect(self._on_busy)
+        self.runner.engine_ready.connect(self._on_engine)
+        self.runner.play_problem_changed.connect(self._show_play_problem)
+        self._build()
+        events = getattr(ctx, "events", None)
+        if events is not None:
+            events.library_changed.connect(self.refresh_voices)
+        self.refresh_voices()
+        self._load_clips()
+
+    # -- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        self.text = QPlainTextEdit()
+        self.text.setPlaceholderText("Type or paste what to say…")
+        ll.addWidget(self.text, 1)
+        form = QFormLayout()
+        self.voice = QComboBox()
+        self.voice.currentTextChanged.connect(self._choose_voice)
+        self.speaker = QComboBox()
+        self.speed = _slider(50, 200, 100)  # percent of the voice's pace
+        self.variation = _slider(0, 200, 100)  # percent of the voice's noise scales
+        self.speed_label, self.variation_label = QLabel("1.00×"), QLabel("100%")
+        self.speed.valueChanged.connect(lambda v: self.speed_label.setText(f"{v / 100:.2f}×"))
+        self.variation.valueChanged.connect(lambda v: self.variation_label.setText(f"{v}%"))
+        form.addRow("Voice", self.voice)
+        form.addRow("Speaker", self.speaker)
+        form.addRow("Speed", self._with_label(self.speed, self.speed_label))
+        form.addRow("Variation", self._with_label(self.variation, self.variation_label))
+        ll.addLayout(form)
+        row = QHBoxLayout()
+        self.speak_button = QPushButton("Speak")
+        self.speak_button.clicked.connect(self.speak)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stop)
+        row.addWidget(self.speak_button)
+        row.addWidget(self.stop_button)
+        ll.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setFormat("%p% of the text")
+        ll.addWidget(self.progress)
+        self.play_note = QLabel()
+        self.play_note.setWordWrap(True)
+        self.play_note.hide()
+        ll.addWidget(self.play_note)
+
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.addWidget(QLabel("Clips"))
+        self.clip_list = QListWidget()
+        self.clip_list.setIconSize(QSize(160, 36))
+        self.clip_list.itemDoubleClicked.connect(lambda _i: self.replay())
+        rl.addWidget(self.clip_list, 1)
+        buttons = QHBoxLayout()
+        for text, slot in (("Replay", self.replay), ("Save as WAV…", self.save_as), ("Delete", self.delete_clip)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            buttons.addWidget(b)
+        rl.addLayout(buttons)
+
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([620, 380])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+
+    @staticmethod
+    def _with_label(slider: QSlider, label: QLabel) -> QWidget:
+        w = QWidget()
+        h = QHBoxLayout(w)
+        h.setContentsMargins(0, 0, 0, 0)
+        h.addWidget(slider, 1)
+        h.addWidget(label)
+        return w
+
+    # -- voices ------------------------------------------------------------------------
+    def refresh_voices(self) -> None:
+        current = self.voice.currentText() or str(self.ctx.settings.value("speech/voice") or "")
+        names = [e.name for e in self.ctx.library.entries() if e.manifest and e.manifest.get("modality") == "speech"]
+        self.voice.blockSignals(True)
+        self.voice.clear()
+        self.voice.addItems(names)
+        self.voice.blockSignals(False)
+        if not names:
+            self.voice.setPlaceholderText("No voice installed")
+            return
+        self.voice.setCurrentText(current if current in names else names[0])
+        self._choose_voice(self.voice.currentText())
+
+    def _choose_voice(self, name: str) -> None:
+        if name:
+            self.ctx.settings.set_value("speech/voice", name)
+            self.runner.load(name)
+
+    def _on_engine(self, engine) -> None:
+        self.speaker.clear()
+        names = engine.speakers
+        self.speaker.addItems(names)
+        self.speaker.setEnabled(len(names) > 1)
+
+    # -- speaking ----------------------------------------------------------------------
+    def request(self) -> SpeechRequest:
+        return SpeechRequest(
+            self.text.toPlainText(),
+            speed=self.speed.value() / 100,
+            variation=self.variation.value() / 100,
+            speaker=max(self.speaker.currentIndex(), 0),
+        )
+
+    def speak(self) -> None:
+        name = self.voice.currentText()
+        if not name:
+            self.ctx.notifier.error(RequestError("No voice is installed. Import a Piper voice in the Library first."))
+            return
+        self.progress.setValue(0)
+        self.progress.setMaximum(max(len(self.text.toPlainText()), 1))
+        self.runner.speak(self.request(), voice=name)
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+    def _on_chunk(self, chunk) -> None:
+        self.stop_button.setEnabled(True)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.progress.setMaximum(max(total, 1))
+        self.progress.setValue(done)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.speak_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def _on_finished(self, outcome: str, stats) -> None:
+        audio = self.runner.audio()
+        if audio.size == 0 or self.runner.engine is None:
+            return
+        engine = self.runner.engine
+        req = self.runner.request
+        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
+        clip = self.store.add(audio, engine.sample_rate, record, req.text)
+        self._add_item(clip, top=True)
+        self.clip_added.emit(clip)
+
+    def _show_play_problem(self, text: str) -> None:
+        self.play_note.setText(f"Playback is off: {text}")
+        self.play_note.show()
+
+    # -- clips ---------------------------------------------------------------------------
+    def _load_clips(self) -> None:
+        for clip in self.store.clips():
+            self._add_item(clip)
+
+    def _add_item(self, clip: Clip, top: bool = False) -> None:
+        item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}")
+        item.setData(Qt.ItemDataRole.UserRole, clip)
+        if top:
+            self.clip_list.insertItem(0, item)
+            self.clip_list.setCurrentRow(0)
+        else:
+            self.clip_list.addItem(item)
+
+    def selected_clip(self) -> Clip | None:
+        item = self.clip_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item else None
+
+    def replay(self) -> None:
+        clip = self.selected_clip()
+        if clip is not None:
+            self.runner.play(clip.samples, clip.sample_rate)
+
+    def save_as(self, path: str | Path | None = None) -> Path | None:
+        clip = self.selected_clip()
+        if clip is None:
+            self.ctx.notifier.error(RequestError("Select a clip to save."))
+            return None
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Save clip as WAV", str(Path.home() / clip.path.name), "WAV audio (*.wav)")
+            if not path:
+                return None
+        path = Path(path)
+        if path.suffix.lower() != ".wav":
+            path = path.with_suffix(".wav")
+        try:
+            shutil.copyfile(clip.path, path)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not save to '{path}': {exc.strerror or exc}."))
+            return None
+        self.ctx.notifier.info(f"Saved {path.name}")
+        return path
+
+    def delete_clip(self) -> None:
+        row = self.clip_list.currentRow()
+        clip = self.selected_clip()
+        if clip is None:
+            return
+        self.store.delete(clip)
+        self.clip_list.takeItem(row)
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
