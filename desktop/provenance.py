@@ -44,7 +44,38 @@ def loads(text: str) -> dict[str, Any]:
     Raises ValueError with a readable message."""
     if not isinstance(text, str) or len(text) > MAX_RECORD_CHARS:
         raise ValueError("provenance record is missing or too large")
-    data = json.loads(text)
+    try:
+        data = json.loads(text)
+    except RecursionError:  # "[[[[..." nested beyond Python's limit: hostile, not ours
+        raise ValueError("provenance record is nested too deeply") from None
     if not isinstance(data, dict) or data.get("generator") != "Atelier":
         raise ValueError("not an Atelier provenance record")
     return {k: data[k] for k in RECORD_KEYS if k in data}
+
+
+def read_file_provenance(path) -> dict[str, Any] | None:
+    """The Atelier record carried by a PNG, WAV or Markdown file (sniffed by content,
+    not by name), or None. Raises ProvenanceError for a damaged file of those kinds."""
+    from pathlib import Path
+
+    from desktop.engines.errors import ProvenanceError
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise ProvenanceError(f"Cannot read '{path.name}': {exc.strerror or exc}.") from None
+    if head.startswith(b"\x89PNG"):
+        from desktop.provenance_png import read_png_provenance
+
+        return read_png_provenance(path)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        from desktop.provenance_wav import read_wav_provenance
+
+        return read_wav_provenance(path)
+    if head.lstrip(b"\xef\xbb\xbf").startswith(b"---"):
+        from desktop.provenance_md import read_markdown_provenance
+
+        return read_markdown_provenance(path)
+    return None

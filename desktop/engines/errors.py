@@ -48,6 +48,13 @@ class ContextOverflowError(RequestError):
     """The conversation no longer fits in the model's context window."""
 
 
+class ProvenanceError(AtelierError):
+    """A file's provenance (PNG/WAV/Markdown metadata, watermark) or the audit log
+    cannot be read, is malformed, or does not verify."""
+
+    title = "Provenance problem"
+
+
 class ProviderError(AtelierError):
     title = "Execution provider problem"
 

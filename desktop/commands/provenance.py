@@ -1,0 +1,139 @@
+"""``verify FILE`` (did Atelier make it, with which pack?) and ``audit verify|list``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from desktop.cli import command
+from desktop.engines.errors import ProvenanceError
+
+IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"RIFF", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
+
+
+@command("verify", "tell whether a PNG/JPEG/WAV/Markdown file came from Atelier, and from which pack")
+def configure_verify(p):
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    return run_verify
+
+
+def find_packs_by_hash(prefix: str) -> list[str]:
+    """Names of installed packs whose pack hash starts with ``prefix``."""
+    from desktop.engines.errors import PackError
+    from desktop.engines.library import Library
+    from desktop.engines.packs import load_pack
+
+    names = []
+    if not prefix:
+        return names
+    for entry in Library().entries():
+        if entry.manifest is None:
+            continue
+        try:
+            if load_pack(entry.root, verify_hashes=False).pack_hash.startswith(prefix):
+                names.append(entry.name)
+        except PackError:
+            continue
+    return names
+
+
+def inspect_file(path: Path) -> dict:
+    """Findings about ``path``: metadata record, watermark, installed pack matches."""
+    from desktop.provenance import read_file_provenance
+
+    if not path.is_file():
+        raise ProvenanceError(f"No such file: {path}")
+    findings: dict = {"file": str(path), "from_atelier": False, "record": None, "watermark": None, "packs": [], "warnings": []}
+    try:
+        findings["record"] = read_file_provenance(path)
+    except ProvenanceError as exc:
+        findings["warnings"].append(f"metadata unreadable: {exc}")
+    if _is_image(path):
+        findings["watermark"] = _watermark(path, findings["warnings"])
+    record, mark = findings["record"], findings["watermark"]
+    prefix = ""
+    if mark and mark["found"]:
+        prefix = mark["pack_prefix"]
+    if record and record.get("pack_sha256"):
+        if prefix and not record["pack_sha256"].startswith(prefix):
+            findings["warnings"].append("the metadata and the watermark name different packs: the metadata was probably edited")
+        prefix = prefix or record["pack_sha256"]
+    findings["from_atelier"] = bool(record) or bool(mark and mark["found"])
+    findings["pack_prefix"] = prefix
+    findings["packs"] = find_packs_by_hash(prefix[:10]) if prefix else []
+    return findings
+
+
+def _is_image(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head[:4] == b"RIFF":
+        return head[8:12] == b"WEBP"
+    return head.startswith(IMAGE_MAGIC)
+
+
+def _watermark(path: Path, warnings: list[str]) -> dict | None:
+    from PIL import Image, UnidentifiedImageError
+
+    from desktop.watermark import detect_file
+
+    try:
+        d = detect_file(path)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        warnings.append(f"image unreadable for the watermark check: {exc}")
+        return None
+    return {"found": d.found, "pack_prefix": d.pack_prefix, "score": round(d.score, 3), "damaged": d.damaged, "corrected_bits": d.corrected_bits}
+
+
+def run_verify(args) -> int:
+    findings = inspect_file(Path(args.file))
+    if args.json:
+        print(json.dumps(findings, indent=2))
+        return 0 if findings["from_atelier"] else 1
+    name = Path(args.file).name
+    record, mark = findings["record"], findings["watermark"]
+    if record:
+        print(f"{name}: made by Atelier {record.get('app_version', '')} - {record.get('note', 'AI-generated')}")
+        print(f"  pack: {record.get('pack') or '?'} (SHA-256 {record.get('pack_sha256') or '?'})")
+        details = {k: record.get(k) for k in ("kind", "precision", "provider", "seed", "created") if record.get(k) not in (None, "")}
+        if details:
+            print("  " + ", ".join(f"{k} {v}" for k, v in details.items()))
+    if mark and mark["found"]:
+        print(f"{name}: Atelier watermark found (score {mark['score']}): pack SHA-256 begins {mark['pack_prefix']}")
+    elif mark and mark["damaged"]:
+        print(f"{name}: something like an Atelier watermark is present, but too damaged to read the pack")
+    if findings["from_atelier"]:
+        packs = findings["packs"]
+        print(f"  installed pack: {', '.join(packs)}" if packs else "  that pack is not installed here")
+    else:
+        how = "no Atelier metadata" + (" and no Atelier watermark" if mark is not None else "")
+        print(f"{name}: {how} - not made by Atelier, or altered beyond recognition")
+    for warning in findings["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0 if findings["from_atelier"] else 1
+
+
+@command("audit", "verify or list the local audit log of jobs")
+def configure_audit(p):
+    sub = p.add_subparsers(dest="audit_action", required=True)
+    sub.add_parser("verify", help="check every record's hash chain; exit 1 if anything was edited or removed")
+    ls = sub.add_parser("list", help="show the newest records")
+    ls.add_argument("--last", type=int, default=20)
+    return run_audit
+
+
+def run_audit(args) -> int:
+    from desktop import audit
+
+    if args.audit_action == "verify":
+        report = audit.verify()
+        print(report.message(), file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 1
+    rows = list(audit.records())[-max(1, args.last) :]
+    if not rows:
+        print("No jobs recorded yet.")
+    for r in rows:
+        print(f"#{r.get('seq')}  {r.get('time')}  {str(r.get('kind')):8s} {str(r.get('pack') or '-'):30s} output {str(r.get('output_sha256') or '-')[:16]}")
+    return 0
