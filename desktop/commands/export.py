@@ -19,4 +19,23 @@ def run(args) -> int:
         from exporters.__main__ import main as export_main
     except ImportError as exc:
         raise ExportError(f"Exporting needs the export extra ({exc.name} is missing): pip install -e '.[export]'") from None
-    return export_main(args.rest)
+    code = export_main(args.rest)
+    if code == 0:
+        _audit(args.rest)
+    return code
+
+
+def _audit(rest: list[str]) -> None:
+    """One record in the local audit log per finished export (issue 5)."""
+    from exporters.__main__ import build_parser
+
+    from desktop.audit import record_job
+    from desktop.engines.errors import PackError
+    from desktop.engines.packs import load_pack
+
+    ns = build_parser().parse_args(rest)
+    try:
+        pack = load_pack(ns.out, verify_hashes=False)
+    except PackError:
+        return
+    record_job("export", pack, {"modality": ns.modality, "source": str(ns.source), "precision": ns.precision, "force": ns.force}, pack.pack_hash)

@@ -49,6 +49,9 @@ def run(args) -> int:
         from desktop.engines.importers import import_path
 
         pack = import_path(args.path, lib, name=args.name)
+        from desktop.audit import record_job
+
+        record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # issue 5: local audit log
         print(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
         return 0
     if args.action == "verify":

@@ -63,6 +63,9 @@ def run(args) -> int:
     settings = {"speed": args.speed, "variation": args.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
     samples = np.concatenate(chunks)
     save_clip(args.out, samples, engine.sample_rate, speech_record(engine.pack, settings, stats), text)
+    from desktop.audit import record_job
+
+    record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # issue 5: local audit log
     print(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})", file=sys.stderr)
     if args.stats:
         print(" ".join(f"{k}={v}" for k, v in stats.items()), file=sys.stderr)

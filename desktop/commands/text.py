@@ -45,13 +45,16 @@ def run(args) -> int:
     engine = open_engine(lib.load(name))
     if engine.provider.fell_back:
         print(f"note: {engine.provider.message()}", file=sys.stderr)
+    reply: list[str] = []
     try:
         for ev in engine.generate(request):
             if isinstance(ev, Token):
                 sys.stdout.write(ev.text)
                 sys.stdout.flush()
+                reply.append(ev.text)
             elif isinstance(ev, Done):
                 sys.stdout.write("\n")
+                _audit(engine.pack, request, ev, "".join(reply))
                 if ev.finish_reason == "context_full":
                     print("note: the reply stopped because the context window is full.", file=sys.stderr)
                 if args.stats:
@@ -59,3 +62,13 @@ def run(args) -> int:
     finally:
         engine.close()
     return 0
+
+
+def _audit(pack, request, done, reply: str) -> None:
+    """One record in the local audit log per finished reply (issue 5)."""
+    from dataclasses import asdict
+
+    from desktop.audit import record_job
+
+    settings = {"max_tokens": request.max_tokens, "sampling": asdict(request.sampling), "seed": done.stats.get("seed")}
+    record_job("text", pack, settings, reply)
