@@ -58,3 +58,17 @@ def install(library: Library, packs: list[tuple[Path, dict]]) -> Iterator:
         yield Progress(f"Adding {manifest['name']} ({i + 1} of {len(packs)})…", i / max(len(packs), 1))
         yield import_path(folder, library)
     yield Progress("Bundled models added", 1.0)
+
+
+def packs_to_bundle(library: Library) -> list[Path]:
+    """Default packs installed in ``library`` that a built bundle carries under packs/
+    (our image packs travel in resources/models/ already)."""
+    from desktop import defaults
+
+    wanted = (defaults.TEXT_PACK, defaults.VOICE_PACK)
+    return [e.root for e in library.entries() if e.manifest and e.name in wanted]
+
+
+if __name__ == "__main__":  # used by scripts/build-app: one folder per line
+    for folder in packs_to_bundle(Library()):
+        print(folder)

@@ -64,21 +64,22 @@ def default_packs(library: Library) -> dict[str, Path]:
 
 
 def _probe_text(engine) -> tuple[str, str]:
-    from desktop.engines.events import Token
+    from desktop.engines.events import Done, Token
     from desktop.engines.sampling import SamplingSettings
     from desktop.engines.text import ChatRequest
 
     request = ChatRequest([{"role": "user", "content": TEXT_PROMPT}], max_tokens=TEXT_TOKENS, sampling=SamplingSettings(temperature=0, repetition_penalty=1.0))
-    t0 = time.perf_counter()
-    tokens, text = 0, ""
+    tokens, text, stats = 0, "", {}
     for ev in engine.generate(request):
         if isinstance(ev, Token):
             tokens += 1
             text += ev.text
-    seconds = time.perf_counter() - t0
+        elif isinstance(ev, Done):
+            stats = ev.stats
     if tokens == 0:
         raise ProbeFailed("the model produced no tokens")
-    return f"{tokens / seconds:.0f} tok/s", text
+    # the engine's own figures: decode rate after the first token, and time to it
+    return f"{stats.get('tokens_per_s', 0):.0f} tok/s, first {stats.get('ttft_s', 0):.2f} s", text
 
 
 def _probe_speech(engine) -> tuple[str, str]:
