@@ -46,6 +46,8 @@ def load_image_source(location: str, architecture: str, lora: str | Path | None 
     from diffusers import DiffusionPipeline
 
     path = Path(location).expanduser()
+    if lora is not None:
+        check_lora(Path(lora))  # before loading gigabytes
     missing = [c for c in COMPONENTS if not (path / c).is_dir()]
     if missing:
         raise ExportError(f"'{location}' lacks the component folder(s) {', '.join(missing)}; a Stable Diffusion pipeline needs {', '.join(COMPONENTS)}.")
@@ -67,13 +69,17 @@ def load_image_source(location: str, architecture: str, lora: str | Path | None 
     return Source(architecture=architecture, model=pipe, location=str(location), kind="diffusers-folder", sha256=hashes, extras=extras, license=licence, model_card=card)
 
 
+def check_lora(lora: Path) -> None:
+    if lora.suffix != ".safetensors":
+        raise ExportError("LoRA weights must be a .safetensors file (pickled .bin/.pt files can run code and are refused).")
+    if not lora.is_file():
+        raise ExportError(f"LoRA file '{lora}' does not exist.")
+
+
 def merge_lora(pipe, lora: Path, scale: float = 1.0) -> str:
     """Load LoRA weights with diffusers and fuse them into the base weights; return the
     file's hash. After fusing, the LoRA layers are removed so the graph is the plain model."""
-    if not lora.is_file():
-        raise ExportError(f"LoRA file '{lora}' does not exist.")
-    if lora.suffix != ".safetensors":
-        raise ExportError("LoRA weights must be a .safetensors file (pickled .bin/.pt files can run code and are refused).")
+    check_lora(lora)
     from safetensors.torch import load_file
 
     try:

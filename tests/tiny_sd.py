@@ -106,3 +106,66 @@ def tiny_sd_pipeline(folder: Path, unet_channels=(32, 64), vae_channels=(32, 64)
     )
     pipe.save_pretrained(str(folder))
     return folder
+
+
+# -- exported packs, cached across sessions under the test cache ----------------------------
+
+_SOURCES = ("tests/tiny_sd.py", "exporters/image.py", "exporters/image_onnx.py", "exporters/image_source.py", "exporters/validate_image.py", "desktop/engines/latent_preview.py")
+
+
+def _code_key() -> str:
+    """Cached packs are rebuilt whenever the code that makes them changes."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for rel in _SOURCES:
+        h.update((root / rel).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def tiny_sd_source(cache: Path) -> Path:
+    folder = cache / f"tiny-sd-{_code_key()}" / "pipeline"
+    if not (folder / "model_index.json").is_file():
+        import shutil
+
+        shutil.rmtree(folder.parent, ignore_errors=True)
+        folder.parent.mkdir(parents=True)
+        tiny_sd_pipeline(folder)
+    return folder
+
+
+def tiny_lora(cache: Path) -> Path:
+    """A random rank-4 LoRA on the tiny UNet's attention projections (.safetensors)."""
+    path = cache / f"tiny-sd-{_code_key()}" / "lora" / "pytorch_lora_weights.safetensors"
+    if not path.is_file():
+        import torch
+        from diffusers import StableDiffusionPipeline
+        from peft import LoraConfig
+        from peft.utils import get_peft_model_state_dict
+
+        torch.manual_seed(1)
+        pipe = StableDiffusionPipeline.from_pretrained(str(tiny_sd_source(cache)), local_files_only=True)
+        pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, target_modules=["to_q", "to_k", "to_v", "to_out.0"], init_lora_weights=False))
+        StableDiffusionPipeline.save_lora_weights(str(path.parent), unet_lora_layers=get_peft_model_state_dict(pipe.unet), safe_serialization=True)
+    return path
+
+
+def tiny_sd_pack(cache: Path, precision: str = "fp32", lora: bool = False) -> Path:
+    """The tiny pipeline exported by our exporter (the real CLI pipeline, in-process)."""
+    import argparse
+    import shutil
+
+    out = cache / f"tiny-sd-{_code_key()}" / f"pack-{precision}{'-lora' if lora else ''}"
+    if (out / "manifest.json").is_file():
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    from exporters.__main__ import export
+
+    args = argparse.Namespace(
+        modality="image", source=str(tiny_sd_source(cache)), out=out, precision=precision,
+        name=f"tiny-sd-{precision}{'-lora' if lora else ''}", force=False, lora=tiny_lora(cache) if lora else None,
+    )
+    for _ in export(args):
+        pass
+    return out

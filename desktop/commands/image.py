@@ -1,0 +1,148 @@
+"""``image --model M --prompt P --out FILE.png``: generate images to PNG files that carry
+every setting, the pack's hash and an "AI-generated" note."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from desktop.cli import command
+from desktop.engines.errors import RequestError
+
+
+@command("image", "generate an image to a PNG (settings, pack hash and an AI-generated note in its metadata)")
+def configure(p):
+    p.add_argument("--model", help="image pack name or folder (default: first image model)")
+    p.add_argument("--prompt", default=None, help="what to draw ('-' reads stdin)")
+    p.add_argument("--out", required=True, type=Path, help="PNG file to write (a batch adds -2, -3, ...)")
+    p.add_argument("--negative", help="what to avoid (negative prompt)")
+    p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
+    p.add_argument("--seed", type=int, help="same settings + seed = same pixels (default: random)")
+    p.add_argument("--size", help="WxH, e.g. 512x512 (default: the model's)")
+    p.add_argument("--scheduler", help="euler | euler_a | ddim | dpmpp_2m | lcm (default: the model's)")
+    p.add_argument("--init", type=Path, help="starting image for img2img")
+    p.add_argument("--strength", type=float, default=0.75, help="img2img: how much to repaint (0-1]")
+    p.add_argument("--class-label", help="class for class-conditioned models")
+    p.add_argument("--batch", type=int, default=1, help="number of images (seeds follow each other)")
+    p.add_argument("--reproduce", type=Path, help="take every setting from an Atelier PNG (flags given here override)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.add_argument("--stats", action="store_true", help="print timings to stderr")
+    return run
+
+
+def parse_size(text: str | None) -> tuple[int | None, int | None]:
+    if not text:
+        return None, None
+    m = re.fullmatch(r"\s*(\d{1,5})\s*[xX×]\s*(\d{1,5})\s*", text)
+    if not m:
+        raise RequestError(f"Size must look like 512x512 (got '{text}').")
+    return int(m.group(1)), int(m.group(2))
+
+
+def load_init_image(path: Path):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            img.draft("RGB", (4096, 4096))  # JPEG: decode at a reduced size when huge
+            if img.width * img.height > 64_000_000:
+                raise RequestError(f"'{path.name}' is {img.width}x{img.height}; starting images above 64 megapixels are refused.")
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError:
+        raise RequestError(f"No such starting image: '{path}'.") from None
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise RequestError(f"'{path.name}' is not an image this app can read ({exc}).") from None
+
+
+def output_paths(out: Path, count: int) -> list[Path]:
+    if count == 1:
+        return [out]
+    return [out] + [out.with_name(f"{out.stem}-{i}{out.suffix}") for i in range(2, count + 1)]
+
+
+def build_request(args):
+    from desktop.engines.image import ImageRequest
+
+    base: dict = {}
+    if args.reproduce:
+        from desktop.image_meta import read_settings
+
+        record = read_settings(args.reproduce)
+        base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""))
+    width, height = parse_size(args.size)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    pick = lambda value, key: value if value is not None else base.get(key)  # noqa: E731
+    return ImageRequest(
+        prompt=pick(prompt, "prompt") or "",
+        negative_prompt=pick(args.negative, "negative_prompt") or "",
+        width=pick(width, "width"),
+        height=pick(height, "height"),
+        steps=pick(args.steps, "steps"),
+        guidance=pick(args.guidance, "guidance"),
+        scheduler=pick(args.scheduler, "scheduler") or "",
+        seed=pick(args.seed, "seed"),
+        batch_count=args.batch,
+        init_image=load_init_image(args.init) if args.init else None,
+        strength=args.strength if args.init or "strength" not in base else base["strength"],
+        class_label=pick(args.class_label, "class_label"),
+        extra=dict(base.get("extra") or {}),
+    ), base
+
+
+def run(args) -> int:
+    from desktop.engines.base import open_engine
+    from desktop.engines.events import Done, ImageResult, Notice, Step
+    from desktop.engines.library import Library
+    from desktop.image_meta import image_record, save_image
+
+    request, base = build_request(args)
+    request.validate()  # generic checks before loading a model
+    if args.out.suffix.lower() != ".png":
+        raise RequestError(f"The output file must end in .png (got '{args.out.name}').")
+    if not args.out.parent.exists():
+        raise RequestError(f"The folder '{args.out.parent}' does not exist.")
+    paths = output_paths(args.out, request.batch_count)
+    taken = [p.name for p in paths if p.exists()]
+    if taken and not args.overwrite:
+        raise RequestError(f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite.")
+    lib = Library()
+    name = args.model or base.get("pack") or lib.first_of("image")
+    if not name:
+        raise RequestError("No image model installed. Run the set-up command or `models import PATH`.")
+    engine = open_engine(lib.load(name))
+    if base.get("_pack_sha256") and base["_pack_sha256"] != engine.pack.pack_hash:
+        print(f"note: the image was made with a different pack than '{engine.pack.name}' (hash differs); pixels may differ.", file=sys.stderr)
+    if engine.provider.fell_back:
+        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    tty = sys.stderr.isatty()
+    written = []
+    try:
+        for ev in engine.generate(request):
+            if isinstance(ev, Step):
+                end = "\r" if tty and ev.index < ev.total else "\n"
+                if tty or ev.index == ev.total:
+                    print(f"step {ev.index}/{ev.total}", end=end, file=sys.stderr, flush=True)
+            elif isinstance(ev, Notice):
+                print(f"note: {ev.message}", file=sys.stderr)
+            elif isinstance(ev, ImageResult):
+                path = paths[len(written)]
+                save_image(path, ev.image, image_record(engine.pack, ev.metadata, engine.provider.used))
+                _audit(engine.pack, ev.metadata, path)
+                written.append(path)
+                print(f"wrote {path} (seed {ev.seed})", file=sys.stderr)
+            elif isinstance(ev, Done) and args.stats:
+                print(" ".join(f"{k}={v}" for k, v in ev.stats.items()), file=sys.stderr)
+    finally:
+        engine.close()
+    return 0
+
+
+def _audit(pack, settings, path) -> None:
+    try:
+        from desktop.audit import record_job
+    except ImportError:  # the audit log is optional in builds without it
+        return
+    record_job("image", pack, settings, path)
