@@ -13,6 +13,7 @@ import os
 import sys
 
 PROBE_ENV = "ATELIER_STARTUP_PROBE"
+SHUTDOWN_WAIT_MS = 30_000
 
 
 def run(argv: list[str]) -> int:
@@ -32,7 +33,13 @@ def run(argv: list[str]) -> int:
     else:
         window.first_painted.connect(window.maybe_show_welcome)
     window.show()
-    return app.exec()
+    code = app.exec()
+    # Jobs still running (a model loading when the window closed) finish before Python
+    # tears down the objects their signals live on; the window is already gone.
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(SHUTDOWN_WAIT_MS)
+    return code
 
 
 def _report_interactive(app) -> None:
