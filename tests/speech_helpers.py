@@ -100,12 +100,16 @@ def make_piper_voice_folder(folder: Path, name: str = "xx_XX-tiny-x_low") -> Pat
     g = make_piper_generator()
 
     class Infer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g = g  # a submodule, so its weights trace as initializers
+
         def forward(self, input, input_lengths, scales):
-            return g.infer(input, input_lengths, noise_scale=scales[0], length_scale=scales[1], noise_scale_w=scales[2])[0]
+            return self.g.infer(input, input_lengths, noise_scale=scales[0], length_scale=scales[1], noise_scale_w=scales[2])[0]
 
     with torch.inference_mode():
         torch.onnx.export(
-            Infer(), (torch.randint(0, 256, (1, 20)), torch.tensor([20]), torch.tensor([0.667, 1.0, 0.8])), str(folder / f"{name}.onnx"),
+            Infer().eval(), (torch.randint(0, 256, (1, 20)), torch.tensor([20]), torch.tensor([0.667, 1.0, 0.8])), str(folder / f"{name}.onnx"),
             input_names=["input", "input_lengths", "scales"], output_names=["output"], dynamic_axes={"input": {1: "phonemes"}, "output": {2: "time"}},
             opset_version=15, dynamo=False,
         )
