@@ -88,3 +88,44 @@ def check_settings(settings: Any, name: str = "the file") -> dict[str, Any]:
             raise ProvenanceError(f"The setting '{key}' stored in '{name}' is invalid; nothing was restored.")
         out[key] = value
     return out
+
+
+def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame_ms: int = 80) -> Path:
+    """Morph frames as an animated GIF or WebP (by suffix) that says it is AI-generated:
+    the provenance record in the GIF comment / in the WebP's XMP. Atomic like PNGs."""
+    import os
+    import tempfile
+    from xml.sax.saxutils import escape
+
+    import numpy as np
+    from PIL import Image
+
+    from desktop.provenance import AI_NOTE, dumps
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".webp"):
+        raise ProvenanceError(f"Animations are saved as .gif or .webp (got '{path.name}').")
+    if len(frames) < 2:
+        raise ProvenanceError("An animation needs at least two frames.")
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
+    fd, tmp = tempfile.mkstemp(prefix=".atelier-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    options: dict[str, Any] = {"save_all": True, "append_images": images[1:], "duration": frame_ms, "loop": 0}
+    if suffix == ".gif":
+        options["comment"] = f"{AI_NOTE}\n{dumps(record)}".encode()
+    else:
+        options["lossless"] = True
+        options["xmp"] = (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" xmlns:atelier="https://atelier.invalid/ns/1.0/" '
+            'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia">'
+            f"<atelier:provenance>{escape(dumps(record))}</atelier:provenance></rdf:Description></rdf:RDF></x:xmpmeta>"
+        ).encode()
+    try:
+        images[0].save(tmp, format=suffix[1:].upper(), **options)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

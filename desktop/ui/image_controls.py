@@ -1,0 +1,251 @@
+"""The Image studio's settings form: prompt, negative prompt, model, size, steps,
+guidance, scheduler, seed, batch, class and img2img - adapting to the pack's capabilities.
+
+The form only holds values: ``request()`` builds an ImageRequest from them and
+``apply_settings()`` fills them from a reproduced image's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QRegularExpressionValidator
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.errors import RequestError
+from desktop.engines.image import ImageRequest
+from desktop.engines.schedulers import LABELS
+
+
+class ImageControls(QWidget):
+    model_chosen = Signal(str)  # pack name
+    init_image_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.caps: dict | None = None
+        self.init_image: np.ndarray | None = None
+        self.init_path = ""
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.prompt = QPlainTextEdit()
+        self.prompt.setPlaceholderText("Describe the picture… (Ctrl+Enter generates)")
+        self.prompt.setMaximumHeight(90)
+        self.negative = QPlainTextEdit()
+        self.negative.setPlaceholderText("Negative prompt: what to avoid (optional)")
+        self.negative.setMaximumHeight(60)
+        lay.addWidget(self.prompt)
+        lay.addWidget(self.negative)
+        form = QFormLayout()
+        self.model = QComboBox()
+        self.model.currentTextChanged.connect(lambda name: name and self.model_chosen.emit(name))
+        self.width_box, self.height_box = QSpinBox(), QSpinBox()
+        for box in (self.width_box, self.height_box):
+            box.setRange(8, 4096)
+            box.setSingleStep(8)
+            box.setValue(512)
+        self.fixed_size = QComboBox()
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.width_box)
+        size_row.addWidget(QLabel("×"))
+        size_row.addWidget(self.height_box)
+        size_row.addWidget(self.fixed_size)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 150)
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0.0, 30.0)
+        self.guidance.setSingleStep(0.5)
+        self.scheduler = QComboBox()
+        self.random_seed = QCheckBox("random")
+        self.random_seed.setChecked(True)
+        self.seed = QLineEdit()
+        self.seed.setValidator(QRegularExpressionValidator(QRegularExpression(r"\d{0,18}")))
+        self.seed.setPlaceholderText("seed")
+        self.random_seed.toggled.connect(lambda on: self.seed.setEnabled(not on))
+        self.seed.setEnabled(False)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.random_seed)
+        self.batch = QSpinBox()
+        self.batch.setRange(1, 16)
+        self.class_label = QComboBox()
+        self.form, self.rows = form, {}
+        for label, widget in (
+            ("Model", self.model), ("Size", size_row), ("Steps", self.steps), ("Guidance", self.guidance),
+            ("Scheduler", self.scheduler), ("Seed", seed_row), ("Batch", self.batch), ("Class", self.class_label),
+        ):
+            self.rows[label] = form.rowCount()
+            form.addRow(label, widget)
+        lay.addLayout(form)
+        lay.addWidget(self._img2img_box())
+
+    def _img2img_box(self) -> QWidget:
+        box = QWidget()
+        v = QVBoxLayout(box)
+        v.setContentsMargins(0, 4, 0, 0)
+        row = QHBoxLayout()
+        self.init_button = QPushButton("Start from image…")
+        self.init_button.clicked.connect(self._pick_init)
+        self.init_clear = QPushButton("Clear")
+        self.init_clear.clicked.connect(lambda: self.set_init_image(None))
+        self.init_label = QLabel("no starting image")
+        row.addWidget(self.init_button)
+        row.addWidget(self.init_clear)
+        row.addWidget(self.init_label, 1)
+        v.addLayout(row)
+        srow = QHBoxLayout()
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setRange(5, 100)
+        self.strength.setValue(75)
+        self.strength_label = QLabel("0.75")
+        self.strength.valueChanged.connect(lambda s: self.strength_label.setText(f"{s / 100:.2f}"))
+        srow.addWidget(QLabel("Strength"))
+        srow.addWidget(self.strength, 1)
+        srow.addWidget(self.strength_label)
+        v.addLayout(srow)
+        self.img2img_box = box
+        self.set_init_image(None)
+        return box
+
+    # -- models and capabilities -------------------------------------------------------
+    def set_models(self, names: list[str], current: str = "") -> None:
+        self.model.blockSignals(True)
+        self.model.clear()
+        self.model.addItems(names)
+        if current in names:
+            self.model.setCurrentText(current)
+        self.model.blockSignals(False)
+        if not names:
+            self.model.setPlaceholderText("No image model installed")
+
+    def apply_capabilities(self, caps: dict) -> None:
+        """Show the controls this pack uses, with its defaults."""
+        first = self.caps is None or self.caps is not caps
+        self.caps = caps
+        self.prompt.setEnabled(caps["prompt"])
+        self.negative.setVisible(caps["negative_prompt"])
+        for box in (self.width_box, self.height_box):
+            box.setVisible(caps["free_size"])
+            box.setSingleStep(caps["size_multiple"])
+            box.setMinimum(caps["size_multiple"])
+        self.fixed_size.setVisible(not caps["free_size"])
+        self.fixed_size.clear()
+        self.fixed_size.addItems([f"{w}×{h}" for w, h in caps["sizes"]])
+        self._show_row("Steps", caps["steps"])
+        self._show_row("Guidance", caps["guidance"])
+        self._show_row("Scheduler", bool(caps["schedulers"]))
+        self._show_row("Class", bool(caps["classes"]))
+        self.scheduler.clear()
+        for name in caps["schedulers"]:
+            self.scheduler.addItem(LABELS.get(name, name), name)
+        self.class_label.clear()
+        if caps["classes"]:
+            self.class_label.addItem("any (random)", None)
+            for label in caps["classes"]:
+                self.class_label.addItem(label, label)
+        self.img2img_box.setVisible(caps["img2img"])
+        if first:
+            w, h = caps["default_size"]
+            self.width_box.setValue(w)
+            self.height_box.setValue(h)
+            self.steps.setValue(caps["default_steps"])
+            self.guidance.setValue(caps["default_guidance"])
+
+    def _show_row(self, label: str, visible: bool) -> None:
+        self.form.setRowVisible(self.rows[label], visible)
+
+    # -- img2img ---------------------------------------------------------------------------
+    def _pick_init(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Starting image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if path:
+            self.load_init_image(Path(path))
+
+    def load_init_image(self, path: Path) -> None:
+        """Raises RequestError for a file that is not a readable picture."""
+        from desktop.commands.image import load_init_image
+
+        self.set_init_image(load_init_image(path), path.name)
+
+    def set_init_image(self, image: np.ndarray | None, name: str = "") -> None:
+        self.init_image = image
+        self.init_path = name
+        self.init_label.setText(f"{name} ({image.shape[1]}×{image.shape[0]})" if image is not None else "no starting image")
+        self.init_clear.setEnabled(image is not None)
+        self.strength.setEnabled(image is not None)
+        self.init_image_changed.emit()
+
+    # -- values ----------------------------------------------------------------------------
+    def size(self) -> tuple[int, int]:
+        caps = self.caps
+        if caps and not caps["free_size"] and caps["sizes"]:
+            return caps["sizes"][max(self.fixed_size.currentIndex(), 0)]
+        return self.width_box.value(), self.height_box.value()
+
+    def request(self) -> ImageRequest:
+        caps = self.caps or {}
+        seed_text = self.seed.text().strip()
+        if not self.random_seed.isChecked() and not seed_text:
+            raise RequestError("Type a seed, or tick 'random'.")
+        w, h = self.size()
+        return ImageRequest(
+            prompt=self.prompt.toPlainText().strip() if caps.get("prompt", True) else "",
+            negative_prompt=self.negative.toPlainText().strip() if caps.get("negative_prompt", True) else "",
+            width=w,
+            height=h,
+            steps=self.steps.value() if caps.get("steps", True) else None,
+            guidance=self.guidance.value() if caps.get("guidance", True) else None,
+            scheduler=self.scheduler.currentData() or "",
+            seed=None if self.random_seed.isChecked() else int(seed_text),
+            batch_count=self.batch.value(),
+            init_image=self.init_image if caps.get("img2img") else None,
+            strength=self.strength.value() / 100,
+            class_label=self.class_label.currentData() if caps.get("classes") else None,
+            capabilities=self.caps,
+        )
+
+    def apply_settings(self, s: dict) -> None:
+        """Fill the form from a reproduced image's (schema-checked) settings."""
+        self.prompt.setPlainText(s.get("prompt", ""))
+        self.negative.setPlainText(s.get("negative_prompt", ""))
+        if s.get("width") and s.get("height"):
+            self.width_box.setValue(s["width"])
+            self.height_box.setValue(s["height"])
+            i = self.fixed_size.findText(f"{s['width']}×{s['height']}")
+            if i >= 0:
+                self.fixed_size.setCurrentIndex(i)
+        if s.get("steps"):
+            self.steps.setValue(s["steps"])
+        if s.get("guidance") is not None:
+            self.guidance.setValue(float(s["guidance"]))
+        if s.get("scheduler"):
+            i = self.scheduler.findData(s["scheduler"])
+            if i >= 0:
+                self.scheduler.setCurrentIndex(i)
+        if s.get("seed") is not None:
+            self.random_seed.setChecked(False)
+            self.seed.setText(str(s["seed"]))
+        self.batch.setValue(1)
+        if s.get("class_label"):
+            i = self.class_label.findData(s["class_label"])
+            if i >= 0:
+                self.class_label.setCurrentIndex(i)
+        if s.get("strength"):
+            self.strength.setValue(int(round(float(s["strength"]) * 100)))
+

@@ -1,0 +1,378 @@
+"""The Image studio: settings on the left, the live preview and the gallery on the right.
+
+Generate (Ctrl+Enter) loads the chosen pack through the EngineSlot if needed and runs one
+job; every denoising step shows its preview, Cancel (or Esc) stops before the next step.
+Each finished image is written at once to the image store (PNG with every setting), so
+the gallery survives restarts and nothing is lost. Dropping an Atelier PNG restores its
+settings ("reproduce"). Packs that can morph get the morph panel.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.engines.errors import AtelierError, RequestError
+from desktop.engines.events import Done, ImageResult, Notice, Step
+from desktop.image_store import ImageStore
+from desktop.ui.engine_slot import EngineSlot
+from desktop.ui.image_controls import ImageControls
+from desktop.ui.image_gallery import ImageGallery
+from desktop.ui.image_morph import MorphPanel
+from desktop.workers import GeneratorWorker, start
+
+
+def to_pixmap(image: np.ndarray) -> QPixmap:
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = image.shape[:2]
+    return QPixmap.fromImage(QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+
+
+class PreviewView(QLabel):
+    """Shows the newest preview or result, scaled to fit (crisp for tiny images)."""
+
+    def __init__(self):
+        super().__init__("Your picture appears here.")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(256, 256)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self._pixmap: QPixmap | None = None
+
+    def show_image(self, image: np.ndarray) -> None:
+        self._pixmap = to_pixmap(image)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is None:
+            return
+        small = max(self._pixmap.width(), self._pixmap.height()) < 256
+        mode = Qt.TransformationMode.FastTransformation if small else Qt.TransformationMode.SmoothTransformation
+        self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio, mode))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+
+class ImageStudio(QWidget):
+    image_added = Signal(str)  # path of a new gallery image
+    preview_shown = Signal(int, int)  # step index, total
+    job_finished = Signal(str)  # done | aborted | error
+    morph_finished = Signal(str)
+
+    def __init__(self, ctx, store: ImageStore | None = None):
+        super().__init__()
+        self.ctx = ctx
+        self.store = store or ImageStore()
+        self.slot = EngineSlot("image", ctx.settings.runtime, ctx.notifier, self)
+        self.slot.loaded.connect(self._on_engine)
+        self.slot.load_failed.connect(lambda _e: self._set_pending(False))
+        self.slot.busy_changed.connect(self._on_busy)
+        self._pending = False
+        self._pending_settings: dict | None = None
+        self.morph_job: GeneratorWorker | None = None
+        self._last_stats: dict = {}
+        self._build()
+        self.setAcceptDrops(True)
+        events = getattr(ctx, "events", None)
+        if events is not None:
+            events.library_changed.connect(self.refresh_models)
+        self.refresh_models()
+
+    # -- layout ------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.controls = ImageControls()
+        self.controls.model_chosen.connect(self._choose_model)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setToolTip("Ctrl+Enter")
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.stop)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setFormat("step %v of %m")
+        self.status = QLabel("Drop an Atelier PNG here to restore its settings.")
+        self.status.setWordWrap(True)
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.addWidget(self.controls)
+        ll.addLayout(buttons)
+        ll.addWidget(self.progress)
+        ll.addWidget(self.status)
+        ll.addStretch(1)
+
+        self.preview = PreviewView()
+        self.morph = MorphPanel()
+        self.morph.run_requested.connect(self.run_morph)
+        self.morph.save_requested.connect(self.save_morph)
+        self.morph.frame_shown.connect(self.preview.show_image)
+        self.morph.problem.connect(self.ctx.notifier.error)
+        self.morph.hide()
+        self.gallery = ImageGallery(self.store)
+        self.gallery.image_activated.connect(self._show_file)
+        gallery_buttons = QHBoxLayout()
+        for text, slot in (("Reproduce", self._reproduce_selected), ("Save as…", self._save_selected), ("Delete", self._delete_selected)):
+            b = QPushButton(text)
+            b.clicked.connect(slot)
+            gallery_buttons.addWidget(b)
+        right = QSplitter(Qt.Orientation.Vertical)
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.preview, 1)
+        tl.addWidget(self.morph)
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        bl.addWidget(QLabel("Gallery"))
+        bl.addWidget(self.gallery, 1)
+        bl.addLayout(gallery_buttons)
+        right.addWidget(top)
+        right.addWidget(bottom)
+        right.setSizes([520, 260])
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([380, 820])
+        lay = QVBoxLayout(self)
+        lay.addWidget(split)
+
+    # -- models --------------------------------------------------------------------------
+    def refresh_models(self) -> None:
+        names = [e.name for e in self.ctx.library.entries() if e.manifest and e.manifest.get("modality") == "image"]
+        current = self.controls.model.currentText() or str(self.ctx.settings.value("image/model") or "")
+        self.controls.set_models(names, current)
+        if names:
+            self._choose_model(self.controls.model.currentText())
+
+    def _choose_model(self, name: str) -> None:
+        if name and name != self.slot.name:
+            self.ctx.settings.set_value("image/model", name)
+            self.slot.load(name)
+
+    def _on_engine(self, engine) -> None:
+        caps = engine.capabilities
+        self.controls.apply_capabilities(caps)
+        self.morph.setVisible(bool(caps["morph"]))
+        self.morph.clear()
+        if self._pending_settings is not None:
+            self.controls.apply_settings(self._pending_settings)
+            self._pending_settings = None
+        if self._pending:
+            self._set_pending(False)
+            self._start()
+
+    # -- generating ----------------------------------------------------------------------
+    def generate(self) -> None:
+        if self.slot.busy or self.morph_job is not None:
+            self.ctx.notifier.error(RequestError("A picture is being made; wait or press Cancel first."))
+            return
+        name = self.controls.model.currentText()
+        if not name:
+            self.ctx.notifier.error(RequestError("No image model is installed. Import one in the Library first."))
+            return
+        if self.slot.engine is None or self.slot.name != name:
+            self._set_pending(True)  # starts when the model has loaded
+            self.slot.load(name)
+            return
+        self._start()
+
+    def _set_pending(self, pending: bool) -> None:
+        self._pending = pending
+        if pending:
+            self.status.setText("Loading the model…")
+
+    def _start(self) -> None:
+        try:
+            request = self.controls.request()
+        except AtelierError as exc:
+            self.ctx.notifier.error(exc)
+            return
+        self.progress.setRange(0, max(1, (request.steps or 1) * request.batch_count))
+        self.progress.setValue(0)
+        if self.slot.run(request, self._on_event, self._on_end) is not None:  # None: refused, and said why
+            self.status.setText("Generating…")
+
+    def _on_event(self, ev) -> None:
+        if isinstance(ev, Step):
+            self.progress.setRange(0, ev.total)
+            self.progress.setValue(ev.index)
+            if ev.preview is not None:
+                self.preview.show_image(ev.preview)
+            self.preview_shown.emit(ev.index, ev.total)
+        elif isinstance(ev, ImageResult):
+            engine = self.slot.engine
+            path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
+            self._audit(engine.pack, ev.metadata, path)
+            self.preview.show_image(ev.image)
+            self.gallery.add(path)
+            self.image_added.emit(str(path))
+        elif isinstance(ev, Notice):
+            self.ctx.notifier.info(ev.message)
+        elif isinstance(ev, Done):
+            self._last_stats = ev.stats
+            per = ev.stats.get("seconds_per_image")
+            self.status.setText(f"Done: {per:.2f} s per image." if per is not None else "Done.")
+
+    def _on_end(self, outcome: str) -> None:
+        if outcome == "aborted":
+            self.status.setText("Cancelled; finished images are in the gallery.")
+        elif outcome == "error":
+            self.status.setText("Stopped by an error (see the message above).")
+        self.job_finished.emit(outcome)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.generate_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy or self.morph_job is not None)
+        self.morph.make.setEnabled(not busy)
+
+    def stop(self) -> None:
+        self.slot.stop()
+        if self.morph_job is not None:
+            self.morph_job.abort()
+
+    @staticmethod
+    def _audit(pack, settings, path) -> None:
+        try:
+            from desktop.audit import record_job
+        except ImportError:
+            return
+        record_job("image", pack, settings, path)
+
+    # -- morph ---------------------------------------------------------------------------
+    def run_morph(self, seed_a: int, seed_b: int, frames: int) -> None:
+        engine = self.slot.engine
+        if engine is None or self.slot.busy or self.morph_job is not None:
+            self.ctx.notifier.error(RequestError("Load a model that can morph, and wait for the current job."))
+            return
+        try:
+            request = self.controls.request()
+        except AtelierError as exc:
+            self.ctx.notifier.error(exc)
+            return
+        self.morph.clear()
+        worker = GeneratorWorker(engine.morph, request, seed_a, seed_b, frames)
+        outcome = {"value": "done"}
+        worker.signals.yielded.connect(self._on_morph_event)
+        worker.signals.errored.connect(lambda exc: (outcome.update(value="error"), self.ctx.notifier.error(exc)))
+        worker.signals.aborted.connect(lambda: outcome.update(value="aborted"))
+        worker.signals.finished.connect(lambda: self._morph_done(outcome["value"]))
+        self.morph_job = worker
+        self.progress.setRange(0, frames)
+        self.progress.setValue(0)
+        self._on_busy(True)
+        start(worker)
+
+    def _on_morph_event(self, ev) -> None:
+        if isinstance(ev, Step):
+            self.progress.setRange(0, ev.total)
+            self.progress.setValue(ev.index)
+        elif isinstance(ev, ImageResult):
+            self.morph.add_frame(ev.image, ev.metadata)
+
+    def _morph_done(self, outcome: str) -> None:
+        self.morph_job = None
+        self._on_busy(False)
+        self.status.setText(f"Morph: {len(self.morph.frames)} frames." if outcome == "done" else "Morph stopped.")
+        self.morph_finished.emit(outcome)
+
+    def save_morph(self, path: str | None = None) -> Path | None:
+        if len(self.morph.frames) < 2:
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save morph", str(self.store.root / "morph.gif"), "Animated GIF (*.gif);;Animated WebP (*.webp)")
+            if not path:
+                return None
+        from desktop.image_meta import image_record, save_animation
+
+        engine = self.slot.engine
+        try:
+            record = image_record(engine.pack, self.morph.records[0], engine.provider.used)
+            return save_animation(path, self.morph.frames, record)
+        except (AtelierError, OSError) as exc:
+            self.ctx.notifier.error(exc if isinstance(exc, AtelierError) else RequestError(f"Could not save: {exc}"))
+            return None
+
+    # -- gallery and reproduce --------------------------------------------------------------
+    def _show_file(self, path: str) -> None:
+        from PIL import Image
+
+        try:
+            with Image.open(path) as img:
+                self.preview.show_image(np.asarray(img.convert("RGB")))
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Cannot open '{Path(path).name}': {exc}"))
+
+    def _reproduce_selected(self) -> None:
+        path = self.gallery.selected_path()
+        if path:
+            self.reproduce(path)
+
+    def _save_selected(self) -> None:
+        import shutil
+
+        path = self.gallery.selected_path()
+        if not path:
+            return
+        dest, _ = QFileDialog.getSaveFileName(self, "Save image", Path(path).name, "PNG image (*.png)")
+        if dest:
+            shutil.copy2(path, dest)  # a copy keeps every metadata chunk
+
+    def _delete_selected(self) -> None:
+        self.gallery.remove_selected()
+
+    def reproduce(self, path: str | Path) -> bool:
+        """Restore the settings stored in an Atelier PNG. Returns whether it worked."""
+        from desktop.image_meta import read_settings
+
+        try:
+            record = read_settings(path)
+        except AtelierError as exc:
+            self.ctx.notifier.error(exc)
+            return False
+        settings = record["settings"]
+        names = [self.controls.model.itemText(i) for i in range(self.controls.model.count())]
+        pack = settings.get("pack") or record.get("pack", "")
+        if pack in names and pack != self.controls.model.currentText():
+            self._pending_settings = settings  # applied once that pack's controls are shown
+            self.controls.model.setCurrentText(pack)
+        else:
+            if pack and pack not in names:
+                self.ctx.notifier.warning(f"The image was made with '{pack}', which is not installed; settings restored for the current model.")
+            self.controls.apply_settings(settings)
+        engine = self.slot.engine
+        if engine is not None and record.get("pack_sha256") and engine.pack.name == pack and engine.pack.pack_hash != record["pack_sha256"]:
+            self.ctx.notifier.warning(f"'{pack}' has changed since this image was made; the same seed may give different pixels.")
+        self.status.setText(f"Settings restored from {Path(path).name}.")
+        return True
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        files = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if files:
+            event.acceptProposedAction()
+            self.reproduce(files[0])
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.slot.close()
