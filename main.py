@@ -8,7 +8,9 @@ def main() -> int:
     # (ATELIER_ALLOW_NETWORK=1 opts out, e.g. to export from a hub id).
     from desktop.offline import install_runtime_guard
 
-    install_runtime_guard()
+    opens_window = "--self-test" not in sys.argv and (len(sys.argv) == 1 or sys.argv[1].startswith("-platform"))
+    # the window defers importing onnxruntime (its telemetry switch) to the first model load
+    install_runtime_guard(runtime_telemetry=not opens_window)
     if len(sys.argv) > 1 and sys.argv[1] not in ("--self-test",) and not sys.argv[1].startswith("-platform"):
         from desktop.cli import main as cli_main
 

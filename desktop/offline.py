@@ -233,11 +233,20 @@ def _child_guard() -> None:
 _RUNTIME_GUARD: NetworkGuard | None = None
 
 
-def apply_offline_defaults() -> None:
-    """Telemetry off for every library we embed (the user's explicit choice wins)."""
+def apply_offline_defaults(runtime: bool = True) -> None:
+    """Telemetry off for every library we embed (the user's explicit choice wins).
+    ``runtime=False`` leaves onnxruntime's own switch to :func:`disable_runtime_telemetry`
+    at the first model load: importing onnxruntime costs ~0.3 s of the window's start."""
     for key, value in TELEMETRY_OFF_ENV.items():
         os.environ.setdefault(key, value)
-    _disable_runtime_telemetry()
+    if runtime:
+        _disable_runtime_telemetry()
+
+
+def disable_runtime_telemetry() -> dict[str, str]:
+    """onnxruntime / onnxruntime-genai telemetry off; the window's engine loader calls
+    this before it creates the first session (desktop/ui/engine_slot.py)."""
+    return _disable_runtime_telemetry()
 
 
 def _disable_runtime_telemetry() -> dict[str, str]:
@@ -258,11 +267,12 @@ def _disable_runtime_telemetry() -> dict[str, str]:
     return status
 
 
-def install_runtime_guard() -> NetworkGuard | None:
+def install_runtime_guard(runtime_telemetry: bool = True) -> NetworkGuard | None:
     """Called once at start by the app and the CLI: telemetry off, internet sockets
-    refused. ``ATELIER_ALLOW_NETWORK=1`` opts out (e.g. to export from a hub id)."""
+    refused. ``ATELIER_ALLOW_NETWORK=1`` opts out (e.g. to export from a hub id).
+    The window passes ``runtime_telemetry=False`` (see apply_offline_defaults)."""
     global _RUNTIME_GUARD
-    apply_offline_defaults()
+    apply_offline_defaults(runtime=runtime_telemetry)
     if os.environ.get(ALLOW_ENV) == "1":
         return None
     if _RUNTIME_GUARD is None:

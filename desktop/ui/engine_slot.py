@@ -111,7 +111,9 @@ class EngineSlot(QObject):
 def _open_engine(name: str, settings) -> Iterator[Any]:
     from desktop.engines.base import open_engine
     from desktop.engines.library import Library
+    from desktop.offline import disable_runtime_telemetry
 
+    disable_runtime_telemetry()  # deferred from start-up; before the first session exists
     yield Progress(f"Verifying {name}", 0.1)
     pack = Library().load(name)
     yield Progress(f"Loading {name}", 0.5)
