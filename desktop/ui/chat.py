@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
+from desktop.audit import record_job
 from desktop.provenance import provenance_record
 from desktop.store import ChatStore
 from desktop.ui.chat_messages import Transcript
@@ -284,6 +285,8 @@ class ChatStudio(QWidget):
             stats["finish"] = "stopped by you"
         if bubble.text or outcome != "error":
             self.store.add_message(self.conversation_id, "assistant", bubble.text, stats)
+            engine = self.slot.engine
+            record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, bubble.text)
         bubble.set_footer(_footer(stats))
         self.status.setText(_footer(stats))
         note = FINISH_NOTES.get(stats.get("finish", ""))
