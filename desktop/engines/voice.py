@@ -24,7 +24,8 @@ import numpy as np
 from .errors import EngineError, PackFormatError, RequestError
 from .packs import Pack
 from .phonemes import PhonemeIds, make_phonemizer
-from .providers import RuntimeSettings, make_session
+from .providers import RuntimeSettings
+from .voice_session import voice_session
 from .sentences import scripts_for
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class Voice:
         self.phonemizer = make_phonemizer(self.config.phonemizer, self.config.phoneme_id_map)
         self.scripts = scripts_for(self.config.language)
         t0 = time.perf_counter()
-        self.session, self.provider = make_session(str(pack.file_with_role("model")), settings)
+        self.session, self.provider = voice_session(pack, settings)
         self.load_seconds = time.perf_counter() - t0
         inputs = {i.name: i for i in self.session.get_inputs()}
         missing = {"input", "input_lengths", "scales"} - set(inputs)
@@ -168,4 +169,5 @@ class Voice:
 
     def close(self) -> None:
         self.session = None
+
 
