@@ -143,11 +143,11 @@ def test_speed_zero_or_negative_is_refused(engine, speed):
 
 
 def test_a_long_first_sentence_speaks_its_opening_clause_first(engine):
-    text = "the old keeper climbed the winding stairs every evening, carrying a lantern and a small notebook. then he slept."
+    text = "the old keeper climbed the winding stairs every evening, carrying a lantern and a small notebook. Then he slept."
     chunks, _, done = run(engine, SpeechRequest(text, seed=1))
     assert [c.text for c in chunks] == [
         "the old keeper climbed the winding stairs every evening,",
         "carrying a lantern and a small notebook.",
-        "then he slept.",
+        "Then he slept.",
     ]
     assert chunks[0].char_end == text.index(",") + 1 and chunks[-1].char_end == len(text)
