@@ -35,8 +35,8 @@ class AppSettings:
 
 def _looks_corrupted(q: QSettings) -> bool:
     """QSettings reads many damaged INI files without complaint (binary junk comes back
-    as odd keys), so also check the bytes and the shape of the keys: every key we write
-    is ``group/name``."""
+    as odd keys), so also check the bytes: an INI file is UTF-8 text without NULs, and
+    junk that parses shows up as an empty key."""
     if q.status() != QSettings.Status.NoError:
         return True
     path = q.fileName()
@@ -48,7 +48,7 @@ def _looks_corrupted(q: QSettings) -> bool:
             return True
         if b"\0" in raw:
             return True
-    return any(not key or "/" not in key for key in q.allKeys())
+    return any(not key for key in q.allKeys())
 
 
 class Settings:

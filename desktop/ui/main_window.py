@@ -42,6 +42,8 @@ class AppContext:
 
 
 GENERATE_KEYS = ("Ctrl+Return", "Ctrl+Enter")
+# a studio's primary action, bound to GENERATE_KEYS: the first of these it defines
+PRIMARY_ACTIONS = ("generate", "speak", "send")
 
 
 class MainWindow(QMainWindow):
@@ -101,11 +103,12 @@ class MainWindow(QMainWindow):
         return widget
 
     def _bind_generate_keys(self, widget: QWidget) -> None:
-        """Ctrl+Enter calls the studio's ``generate()``. The shortcut belongs to the studio
-        widget, so it is only live while that tab shows; a studio that already binds the
-        keys itself keeps its own (two live bindings of one key would cancel each other)."""
-        generate = getattr(widget, "generate", None)
-        if not callable(generate):
+        """Ctrl+Enter calls the studio's primary action (``generate()``, or ``speak()`` /
+        ``send()``). The shortcut belongs to the studio widget, so it is only live while
+        that tab shows; a studio that already binds the keys itself keeps its own (two
+        live bindings of one key would cancel each other)."""
+        generate = next((getattr(widget, n) for n in PRIMARY_ACTIONS if callable(getattr(widget, n, None))), None)
+        if generate is None:
             return
         taken = {sc.key().toString() for sc in widget.findChildren(QShortcut)}
         for keys in GENERATE_KEYS:

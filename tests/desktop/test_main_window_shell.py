@@ -1,0 +1,95 @@
+"""The window shell: Ctrl+Enter / Esc reach the visible studio, layout is remembered,
+background loads show in the status bar."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
+
+import desktop.ui.main_window as main_window
+from desktop.engines.library import Library
+
+
+class Painter(QWidget):
+    """A studio whose primary action is generate(); it has a splitter to remember."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.calls: list[str] = []
+        self.splitter = QSplitter()
+        self.splitter.addWidget(QLabel("left"))
+        self.splitter.addWidget(QLabel("right"))
+        QVBoxLayout(self).addWidget(self.splitter)
+
+    def generate(self):
+        self.calls.append("generate")
+
+    def stop(self):
+        self.calls.append("stop")
+
+
+class Voice(QWidget):
+    def __init__(self, ctx):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def speak(self):
+        self.calls.append("speak")
+
+
+def _window(qtbot, monkeypatch):
+    here = __name__
+    monkeypatch.setattr(main_window, "STUDIOS", (("Paint", here, "Painter"), ("Voice", here, "Voice"), ("Missing", "desktop.ui.no_such_studio", "X")))
+    window = main_window.MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # shortcuts only fire in the active window
+    return window
+
+
+def _press(qtbot, window, key, modifier=Qt.KeyboardModifier.NoModifier):
+    QTest.keyClick(window.tabs.currentWidget(), key, modifier)
+
+
+def test_ctrl_enter_and_escape_reach_only_the_visible_studio(qtbot, monkeypatch):
+    window = _window(qtbot, monkeypatch)
+    paint, voice = window.studios["Paint"], window.studios["Voice"]
+    assert isinstance(window.studios["Missing"], QLabel)  # a studio not in this build says so
+    window.tabs.setCurrentWidget(paint)
+    _press(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    _press(qtbot, window, Qt.Key.Key_Escape)
+    assert paint.calls == ["generate", "stop"] and voice.calls == []
+    window.tabs.setCurrentWidget(voice)
+    _press(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
+    assert voice.calls == ["speak"] and paint.calls == ["generate", "stop"]
+
+
+def test_window_layout_and_tab_are_remembered(qtbot, monkeypatch):
+    window = _window(qtbot, monkeypatch)
+    window.resize(700, 500)  # inside the offscreen screen (800×600): restoreGeometry clamps
+    window.studios["Paint"].splitter.setSizes([100, 500])
+    left, right = window.studios["Paint"].splitter.sizes()
+    window.tabs.setCurrentIndex(1)
+    window.close()
+    again = _window(qtbot, monkeypatch)
+    assert again.tabs.currentIndex() == 1 and again.size() == window.size()
+    again.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: sum(again.studios["Paint"].splitter.sizes()) == left + right)
+    assert again.studios["Paint"].splitter.sizes() == [left, right]
+
+
+def test_engine_loading_shows_in_the_status_bar(qtbot, monkeypatch, tiny_packs):
+    from desktop.engines.importers import import_path
+    from desktop.ui.engine_slot import EngineSlot
+
+    window = _window(qtbot, monkeypatch)
+    pack = import_path(tiny_packs["llama"], Library())
+    slot = EngineSlot("text", window.ctx.settings.runtime, window.ctx.notifier)
+    with qtbot.waitSignal(slot.loaded, timeout=60000):
+        slot.load(pack.name)
+        assert window.activity.isVisible() and pack.name in window.activity.label.text()
+    qtbot.waitUntil(lambda: not window.activity.isVisible(), timeout=10000)
+    slot.close()
