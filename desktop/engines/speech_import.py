@@ -28,7 +28,7 @@ def is_piper_folder(path: Path) -> bool:
     """Any folder with a .onnx graph and a .onnx.json beside one - or a lone .onnx whose
     JSON is missing, so the person hears what is wrong instead of 'unknown format'."""
     graphs = _voice_graphs(path)
-    if not graphs or (path / "manifest.json").exists():
+    if not graphs or (path / "manifest.json").exists() or is_hibari_folder(path):
         return False
     if any(Path(str(g) + ".json").is_file() for g in graphs):
         return True
@@ -133,4 +133,52 @@ def import_piper(src: Path, dest: Path, name: str | None) -> dict:
         "license": licence_from_card(card),
         "model_card": card,
         "_roles": roles,
+    }
+
+
+# -- hibari ------------------------------------------------------------------------------
+
+HIBARI_FILES = ("hibari.onnx", "vocab.json")
+
+
+def is_hibari_folder(path: Path) -> bool:
+    return all((path / f).is_file() for f in HIBARI_FILES)
+
+
+@importer("hibari voice folder (hibari.onnx + vocab.json, e.g. the hibari-tts package's assets)", is_hibari_folder)
+def import_hibari(src: Path, dest: Path, name: str | None) -> dict:
+    try:
+        vocab = json.loads((dest / "vocab.json").read_text(encoding="utf-8"))
+        if not isinstance(vocab, dict) or not all(isinstance(v, int) for v in vocab.values()):
+            raise ValueError("not a symbol -> id map")
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ImportFormatError(f"The hibari vocab.json is unusable ({exc}).") from None
+    voices = {}
+    if (dest / "voices.json").is_file():
+        try:
+            voices = json.loads((dest / "voices.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            voices = {}
+    heart = voices.get("heart", {}) if isinstance(voices, dict) else {}
+    card_file = next((dest / n for n in ("NOTICE", "README.md", "MODEL_CARD") if (dest / n).is_file()), None)
+    return {
+        "name": name or "hibari-heart",
+        "modality": "speech",
+        "architecture": "hibari",
+        "runtime": "onnxruntime",
+        "precision": "int8",
+        "io": {"model": {"inputs": ["ids", "speed"], "outputs": ["lh", "theta", "ln", "lr", "phi", "f0"]}},
+        "config": {
+            "sample_rate": 24000,
+            "phonemizer": {"kind": "hibari", "british": bool(heart.get("british", False))},
+            "language": (heart.get("language") or "en-US").replace("-", "_"),
+            "num_speakers": 1,
+            "voice": "heart",
+            "teacher": heart.get("kokoro", "af_heart"),
+            "seedable_noise": True,
+        },
+        "source": {"location": str(src), "kind": "hibari-tts", "sha256": {"hibari.onnx": sha256_file(dest / "hibari.onnx")}},
+        "license": {"id": "Apache-2.0", "note": "hibari-tts; distilled from Kokoro-82M (Apache-2.0)"},
+        "model_card": card_file.read_text(encoding="utf-8", errors="replace")[:20000] if card_file else "",
+        "_roles": {"hibari.onnx": "model", "vocab.json": "vocab"},
     }

@@ -47,3 +47,21 @@ def test_joe_same_seed_same_samples(joe):
     c, _ = speak(joe, "Same seed, same voice.", seed=6)
     assert np.array_equal(a, b)
     assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_hibari_is_a_second_default_voice_that_speaks_offline(tmp_path):
+    pytest.importorskip("hibari")
+    from desktop.defaults import HIBARI_PACK, install_hibari
+
+    lib = Library(tmp_path / "library")
+    install_hibari(lib, log=lambda *_: None)
+    pack = lib.load(HIBARI_PACK)
+    assert (pack.architecture, pack.manifest["license"]["id"]) == ("hibari", "Apache-2.0")
+    engine = SpeechEngine(pack)
+    try:
+        a, done = speak(engine, "Hello there. Nice to meet you!", seed=3)
+        b, _ = speak(engine, "Hello there. Nice to meet you!", seed=3)
+    finally:
+        engine.close()
+    assert done.stats["sample_rate"] == 24000 and 1.0 <= a.size / 24000 <= 6.0
+    assert float(np.sqrt(np.mean(a**2))) > 0.02 and np.array_equal(a, b)
