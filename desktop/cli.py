@@ -16,6 +16,7 @@ from desktop import __version__
 from desktop.engines.errors import AtelierError
 
 COMMAND_MODULES = ("models", "text", "speech", "image", "export", "selftest", "provenance")
+INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE: an untyped error reached the top (a bug, not bad input)
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
 
 
@@ -81,3 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
+        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"error: unexpected failure ({type(exc).__name__}: {first}). This is a bug in Atelier; please report it.", file=sys.stderr)
+        return INTERNAL_ERROR_EXIT

@@ -6,8 +6,10 @@ simply "stop iterating" (the worker closes the generator between two events).
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterator, Protocol
 
+from .errors import AtelierError, PackFormatError, ResourceError
 from .packs import Pack
 from .providers import ProviderReport, RuntimeSettings
 
@@ -26,6 +28,8 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+log = logging.getLogger(__name__)
+
 # modality -> callable(pack, settings) -> Engine. Filled by each engine module on import
 # so the app and CLI load a pack without knowing which engine class serves it.
 _ENGINE_FACTORIES: dict[str, Any] = {}
@@ -43,6 +47,18 @@ def open_engine(pack: Pack, settings: RuntimeSettings | None = None) -> Engine:
     """Load the engine that serves ``pack``'s modality."""
     import importlib
 
+    from .pack_checks import preflight
+
     importlib.import_module(f"desktop.engines.{pack.modality}")  # registers its factory
     factory = _ENGINE_FACTORIES[pack.modality]
-    return factory(pack, settings or RuntimeSettings.from_env())
+    preflight(pack)  # graphs checked, runtime configs confined, memory fits: before any session
+    try:
+        return factory(pack, settings or RuntimeSettings.from_env())
+    except (AtelierError, KeyboardInterrupt):
+        raise
+    except MemoryError:
+        raise ResourceError(f"Ran out of memory while loading '{pack.name}'. Close other apps or choose a smaller model.") from None
+    except Exception as exc:  # noqa: BLE001 - a pack from anywhere must fail as a pack problem, not a crash
+        log.warning("loading %s failed", pack.name, exc_info=True)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise PackFormatError(f"Pack '{pack.name}' could not be loaded: {first}") from exc

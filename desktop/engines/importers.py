@@ -8,21 +8,26 @@ sees packs. Archives are unpacked with every entry checked: no absolute paths, n
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import shutil
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import ImportFormatError, PackError, UnsafePathError
+from .errors import AtelierError, ImportFormatError, PackError, ResourceError, UnsafePathError
 from .library import Library
 from .packs import MANIFEST_NAME, Pack, load_pack, write_manifest
 
 MAX_ARCHIVE_BYTES = 16 * 1024**3
 MAX_ARCHIVE_ENTRIES = 10_000
 MAX_RATIO = 200  # uncompressed / compressed per entry; beyond this it is a bomb, not a model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,15 +79,19 @@ def import_path(path: str | Path, library: Library, name: str | None = None) -> 
     if (path / MANIFEST_NAME).is_file():
         pack = load_pack(path, verify_hashes=True)  # refuse a damaged pack before copying it
         dest = _fresh_destination(library, name or pack.name)
-        _copy_tree(path, dest)
-        if name:
-            manifest = dict(pack.manifest, name=name)
-            manifest.pop("files")
-            write_manifest(dest, manifest, {f.path: f.role for f in pack.files})
-        return load_pack(dest)
+        try:
+            _copy_tree(path, dest)
+            if name:
+                manifest = dict(pack.manifest, name=name)
+                manifest.pop("files")
+                write_manifest(dest, manifest, {f.path: f.role for f in pack.files})
+            return load_pack(dest)
+        except BaseException as exc:
+            shutil.rmtree(dest, ignore_errors=True)  # never leave half an import behind
+            _raise_typed(exc, "an Atelier pack", path)
     _load_modalities()
     for imp in _IMPORTERS:
-        if imp.detect(path):
+        if _detects(imp, path):
             dest = _fresh_destination(library, name or path.name)
             try:
                 _copy_tree(path, dest)
@@ -91,10 +100,32 @@ def import_path(path: str | Path, library: Library, name: str | None = None) -> 
                 roles = fields.pop("_roles", {})
                 write_manifest(dest, fields, roles)
                 return load_pack(dest)
-            except BaseException:
+            except BaseException as exc:
                 shutil.rmtree(dest, ignore_errors=True)  # never leave half an import behind
-                raise
+                _raise_typed(exc, imp.name, path)
     raise ImportFormatError(f"'{path.name}' is not a model format Atelier knows. Accepted: {'; '.join(accepted_formats())}.")
+
+
+def _detects(imp: Importer, path: Path) -> bool:
+    try:
+        return bool(imp.detect(path))
+    except (OSError, ValueError):  # an unreadable folder is "not this format"
+        return False
+
+
+def _raise_typed(exc: BaseException, what: str, path: Path):
+    """Re-raise an import failure as a typed error naming what the folder looked like.
+    Importers read files from anywhere: a malformed JSON or graph must not surface as a
+    crash. Programming errors are still logged with their traceback."""
+    if isinstance(exc, (AtelierError, KeyboardInterrupt, SystemExit)):
+        raise exc
+    if isinstance(exc, MemoryError):
+        raise ResourceError(f"Ran out of memory importing '{path.name}'.") from None
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        raise ResourceError(f"The disk is full; '{path.name}' could not be imported.") from None
+    log.warning("import of %s as %s failed", path, what, exc_info=exc)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    raise ImportFormatError(f"'{path.name}' looks like {what} but could not be read: {first}") from exc
 
 
 def _fresh_destination(library: Library, name: str) -> Path:
@@ -109,6 +140,8 @@ def _copy_tree(src: Path, dest: Path) -> None:
         for n in names:
             if (Path(directory) / n).is_symlink():
                 raise UnsafePathError(f"'{n}' is a symbolic link; packs may not contain links.")
+            if not ((Path(directory) / n).is_file() or (Path(directory) / n).is_dir()):
+                raise UnsafePathError(f"'{n}' is not a regular file (a pipe or device?); refusing to import it.")
         return []
 
     shutil.copytree(src, dest, ignore=refuse_links)
@@ -118,39 +151,75 @@ def safe_extract(archive: Path, into: Path) -> Path:
     """Unpack a zip refusing traversal, links and bombs; return the pack root inside."""
     try:
         zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         raise ImportFormatError(f"'{archive.name}' is not a readable zip archive ({exc}).") from None
     with zf:
         infos = zf.infolist()
-        if len(infos) > MAX_ARCHIVE_ENTRIES:
-            raise ImportFormatError(f"'{archive.name}' has {len(infos)} entries; refusing more than {MAX_ARCHIVE_ENTRIES}.")
-        total = 0
+        _check_entries(archive, infos)
+        try:
+            free = shutil.disk_usage(into).free
+        except OSError:
+            free = None
+        total = sum(i.file_size for i in infos)
+        if free is not None and total > free:
+            raise ResourceError(f"'{archive.name}' unpacks to {total / 2**30:.1f} GB but the disk has {free / 2**30:.1f} GB free.")
         for info in infos:
-            name = info.filename
-            if name.startswith(("/", "\\")) or ".." in Path(name).parts or ":" in name.split("/")[0]:
-                raise UnsafePathError(f"Archive entry '{name}' points outside the archive; refusing to import.")
-            if (info.external_attr >> 16) & 0o170000 == 0o120000:
-                raise UnsafePathError(f"Archive entry '{name}' is a symbolic link; refusing to import.")
-            total += info.file_size
-            if total > MAX_ARCHIVE_BYTES or (info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20):
-                raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
-        for info in infos:
-            target = (into / info.filename).resolve()
+            target = (into / _entry_name(info)).resolve()
             if into.resolve() not in target.parents and target != into.resolve():
                 raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive.")
             if info.is_dir():
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                written = 0
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > info.file_size:  # a lying header
-                        raise ImportFormatError(f"Archive entry '{info.filename}' is larger than declared; refusing.")
-                    dst.write(chunk)
+            try:
+                with zf.open(info) as src, open(target, "wb") as dst:
+                    written = 0
+                    while chunk := src.read(1 << 20):
+                        written += len(chunk)
+                        if written > info.file_size:  # a lying header
+                            raise ImportFormatError(f"Archive entry '{info.filename}' is larger than declared; refusing.")
+                        dst.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
+                raise ImportFormatError(f"'{archive.name}' is damaged: entry '{info.filename}' cannot be unpacked ({exc}).") from None
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC:
+                    raise ResourceError(f"The disk filled up while unpacking '{archive.name}'.") from None
+                raise ImportFormatError(f"Entry '{info.filename}' of '{archive.name}' cannot be written ({exc.strerror}).") from None
     entries = [p for p in into.iterdir() if not p.name.startswith("__MACOSX")]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
+
+
+def _entry_name(info: zipfile.ZipInfo) -> str:
+    return info.filename.replace("\\", "/")
+
+
+def _check_entries(archive: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Every entry is checked before anything is written."""
+    if len(infos) > MAX_ARCHIVE_ENTRIES:
+        raise ImportFormatError(f"'{archive.name}' has {len(infos)} entries; refusing more than {MAX_ARCHIVE_ENTRIES}.")
+    if not infos:
+        raise ImportFormatError(f"'{archive.name}' is an empty archive.")
+    total, seen = 0, set()
+    for info in infos:
+        name = _entry_name(info)  # a backslash is a separator on Windows: treat it as one here too
+        parts = [p for p in name.split("/") if p]
+        if not parts or name.startswith("/") or ".." in parts or ":" in name or "\0" in name:
+            raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive; refusing to import.")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise UnsafePathError(f"Archive entry '{info.filename}' is a symbolic link; refusing to import.")
+        if info.flag_bits & 0x1:
+            raise ImportFormatError(f"'{archive.name}' is password-protected; unpack it yourself and import the folder.")
+        key = "/".join(parts).lower()
+        if key in seen:
+            raise UnsafePathError(f"Archive entry '{info.filename}' appears twice; refusing an ambiguous archive.")
+        seen.add(key)
+        total += info.file_size
+        if total > MAX_ARCHIVE_BYTES or (info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20):
+            raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
+    size = archive.stat().st_size
+    if total > 64 << 20 and total > MAX_RATIO * max(size, 1):
+        # many small entries, each under the per-entry check, can still add up to a bomb
+        raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
 
 
 # -- text folders --------------------------------------------------------------------

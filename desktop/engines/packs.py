@@ -26,6 +26,13 @@ MODALITIES = ("text", "image", "speech")
 PRECISIONS = ("fp32", "fp16", "int8", "int4", "mixed")
 # A manifest is a few KB; a bigger one is a hostile or broken file, not a pack.
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Limits against hostile manifests (far above any real pack).
+MAX_PACK_FILES = 10_000
+MAX_FILE_BYTES = 256 * 1024**3
+MAX_PACK_BYTES = 1024**4
+MAX_NAME_CHARS = 200
+MAX_PATH_CHARS = 1024
+MAX_CONTEXT = 1 << 24
 
 # field name -> (required, accepted types). Kept declarative so the schema is readable
 # in one place and the validator stays a loop.
@@ -165,16 +172,54 @@ def _check_schema(manifest: Any, where: Path) -> None:
         raise PackFormatError(f"{where}: unknown precision '{manifest['precision']}'.")
     if not manifest["files"]:
         raise PackFormatError(f"{where}: manifest lists no files.")
+    if len(manifest["files"]) > MAX_PACK_FILES:
+        raise PackFormatError(f"{where}: manifest lists {len(manifest['files']):,} files; a pack holds at most {MAX_PACK_FILES:,}.")
+    seen: set[str] = set()
+    total = 0
     for entry in manifest["files"]:
         if not isinstance(entry, dict):
             raise PackFormatError(f"{where}: a files entry is not an object.")
         if not isinstance(entry.get("path"), str) or not isinstance(entry.get("sha256"), str):
             raise PackFormatError(f"{where}: a files entry lacks 'path' or 'sha256'.")
         if len(entry["sha256"]) != 64 or any(c not in "0123456789abcdef" for c in entry["sha256"]):
-            raise PackFormatError(f"{where}: file '{entry['path']}' has a malformed SHA-256.")
+            raise PackFormatError(f"{where}: file '{entry['path'][:200]}' has a malformed SHA-256.")
         size = entry.get("bytes")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise PackFormatError(f"{where}: file '{entry['path']}' has no valid byte size.")
+            raise PackFormatError(f"{where}: file '{entry['path'][:200]}' has no valid byte size.")
+        _check_extras(entry, seen, where)
+        total += size
+    if total > MAX_PACK_BYTES:
+        raise PackFormatError(f"{where}: the files add up to {total:,} bytes, beyond any model this app can load.")
+    _check_bounds(manifest, where)
+
+
+def _check_extras(entry: dict[str, Any], seen: set[str], where: Path) -> None:
+    """Per-file limits added for hostile packs (issue 5): sizes, duplicates, roles."""
+    path = entry["path"]
+    if len(path) > MAX_PATH_CHARS:
+        raise PackFormatError(f"{where}: a file path of {len(path):,} characters is not plausible.")
+    if entry["bytes"] > MAX_FILE_BYTES:
+        raise PackFormatError(f"{where}: file '{path[:200]}' claims {entry['bytes']:,} bytes, beyond any model file this app can load.")
+    key = path.replace("\\", "/").lower()
+    if key in seen:
+        raise PackFormatError(f"{where}: file '{path[:200]}' is listed twice.")
+    seen.add(key)
+    if "role" in entry and not isinstance(entry["role"], str):
+        raise PackFormatError(f"{where}: file '{path[:200]}' has a role that is not text.")
+
+
+def _check_bounds(manifest: dict[str, Any], where: Path) -> None:
+    """Values other code trusts: names it shows, numbers it sizes buffers with."""
+    for key in ("name", "architecture", "runtime"):
+        value = manifest[key]
+        if not value.strip() or len(value) > MAX_NAME_CHARS or any(ord(c) < 32 for c in value):
+            raise PackFormatError(f"{where}: manifest field '{key}' must be a short single line of text.")
+    ctx = manifest.get("context_length")
+    if ctx is not None and not 1 <= ctx <= MAX_CONTEXT:
+        raise PackFormatError(f"{where}: context length {ctx:,} is not plausible (1 to {MAX_CONTEXT:,}).")
+    ram = (manifest.get("config") or {}).get("estimated_ram_bytes")
+    if ram is not None and (not isinstance(ram, int) or isinstance(ram, bool) or ram < 0):
+        raise PackFormatError(f"{where}: config.estimated_ram_bytes must be a non-negative whole number.")
 
 
 def read_manifest(root: Path) -> dict[str, Any]:
@@ -187,6 +232,8 @@ def read_manifest(root: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PackFormatError(f"{path}: manifest is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise PackFormatError(f"{path}: manifest is nested implausibly deep; refusing to read it.") from None
     _check_schema(manifest, path)
     return manifest
 
