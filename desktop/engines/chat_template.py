@@ -59,6 +59,10 @@ class ChatTemplate:
             return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._specials)
         except TemplateError as exc:
             raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
+        except (ArithmeticError, RecursionError, TypeError, ValueError, LookupError, AttributeError) as exc:
+            # A template from a pack can also trip the sandbox's range limit or plain Python
+            # errors; it is still the pack's template failing (issue 5 fuzzing).
+            raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
 
 
 def _raise(message: str):

@@ -24,6 +24,17 @@ class SamplingSettings:
     seed: int | None = None  # None: a fresh random seed per reply
 
     def validate(self) -> None:
+        # Types first (issue 5 fuzzing): "hot" or 2.5 for top-k must be refused with words.
+        for name in ("temperature", "top_p", "repetition_penalty"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} must be a number.")
+        for name in ("top_k", "repetition_window"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise RequestError(f"{name.replace('_', ' ').capitalize()} must be a whole number.")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            raise RequestError("Seed must be a non-negative integer.")
         if not math.isfinite(self.temperature) or self.temperature < 0 or self.temperature > 5:
             raise RequestError("Temperature must be between 0 (greedy) and 5.")
         if self.top_k < 0:

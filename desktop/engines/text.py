@@ -35,6 +35,16 @@ class ChatRequest:
     ignore_eos: bool = False  # benchmarks only: always produce max_tokens tokens
 
     def validate(self) -> None:
+        # Types first (issue 5 fuzzing): a request built from a file or by a script with the
+        # wrong types must be refused with words, not crash with a TypeError.
+        if not isinstance(self.messages, list) or not all(isinstance(m, dict) for m in self.messages):
+            raise RequestError("The conversation must be a list of messages.")
+        if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool):
+            raise RequestError("Max tokens must be a whole number between 1 and 32768.")
+        if not isinstance(self.stop, (tuple, list)) or not all(isinstance(s, str) for s in self.stop):
+            raise RequestError("Stop strings must be a list of text.")
+        if not isinstance(self.sampling, SamplingSettings):
+            raise RequestError("Sampling settings are missing or malformed.")
         if not self.messages:
             raise RequestError("Nothing to answer: the conversation is empty.")
         for m in self.messages:
