@@ -10,22 +10,30 @@ from pathlib import Path
 from desktop.cli import main as cli_main
 from desktop.engines.importers import import_path
 from desktop.engines.library import Library
+from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_self_test_passes_on_a_tiny_pack(tiny_packs, capsys, monkeypatch):
+def test_self_test_passes_on_tiny_packs_of_every_modality(tiny_packs, tiny_voice, cache_dir, capsys, monkeypatch):
+    from tests.tiny_sd import tiny_sd_pack
+
     monkeypatch.setenv("ATELIER_BUNDLED_PACKS", "")  # only what this test installs
-    pack = import_path(tiny_packs["llama"], Library())
+    lib = Library()
+    names = {p.modality: p.name for p in (import_path(src, lib) for src in (tiny_packs["llama"], tiny_voice, tiny_sd_pack(cache_dir)))}
     assert cli_main(["self-test"]) == 0
     out = capsys.readouterr().out
-    header, rule, row = out.splitlines()[1:4]
+    header, _rule, *rows = out.splitlines()[1:6]
     assert header.split()[:4] == ["modality", "pack", "load", "s"]
-    cells = row.split()
-    assert cells[0] == "text" and cells[1] == pack.name
-    assert float(cells[2]) > 0 and float(cells[3]) > 0  # load s, generate s
-    assert "tok/s" in row and "pass:" in row and "cpu" in row
-    assert "not tested (no pack installed): speech, image" in out
+    speeds = {"text": "tok/s", "speech": "RTF", "image": "s/image"}
+    for row in rows:
+        cells = row.split()
+        modality = cells[0]
+        assert cells[1] == names[modality]
+        assert float(cells[2]) > 0 and float(cells[3]) > 0  # load s, generate s
+        assert speeds[modality] in row and "pass:" in row and " cpu " in row
+    assert sorted(row.split()[0] for row in rows) == ["image", "speech", "text"]
+    assert "not tested" not in out
     assert out.rstrip().endswith("self-test passed")
 
 
