@@ -102,14 +102,6 @@ class Settings:
             return ""
         return backup
 
-    # -- per-studio memory (the model last used, the first-run flag) --------------------
-    def last_model(self, studio: str) -> str:
-        """The pack name the ``studio`` (chat, image, speech...) used last, or ""."""
-        return str(self.q.value(f"{studio}/model", "") or "")
-
-    def set_last_model(self, studio: str, name: str) -> None:
-        self.q.setValue(f"{studio}/model", name)
-
     def runtime(self) -> RuntimeSettings:
         s = self.load()
         return RuntimeSettings(provider=s.provider, threads=s.threads)

@@ -120,3 +120,25 @@ def test_remove_asks_first_and_announces(qtbot, ctx, monkeypatch):  # noqa: F811
     with qtbot.waitSignal(ctx.events.library_changed, timeout=5000):
         assert page.remove_selected() is True
     assert not folder.exists() and page.list.count() == 0
+
+
+def test_cancel_stops_verification_before_the_end(qtbot, ctx):  # noqa: F811
+    data_pack(Library().destination("big"), name="big", size=96 * 2**20)  # 24 progress steps
+    page = _page(qtbot, ctx)
+    worker = page.verify_selected()
+    with qtbot.waitSignal(worker.signals.aborted, timeout=30000):
+        page.stop()  # Esc / Cancel
+    qtbot.waitUntil(lambda: not page.job_bar.busy)
+    assert page.details.integrity_state == "unknown"  # neither verified nor failed
+    assert not any("verified" in m for m in messages(ctx))
+
+
+def test_cancelled_import_leaves_nothing_behind(qtbot, ctx, tmp_path):  # noqa: F811
+    src = data_pack(tmp_path / "src", name="unwanted", size=32 * 2**20)
+    page = _page(qtbot, ctx)
+    worker = page.import_path(src)
+    with qtbot.waitSignal(worker.signals.aborted, timeout=30000):
+        page.job_bar.cancel()
+    qtbot.waitUntil(lambda: not page.job_bar.busy)
+    assert not Library().destination("unwanted").exists() and page.list.count() == 0
+    assert "Import cancelled; nothing was added to the library." in messages(ctx, "info")
