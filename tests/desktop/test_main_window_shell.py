@@ -93,3 +93,22 @@ def test_engine_loading_shows_in_the_status_bar(qtbot, monkeypatch, tiny_packs):
         assert window.activity.isVisible() and pack.name in window.activity.label.text()
     qtbot.waitUntil(lambda: not window.activity.isVisible(), timeout=10000)
     slot.close()
+
+
+def test_theme_setting_applies_when_settings_change(qtbot, monkeypatch):
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
+
+    window = _window(qtbot, monkeypatch)
+    values = window.ctx.settings.load()
+    try:
+        for theme, dark in (("dark", True), ("light", False)):
+            values.theme = theme
+            window.ctx.settings.save(values)
+            window.ctx.events.settings_changed.emit()
+            lightness = QApplication.palette().color(QPalette.ColorRole.Window).lightness()
+            assert (lightness < 100) is dark, (theme, lightness)
+    finally:
+        values.theme = "system"
+        window.ctx.settings.save(values)
+        window.ctx.events.settings_changed.emit()
