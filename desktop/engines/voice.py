@@ -151,6 +151,8 @@ class Voice:
             feed["sid"] = np.asarray([sid], dtype=np.int64)
         for name, shape in self.noise_inputs.items():
             feed[name] = rng.standard_normal(shape, dtype=np.float32)
+        if self.session is None:
+            raise EngineError("This voice was unloaded while speaking; press Speak again.")
         try:
             out = self.session.run([self.output_name], feed)[0]
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own RuntimeError types

@@ -30,7 +30,8 @@ class SpeechRunner(QObject):
         self.ctx = ctx
         self.slot = EngineSlot("speech", ctx.settings.runtime, ctx.notifier, self)
         self.slot.loaded.connect(self._on_loaded)
-        self.slot.load_failed.connect(lambda _exc: self._set_busy(False))
+        self.slot.load_failed.connect(self._on_load_failed)
+        self._loading: str | None = None  # a load in flight: never start a second of the same voice
         self.play_enabled = play
         self.play_problem = ""
         self.player: StreamPlayer | None = None
@@ -48,9 +49,19 @@ class SpeechRunner(QObject):
         return self.slot.engine
 
     def load(self, name: str) -> None:
+        if name == self._loading or (name == self.slot.name and self.slot.engine is not None):
+            return
+        self._loading = name
         self.slot.load(name)
 
+    def _on_load_failed(self, _exc) -> None:
+        self._loading, self._pending = None, None
+        self._set_busy(False)
+
     def _on_loaded(self, engine) -> None:
+        if self._loading is not None and self.slot.name != self._loading:
+            return  # an earlier voice finished loading after another was chosen
+        self._loading = None
         self.engine_ready.emit(engine)
         if self._pending is not None:
             request, self._pending = self._pending, None
@@ -71,9 +82,9 @@ class SpeechRunner(QObject):
             self.ctx.notifier.error(exc)
             return False
         self._set_busy(True)
-        if voice and (self.slot.name != voice or self.slot.engine is None):
+        if voice and (self.slot.name != voice or self.slot.engine is None or self._loading):
             self._pending = request
-            self.slot.load(voice)
+            self.load(voice)
             return True
         return self._start(request)
 

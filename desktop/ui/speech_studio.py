@@ -108,6 +108,7 @@ class SpeechStudio(QWidget):
         rl.addWidget(QLabel("Clips"))
         self.clip_list = QListWidget()
         self.clip_list.setIconSize(QSize(160, 36))
+        self.clip_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # elide long titles
         self.clip_list.itemDoubleClicked.connect(lambda _i: self.replay())
         rl.addWidget(self.clip_list, 1)
         buttons = QHBoxLayout()

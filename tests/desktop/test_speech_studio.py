@@ -121,3 +121,19 @@ def test_read_aloud_speaks_and_reports_busy(qtbot, ctx):
     assert finished.args[0] == "done" and reader.runner.audio().size > 0
     qtbot.waitUntil(lambda: states == [True, False], timeout=5_000)
     reader.shutdown()
+
+
+def test_switching_voice_while_loading_then_speaking_uses_the_chosen_voice(qtbot, ctx, tiny_voice):  # noqa: F811
+    from desktop.ui.speech_studio import SpeechStudio
+
+    import_path(tiny_voice, ctx.library, name="another-voice")
+    s = SpeechStudio(ctx)  # starts loading the first voice
+    qtbot.addWidget(s)
+    s.voice.setCurrentText("tiny-voice" if s.voice.currentText() == "another-voice" else "another-voice")
+    chosen = s.voice.currentText()
+    s.text.setPlainText("hello there.")
+    with qtbot.waitSignal(s.clip_added, timeout=30_000) as added:
+        s.speak()  # while loads are in flight: queued, then spoken by the chosen voice
+    assert added.args[0].record["pack"] == chosen
+    assert not [t for level, t in ctx.notifier.history if level == "error"]
+    s.shutdown()
