@@ -108,7 +108,8 @@ def _skip_reason(ch: str, scripts: frozenset[str] | None, allowed: Callable[[str
     if scripts is not None and cat[0] in "LM":
         name = unicodedata.name(ch, "")
         if name.split(" ")[0] not in scripts:
-            return f"{name.split(' ')[0].title() or 'unknown'} script"
+            word = name.split(" ")[0]
+            return f"{word if word == 'CJK' else word.title() or 'Unknown'} script"
     return ""
 
 
