@@ -51,7 +51,7 @@ class LibraryPage(QWidget):
         self._build()
         # The watcher sees removals and copies made outside the app; the timer coalesces
         # the burst of change notifications one copy produces into one refresh.
-        self._debounce = QTimer(self, singleShot=True, interval=300, timeout=self.refresh)
+        self._debounce = QTimer(self, singleShot=True, interval=300, timeout=lambda: self.refresh(explain_missing=True))
         self.watcher = QFileSystemWatcher([str(ctx.library.root)], self)
         self.watcher.directoryChanged.connect(self._on_folder_changed)
         self.refresh(announce=False)
@@ -89,8 +89,10 @@ class LibraryPage(QWidget):
         lay.addWidget(split, 1)
 
     # -- the list ---------------------------------------------------------------------------
-    def refresh(self, announce: bool = True) -> None:
-        """Re-read the library; tell studios when the set of packs changed."""
+    def refresh(self, announce: bool = True, explain_missing: bool = False) -> None:
+        """Re-read the library; tell studios when the set of packs changed. With
+        ``explain_missing`` (a change seen on disk, not made here) a selected pack that
+        vanished is explained."""
         selected = self.selected_root()
         self.entries = self.ctx.library.entries()
         signature = tuple((str(e.root), e.name, bool(e.manifest)) for e in self.entries)
@@ -104,7 +106,7 @@ class LibraryPage(QWidget):
             if str(e.root) == selected:
                 self.list.setCurrentItem(item)
         self.list.blockSignals(False)
-        if selected and self.selected_root() != selected and announce:
+        if explain_missing and selected and self.selected_root() != selected:
             self.ctx.notifier.warning(f"The selected model ({Path(selected).name}) is no longer in the library; it was removed from disk.")
         if not self.list.currentItem() and self.list.count():
             self.list.setCurrentRow(0)
@@ -164,7 +166,7 @@ class LibraryPage(QWidget):
         key = str(entry.root)
         worker = GeneratorWorker(verify_pack, entry.root)
         worker.signals.yielded.connect(lambda ev: self._on_verified(key, ev))
-        worker.signals.errored.connect(self._on_job_error)
+        worker.signals.errored.connect(self.ctx.notifier.error)
         self.job_bar.track(worker, f"Verifying {entry.name}…")
         return start(worker)
 
@@ -221,7 +223,7 @@ class LibraryPage(QWidget):
             return None
         worker = GeneratorWorker(_import_job, Path(path), self.ctx.library)
         worker.signals.yielded.connect(self._on_imported)
-        worker.signals.errored.connect(self._on_job_error)
+        worker.signals.errored.connect(self.ctx.notifier.error)
         worker.signals.aborted.connect(self._on_import_cancelled)
         worker.signals.finished.connect(self._import_finished)
         self._importing = True
@@ -245,9 +247,6 @@ class LibraryPage(QWidget):
         if self._just_imported:
             self.select(self._just_imported)
             self._just_imported = None
-
-    def _on_job_error(self, exc) -> None:
-        self.ctx.notifier.error(exc)
 
     def _idle(self) -> bool:
         if self.job_bar.busy:

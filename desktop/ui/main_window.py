@@ -19,6 +19,7 @@ from desktop.settings import Settings
 from desktop.ui.activity_indicator import ActivityIndicator
 from desktop.ui.app_events import AppEvents
 from desktop.ui.notifier import Banner, Notifier
+from desktop.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +85,6 @@ class MainWindow(QMainWindow):
         geometry = ctx.settings.value("window/geometry")
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
-        state = ctx.settings.value("window/state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
         self._restore_splitters()
         tab = ctx.settings.value("window/tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)
@@ -126,8 +124,6 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(state)
 
     def _apply_theme(self) -> None:
-        from desktop.ui.theme import apply_theme
-
         apply_theme(self.ctx.settings.load().theme)
 
     def maybe_show_welcome(self) -> None:
@@ -152,7 +148,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.ctx.settings.set_value("window/geometry", self.saveGeometry())
-        self.ctx.settings.set_value("window/state", self.saveState())
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():
             self.ctx.settings.set_value(key, splitter.saveState())

@@ -142,3 +142,12 @@ def test_cancelled_import_leaves_nothing_behind(qtbot, ctx, tmp_path):  # noqa: 
     qtbot.waitUntil(lambda: not page.job_bar.busy)
     assert not Library().destination("unwanted").exists() and page.list.count() == 0
     assert "Import cancelled; nothing was added to the library." in messages(ctx, "info")
+
+
+def test_pack_deleted_outside_the_app_is_noticed_and_explained(qtbot, ctx):  # noqa: F811
+    folder = data_pack(Library().destination("demo-text"))
+    page = _page(qtbot, ctx)
+    with qtbot.waitSignal(ctx.events.library_changed, timeout=10000):  # the folder watcher
+        shutil.rmtree(folder)
+    assert page.list.count() == 0
+    assert any("no longer in the library" in w and "demo-text" in w for w in messages(ctx, "warning"))
