@@ -282,7 +282,7 @@ class ChatStudio(QWidget):
         bubble.finish()
         stats = self._reply_stats or {}
         if outcome == "aborted":
-            stats["finish"] = "stopped by you"
+            stats.update(finish="stopped by you", generated_tokens=self._tokens)
         if bubble.text or outcome != "error":
             self.store.add_message(self.conversation_id, "assistant", bubble.text, stats)
             engine = self.slot.engine
