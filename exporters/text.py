@@ -95,6 +95,7 @@ class TextDecoderExport(ExportConfig):
                 "vocab_size": self.source.model.config.vocab_size,
                 "eos_token_id": gen.eos_token_id,
                 "estimated_ram_bytes": int(weights * 1.15 + kv_bytes + 64 * 2**20),
+                **({"quantization": self.quantization} if getattr(self, "quantization", None) and precision == "int4" else {}),
             },
         }
 
@@ -143,9 +144,14 @@ class GenaiDecoderExport(TextDecoderExport):
             raise ExportError("onnxruntime-genai's model builder failed: " + " | ".join(tail))
 
     def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
-        if precision in ("int4", "int8"):
+        if precision == "int4":
+            # 4-bit weights with the zero-point rounding corrected, 8-bit head (quantize_int4.py)
             quantize.copy_side_files(fp32_dir, out_dir)
-            quantize.matmul_nbits(fp32_dir / self.graph_name, out_dir / self.graph_name, bits=4 if precision == "int4" else 8)
+            vocab = self.source.model.config.vocab_size
+            self.quantization = quantize.int4_offset_corrected(fp32_dir / self.graph_name, out_dir / self.graph_name, head_rows=vocab)
+        elif precision == "int8":
+            quantize.copy_side_files(fp32_dir, out_dir)
+            quantize.matmul_nbits(fp32_dir / self.graph_name, out_dir / self.graph_name, bits=8)
         elif precision == "fp16":
             # Half precision needs fp16-typed attention ops: the builder emits them directly.
             shutil.rmtree(out_dir)

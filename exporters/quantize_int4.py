@@ -1,0 +1,128 @@
+"""int4 for decoder graphs: 4-bit weights whose zero-point rounding is corrected exactly.
+
+Why: onnxruntime's fast CPU MatMulNBits kernel takes only *integer* zero points. A
+block's ideal asymmetric grid ``scale * q + min`` (GGUF Q4_1 stores exactly that) needs the
+zero point ``-min / scale``, a fraction; rounding it shifts the whole block by up to half a
+step, and on SmolLM2 those shifts alone cost 20-30 % perplexity. Float zero points fix it
+but send the kernel to a dequantize-then-multiply path 25x slower.
+
+How: with the integer zero point ``z``, every weight is ``scale * (q - z) + offset`` where
+``offset = min + scale * z`` is one number per block and output. Its contribution to
+``A @ W`` is ``blocksum(A) @ offset``, so the graph appends the block means of ``A``
+(one AveragePool over the last axis) to ``A`` and the weight gets ``block * offset`` as
+extra 4-bit rows: one MatMulNBits still does all the work, on ``K + K/32`` inputs. The
+extra rows are symmetric 4-bit, so the residual error is ~1/15 of what rounding left.
+
+The output head (``head_rows`` outputs, i.e. the vocabulary) stays 8-bit symmetric, which
+is GGUF Q8_0 exactly, and a tied token embedding reads the same 8-bit table through
+GatherBlockQuantized instead of keeping a float copy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import blockquant as bq
+
+
+def quantize_offset_corrected(src: Path, dst: Path, head_rows: int | None = None, block_size: int = 32, accuracy_level: int = 4) -> dict:
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.value_info, *graph.input, *graph.output] if v.type.tensor_type.HasField("shape")}
+    counts = {"corrected_4bit": 0, "plain_4bit": 0, "head_8bit": 0, "embedding": "unchanged"}
+    new_nodes, replaced, extended = [], set(), {}
+    head_node = head_weight = None
+    for node in graph.node:
+        weight_init = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        if weight_init is None or len(weight_init.dims) != 2 or weight_init.data_type != onnx.TensorProto.FLOAT:
+            new_nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(weight_init)
+        k, n = weight.shape
+        base = node.name or node.output[0]
+        blocks = bq.to_blocks(weight, block_size)
+        if head_rows is not None and n == head_rows:
+            q, scale = bq.symmetric(blocks, 8)
+            qnode = _matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, None, k, n, 8, block_size, accuracy_level)
+            head_node, head_weight = qnode, weight_init.name
+            counts["head_8bit"] += 1
+        elif k % block_size == 0 and ranks.get(node.input[0]) == 3:
+            q, scale, zero, offset = bq.asymmetric_4bit(blocks)
+            # the appended inputs are block *means*, so the rows carry block * offset
+            cq, cscale = bq.symmetric(bq.to_blocks((offset * block_size).T, block_size), 4)
+            q = np.concatenate([q, cq], axis=1)
+            scale = np.concatenate([scale, cscale], axis=1)
+            zero = np.concatenate([zero, np.full(cscale.shape, 8, np.uint8)], axis=1)
+            if node.input[0] not in extended:  # q/k/v or gate/up read one input: one extension
+                means, ext = base + "/block_means", base + "/with_block_means"
+                new_nodes.append(helper.make_node("AveragePool", [node.input[0]], [means], name=base + "/BlockMeans", kernel_shape=[block_size], strides=[block_size]))
+                new_nodes.append(helper.make_node("Concat", [node.input[0], means], [ext], name=base + "/AppendBlockMeans", axis=-1))
+                extended[node.input[0]] = ext
+            qnode = _matmul_nbits(graph, extended[node.input[0]], node.output[0], base, q, scale, zero, k + k // block_size, n, 4, block_size, accuracy_level)
+            counts["corrected_4bit"] += 1
+        else:  # odd shapes: plain integer-zero-point 4-bit
+            q, scale, zero, _ = bq.asymmetric_4bit(blocks)
+            qnode = _matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, zero, k, n, 4, block_size, accuracy_level)
+            counts["plain_4bit"] += 1
+        new_nodes.append(qnode)
+        replaced.add(weight_init.name)
+    if head_node is not None and _share_tied_embedding(graph, new_nodes, head_weight, head_node, block_size):
+        counts["embedding"] = "shares the 8-bit head"
+    used = {i for nd in new_nodes for i in nd.input}
+    keep = [t for t in graph.initializer if t.name not in replaced or t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    if not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location=Path(dst).name + ".data")
+    return counts
+
+
+def _matmul_nbits(graph, a: str, out: str, base: str, q, scale, zero, k: int, n: int, bits: int, block: int, accuracy_level: int):
+    from onnx import helper, numpy_helper
+
+    names = [f"{base}.qweight", f"{base}.scales"]
+    graph.initializer.extend([numpy_helper.from_array(bq.pack_data(q, bits), names[0]), numpy_helper.from_array(scale, names[1])])
+    if zero is not None:
+        names.append(f"{base}.zero_points")
+        graph.initializer.append(numpy_helper.from_array(bq.pack_zero_points(zero, bits), names[2]))
+    return helper.make_node(
+        "MatMulNBits", [a, *names], [out], name=base + "_Q", domain="com.microsoft", K=k, N=n, bits=bits, block_size=block, accuracy_level=accuracy_level
+    )
+
+
+def _share_tied_embedding(graph, nodes: list, head_weight: str, head, block: int) -> bool:
+    """Transpose(head weight) -> Gather becomes GatherBlockQuantized over the head's table.
+
+    The builder ties the embedding to the float lm_head weight through a Transpose; after
+    quantization that would keep a full float copy (113 MB for SmolLM2) only to look up one
+    row per token. The 8-bit head data [vocab, blocks, block] is the embedding table
+    [vocab, hidden] block-quantized along hidden, so a Reshape lets the lookup read it.
+    """
+    from onnx import helper, numpy_helper
+
+    attrs = {a.name: a.i for a in head.attribute}
+    hidden, vocab = attrs["K"], attrs["N"]
+    transpose = next((nd for nd in nodes if nd.op_type == "Transpose" and nd.input[0] == head_weight), None)
+    gather = next((nd for nd in nodes if transpose is not None and nd.op_type == "Gather" and nd.input[0] == transpose.output[0]), None)
+    if gather is None or hidden % block:  # untied, or rows padded past the hidden size
+        return False
+    shape, table = head_weight + ".table_shape", head_weight + ".table"
+    graph.initializer.append(numpy_helper.from_array(np.array([vocab, hidden], np.int64), shape))
+    reshape = helper.make_node("Reshape", [head.input[1], shape], [table], name=head.name + "/AsEmbeddingTable")
+    lookup = helper.make_node(
+        "GatherBlockQuantized", [table, gather.input[1], head.input[2]], list(gather.output), name=gather.name + "BlockQuantized", domain="com.microsoft",
+        bits=8, block_size=block, gather_axis=0, quantize_axis=1,
+    )
+    index = nodes.index(gather)
+    nodes[index : index + 1] = [reshape, lookup]
+    nodes.remove(transpose)
+    return True
