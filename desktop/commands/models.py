@@ -7,14 +7,7 @@ import sys
 from desktop.cli import command
 from desktop.engines.library import Library
 from desktop.engines.packs import load_pack
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+from desktop.pack_info import human_bytes
 
 
 @command("models", "list, import, verify or remove model packs")
@@ -43,7 +36,7 @@ def run(args) -> int:
                 continue
             m = e.manifest
             size = sum(f.get("bytes", 0) for f in m["files"])
-            print(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {_human(size):>9s}  {m.get('license', {}).get('id', '?')}")
+            print(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {human_bytes(size):>9s}  {m.get('license', {}).get('id', '?')}")
         return 0
     if args.action == "import":
         from desktop.engines.importers import import_path
