@@ -65,8 +65,7 @@ def packs_to_bundle(library: Library) -> list[Path]:
     (our image packs travel in resources/models/ already)."""
     from desktop import defaults
 
-    wanted = (defaults.TEXT_PACK, defaults.VOICE_PACK)
-    return [e.root for e in library.entries() if e.manifest and e.name in wanted]
+    return [e.root for e in library.entries() if e.manifest and e.name in defaults.DEFAULT_PACKS]
 
 
 if __name__ == "__main__":  # used by scripts/build-app: one folder per line

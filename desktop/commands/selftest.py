@@ -19,17 +19,11 @@ def configure(p):
 def run(args) -> int:
     from desktop import selftest
     from desktop.engines.library import Library
-    from desktop.engines.packs import read_manifest
+    from desktop.engines.packs import MODALITIES
     from desktop.system_info import collect
 
     lib = Library()
-    if args.pack:
-        packs = {}
-        for name in args.pack:
-            folder = Path(lib.find(name))
-            packs[read_manifest(folder)["modality"]] = folder
-    else:
-        packs = selftest.default_packs(lib)
+    packs = [Path(lib.find(name)) for name in args.pack] if args.pack else selftest.default_packs(lib)
     if not packs:
         raise RequestError("No models to test: none are installed and none ship with this build. Run the set-up or import a model.")
     info = collect(with_runtime=True)
@@ -39,7 +33,7 @@ def run(args) -> int:
         rows.append(row)
         print(f"  {row.modality}: {'ok' if row.ok else 'FAILED'}", file=sys.stderr, flush=True)
     print(selftest.table(rows))
-    missing = [m for m in ("text", "speech", "image") if m not in packs]
+    missing = [m for m in MODALITIES if m not in {r.modality for r in rows}]
     if missing:
         print(f"not tested (no pack installed): {', '.join(missing)}")
     failed = [r for r in rows if not r.ok]
