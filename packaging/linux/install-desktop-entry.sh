@@ -12,7 +12,8 @@ if [ "${1:-}" = "--remove" ]; then
   echo "removed the Atelier menu entry"; exit 0
 fi
 mkdir -p "$apps"
-sed "s|@EXEC@|\"$here/Atelier\"|g" "$here/atelier.desktop.in" > "$apps/atelier.desktop"
+# Exec takes a quoted command line; TryExec a bare path
+sed -e "s|@EXEC@|\"$here/Atelier\"|g" -e "s|@PATH@|$here/Atelier|g" "$here/atelier.desktop.in" > "$apps/atelier.desktop"
 for png in "$here"/_internal/resources/icons/atelier-*.png; do
   size="$(basename "$png" .png)"; size="${size#atelier-}"
   mkdir -p "$icons/${size}x${size}/apps"
