@@ -76,5 +76,9 @@ class GeneratorWorker(QRunnable):
 
 
 def start(worker: GeneratorWorker, pool: QThreadPool | None = None) -> GeneratorWorker:
-    (pool or QThreadPool.globalInstance()).start(worker)
+    # The pool gets the bound ``run`` (PySide wraps it in its own QRunnable), not the
+    # worker itself: PySide6 keeps every started Python QRunnable subclass alive forever
+    # (6.11: ~8 KB per job, tests/desktop/test_worker_cycles.py), and 6.12.0 instead
+    # over-releases None on each run() (tests/desktop/test_qt_refcounts.py).
+    (pool or QThreadPool.globalInstance()).start(worker.run)
     return worker
