@@ -9,13 +9,15 @@ axes) so a pack from us and a folder from optimum look alike to the engine:
 * ``vae_decoder``: latent_sample -> sample;  ``vae_encoder``: sample -> latent_parameters
   (mean and log-variance, so the engine samples with its own seeded RNG)
 
-One difference on purpose: the UNet is traced at a latent size its up-blocks cannot
+Two differences on purpose: the UNet is traced at a latent size its up-blocks cannot
 reach by doubling, which makes diffusers pass explicit upsample sizes; the graph then
-accepts any latent size, so images can be any multiple of 8 instead of 64.
+accepts any latent size, so images can be any multiple of 8 instead of 64. And its
+attention is exported as ONNX Runtime's fused MultiHeadAttention (``onnx_attention``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 OPSET = 17
@@ -24,11 +26,14 @@ OPSET = 17
 def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
     import torch
 
+    from .onnx_attention import DOMAIN
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         torch.onnx.export(
             module.eval(), args, str(path), input_names=inputs, output_names=outputs,
             dynamic_axes=dynamic, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+            custom_opsets={DOMAIN: 1},
         )
     _consolidate(path)
 
@@ -133,12 +138,19 @@ def export_components(pipe, out: Path, max_length: int) -> dict[str, str]:
         args += (torch.randn(2, unet.config.time_cond_proj_dim),)
         names.append("timestep_cond")
         dynamic["timestep_cond"] = {0: "batch"}
-    _export(module, args, out / "unet" / "model.onnx", names, ["out_sample"], dynamic)
+    from .onnx_attention import fused_attention, supports_fusion
+
+    # one fused MultiHeadAttention node per attention block (see onnx_attention)
+    with fused_attention(unet) if supports_fusion(unet) else contextlib.nullcontext():
+        _export(module, args, out / "unet" / "model.onnx", names, ["out_sample"], dynamic)
 
     latent_c = vae.config.latent_channels
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    _export(vae_decoder_module(vae), (torch.randn(1, latent_c, 8, 8),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
-            {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
-    _export(vae_encoder_module(vae), (torch.randn(1, 3, 8 * factor, 8 * factor),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
-            {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+    # the VAE's mid-block attention too: fused, it never holds the full score matrix,
+    # which at 1024x1024 pixels would be 16384^2 floats (1 GB)
+    with fused_attention(vae) if supports_fusion(vae) else contextlib.nullcontext():
+        _export(vae_decoder_module(vae), (torch.randn(1, latent_c, 8, 8),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
+                {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
+        _export(vae_encoder_module(vae), (torch.randn(1, 3, 8 * factor, 8 * factor),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
+                {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
     return {role: f"{role}/model.onnx" for role in ("text_encoder", "unet", "vae_decoder", "vae_encoder")}

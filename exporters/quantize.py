@@ -34,10 +34,11 @@ def matmul_nbits(src: Path, dst: Path, bits: int = 4, block_size: int = 32, symm
     q.model.save_model_to_file(str(dst), use_external_data_format=True)
 
 
-def dynamic_int8(src: Path, dst: Path) -> None:
+def dynamic_int8(src: Path, dst: Path, op_types: list[str] | None = None) -> None:
+    """``op_types`` limits which operators get int8 weights (default: all it can)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, **({"op_types_to_quantize": op_types} if op_types else {}))
 
 
 def fp16(src: Path, dst: Path) -> None:

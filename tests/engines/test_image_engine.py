@@ -50,8 +50,17 @@ def test_size_not_multiple_of_8_is_refused():
 def test_8192_square_is_refused_with_a_memory_estimate(engine):
     with pytest.raises(RequestError, match=r"8192×8192 would need about [\d,.]+ GB of memory"):
         ImageRequest(prompt="a cat", width=8192, height=8192).validate()
-    with pytest.raises(RequestError, match="GB of memory"):  # the pipeline's own estimate (attention)
-        run(engine, prompt="a cat", width=2048, height=2048, steps=1)
+    with pytest.raises(RequestError, match="GB of memory"):  # refused by the engine before any work
+        run(engine, prompt="a cat", width=8192, height=8192, steps=1)
+    # the pipeline's own estimate: unfused attention holds every score, fused works in tiles
+    pipe = engine.pipeline
+    big = ImageRequest(prompt="a", width=1024, height=1024, guidance=7.5)
+    fused = pipe.estimate_memory(big)
+    pipe.attention = dict(pipe.attention, fused=False)
+    try:
+        assert pipe.estimate_memory(big) > 20 * fused
+    finally:
+        pipe.attention = dict(pipe.attention, fused=True)
 
 
 def test_zero_steps_is_refused():

@@ -145,7 +145,7 @@ def test_quantized_packs_run_and_stay_close(cache_dir, precision):
 def test_exporter_refuses_unknown_sources_clearly(tmp_path, source):
     from exporters.image import source_for
 
-    with pytest.raises(ExportError, match="model_index.json"):
+    with pytest.raises(ExportError, match="diffusers pipeline folder"):
         source_for(str(tmp_path))
     xl = tmp_path / "xl"
     xl.mkdir()

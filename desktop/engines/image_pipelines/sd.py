@@ -91,17 +91,22 @@ class StableDiffusionPipeline(ImagePipeline):
         h, w = request.height // self.vae_scale, request.width // self.vae_scale
         tokens = (h // self.attention["downsample"]) * (w // self.attention["downsample"])
         batch = 2 if self._uses_cfg(request.guidance) else 1
-        attention = batch * int(self.attention["heads"]) * tokens * tokens * 4 * 2  # scores + softmax
+        # unfused attention holds every score (and its softmax); fused kernels work in tiles
+        per_query = 256 if self.attention.get("fused") else tokens * 2
+        attention = batch * int(self.attention["heads"]) * tokens * per_query * 4
         decoder = request.width * request.height * int(self.pack.config.get("vae_decoder_channels", 128)) * 4 * 3
         return attention + decoder + self.pack.size_bytes
 
     def generate(self, request) -> Iterator[Any]:
         t0 = time.perf_counter()
         cfg = self._uses_cfg(request.guidance)
-        cond, cut = self._encode(request.prompt)
-        if cut:
-            yield Notice(f"The prompt is longer than the model reads ({self.tokenizer.max_length} tokens); it ignored: \u201c{_short(cut)}\u201d.")
-        uncond = self._encode(request.negative_prompt)[0] if cfg else None
+        texts = [request.prompt, request.negative_prompt] if cfg else [request.prompt]
+        hidden, cuts = self._encode(texts)  # one text-encoder call for both prompts
+        if cuts[0]:
+            yield Notice(f"The prompt is longer than the model reads ({self.tokenizer.max_length} tokens); it ignored: \u201c{_short(cuts[0])}\u201d.")
+        if cfg and cuts[1]:
+            yield Notice(f"The negative prompt is longer than the model reads; it ignored: \u201c{_short(cuts[1])}\u201d.")
+        cond, uncond = hidden[:1], (hidden[1:] if cfg else None)
         sched = make_scheduler(request.scheduler, self.scheduler_config)
         strength = request.strength if request.init_image is not None else 1.0
         sched.set_timesteps(request.steps, strength)
@@ -145,11 +150,11 @@ class StableDiffusionPipeline(ImagePipeline):
     def _uses_cfg(self, guidance: float) -> bool:
         return guidance > 1.0 and not self.distilled
 
-    def _encode(self, text: str) -> tuple[np.ndarray, str]:
-        enc = self.tokenizer.encode(text)
-        ids = np.asarray([enc.ids], dtype=self.text_input[1])
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:
+        encoded = [self.tokenizer.encode(t) for t in texts]
+        ids = np.asarray([e.ids for e in encoded], dtype=self.text_input[1])
         hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0]
-        return hidden.astype(np.float32), enc.truncated_words
+        return hidden.astype(np.float32), [e.truncated_words for e in encoded]
 
     def _denoise(self, x: np.ndarray, t, cond: np.ndarray, uncond: np.ndarray | None, guidance: float) -> np.ndarray:
         batch = 2 if uncond is not None else 1

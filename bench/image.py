@@ -1,0 +1,242 @@
+"""Image benchmark: seconds per image and per UNet call, one SD-shaped pipeline, 2 threads.
+
+The pipeline has random weights: UNet block channels (64, 128, 256), two layers per block,
+cross-attention at the two high-resolution levels (18.2M parameters), a 4-level VAE
+(x8, so 256x256 images have 32x32 latents), a small CLIP text encoder. 256x256, 20 steps,
+CFG 7.5, the same prompt, Euler for everyone. Rows:
+
+* diffusers PyTorch fp32                                   (baseline 1)
+* optimum's ONNX Runtime pipeline on optimum's export      (baseline 2; separate venv)
+* our engine on optimum's export (imported)                (same graphs: engine cost)
+* our engine on our exports, fp32 / fp16 / int8
+
+Each row runs in a fresh process (no thread pools shared between runtimes): one warm-up
+image, then the median of ``--runs`` images.
+
+    python bench/image.py [--runs 3] [--optimum-python /tmp/optimum-venv/bin/python]
+
+optimum-onnx 0.1 needs transformers < 4.58 and Atelier uses 5.x, so optimum runs in a
+throwaway venv:  python3.11 -m venv /tmp/optimum-venv &&
+/tmp/optimum-venv/bin/pip install "optimum-onnx[onnxruntime]" "transformers<4.58" diffusers torch==2.13.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / ".cache" / "bench" / "image"
+PROMPT = "a red apple on a wooden table, soft morning light"
+STEPS, SIZE, THREADS = 20, 256, 2
+DEFAULT_OPTIMUM = "/tmp/optimum-venv/bin/python"
+
+
+def build_pipeline(folder: Path) -> Path:
+    """The SD-shaped random pipeline as a diffusers folder (what a user would export)."""
+    if (folder / "model_index.json").is_file():
+        return folder
+    import diffusers
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    from tests.tiny_sd import write_tiny_clip_tokenizer
+
+    torch.manual_seed(0)
+    tok_dir = write_tiny_clip_tokenizer(folder.parent / "tokenizer-src")
+    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
+    unet = UNet2DConditionModel(
+        sample_size=SIZE // 8, block_out_channels=(64, 128, 256), layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=256, attention_head_dim=8,
+    )
+    vae = AutoencoderKL(
+        block_out_channels=(32, 64, 128, 128), down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4, layers_per_block=1, norm_num_groups=32, sample_size=SIZE,
+    )
+    text = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=256, intermediate_size=1024, num_attention_heads=4, num_hidden_layers=4,
+                                        max_position_embeddings=77, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    sched = diffusers.EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", steps_offset=1, timestep_spacing="leading")
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=sched, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(folder))
+    # transformers 5 saves only tokenizer.json; optimum's venv (transformers 4.x) loads the
+    # slow CLIPTokenizer, which reads vocab.json + merges.txt
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copy(tok_dir / name, folder / "tokenizer" / name)
+    # ...and transformers 4.x looks for the text encoder's weights under "text_model.",
+    # which 5.x drops when saving (5.x reads both): without this optimum would silently
+    # export a randomly initialised text encoder
+    from safetensors.torch import load_file, save_file
+
+    weights = folder / "text_encoder" / "model.safetensors"
+    state = load_file(str(weights))
+    save_file({k if k.startswith("text_model.") else "text_model." + k: v for k, v in state.items()}, str(weights), metadata={"format": "pt"})
+    return folder
+
+
+def our_pack(source: Path, precision: str) -> Path:
+    out = CACHE / f"pack-{precision}"
+    if not (out / "manifest.json").is_file():
+        from exporters.__main__ import export
+
+        print(f"exporting with our exporter ({precision})...", file=sys.stderr)
+        shutil.rmtree(out, ignore_errors=True)
+        ns = argparse.Namespace(modality="image", source=str(source), out=out, precision=precision, name=f"bench-sd-{precision}", force=True, lora=None)
+        for _ in export(ns):
+            pass
+    return out
+
+
+def optimum_folder(source: Path, python: str) -> Path | None:
+    out = CACHE / "optimum-export"
+    if (out / "unet" / "model.onnx").is_file():
+        return out
+    print("exporting with optimum (separate venv)...", file=sys.stderr)
+    proc = subprocess.run([python, str(ROOT / "bench" / "image_optimum.py"), "export", str(source), str(out)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        print("optimum export failed: " + (proc.stderr.strip().splitlines() or ["?"])[-1], file=sys.stderr)
+        return None
+    return out
+
+
+def imported(folder: Path) -> Path:
+    """optimum's export as an Atelier pack (through our importer)."""
+    dest = CACHE / "optimum-imported"
+    if not (dest / "manifest.json").is_file():
+        from desktop.engines.importers import import_path
+        from desktop.engines.library import Library
+
+        shutil.rmtree(dest, ignore_errors=True)
+        import_path(folder, Library(CACHE), name="optimum-imported")
+    return dest
+
+
+# -- measurements, each in its own process ---------------------------------------------------
+def measure_diffusers(source: str, runs: int) -> dict:
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    torch.set_num_threads(THREADS)
+    pipe = StableDiffusionPipeline.from_pretrained(source, local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    calls: list[float] = []
+    inner = pipe.unet.forward
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        out = inner(*a, **k)
+        calls.append(time.perf_counter() - t)
+        return out
+
+    pipe.unet.forward = timed
+    times, per_call = [], []
+    with torch.inference_mode():
+        for i in range(runs + 1):
+            calls.clear()
+            t = time.perf_counter()
+            pipe(PROMPT, num_inference_steps=STEPS, guidance_scale=7.5, height=SIZE, width=SIZE, output_type="np")
+            if i:
+                times.append(time.perf_counter() - t)
+                per_call += calls
+    return {"seconds_per_image": statistics.median(times), "seconds_per_unet_call": statistics.median(per_call)}
+
+
+def measure_ours(pack: str, runs: int) -> dict:
+    from desktop.engines.events import Done
+    from desktop.engines.image import ImageEngine, ImageRequest
+    from desktop.engines.packs import load_pack
+    from desktop.engines.providers import RuntimeSettings
+
+    engine = ImageEngine(load_pack(pack), RuntimeSettings(provider="cpu", threads=THREADS))
+    times, per_call = [], []
+    for i in range(runs + 1):
+        req = ImageRequest(prompt=PROMPT, width=SIZE, height=SIZE, steps=STEPS, guidance=7.5, scheduler="euler", seed=i)
+        t = time.perf_counter()
+        stats = next(ev.stats for ev in engine.generate(req) if isinstance(ev, Done))
+        if i:
+            times.append(time.perf_counter() - t)
+            per_call.append(stats["seconds_per_unet_call"])
+    return {"seconds_per_image": statistics.median(times), "seconds_per_unet_call": statistics.median(per_call)}
+
+
+def in_subprocess(kind: str, target: str, runs: int, python: str = sys.executable) -> dict | None:
+    if kind == "optimum":
+        cmd = [python, str(ROOT / "bench" / "image_optimum.py"), "measure", target, str(runs), str(STEPS), str(SIZE), str(THREADS), PROMPT]
+    else:
+        cmd = [python, __file__, "--measure", kind, "--target", target, "--runs", str(runs)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        print(f"{kind} failed: " + " | ".join(proc.stderr.strip().splitlines()[-3:]), file=sys.stderr)
+        return None
+    return json.loads(lines[-1])
+
+
+def load_note() -> str:
+    try:
+        one, five, _ = os.getloadavg()
+        return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores while measuring"
+    except OSError:
+        return ""
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--optimum-python", default=os.environ.get("OPTIMUM_PYTHON", DEFAULT_OPTIMUM))
+    p.add_argument("--precisions", default="fp32,fp16,int8")
+    p.add_argument("--measure", help=argparse.SUPPRESS)
+    p.add_argument("--target", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.measure:
+        fn = {"diffusers": measure_diffusers, "ours": measure_ours}[args.measure]
+        print(json.dumps(fn(args.target, args.runs)))
+        return 0
+
+    CACHE.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("ATELIER_HOME", str(CACHE / "home"))
+    source = build_pipeline(CACHE / "pipeline")
+    rows: list[tuple[str, str, dict | None]] = [("diffusers PyTorch", "fp32", in_subprocess("diffusers", str(source), args.runs))]
+    have_optimum = Path(args.optimum_python).is_file()
+    opt_dir = optimum_folder(source, args.optimum_python) if have_optimum else None
+    if opt_dir is not None:
+        rows.append(("optimum ORT pipeline", "fp32", in_subprocess("optimum", str(opt_dir), args.runs, args.optimum_python)))
+        rows.append(("our engine, optimum's graphs", "fp32", in_subprocess("ours", str(imported(opt_dir)), args.runs)))
+    else:
+        rows.append(("optimum ORT pipeline", "fp32", None))
+        why = "its export failed (above)" if have_optimum else f"no interpreter at {args.optimum_python} (see this file's docstring)"
+        print(f"optimum baseline skipped: {why}", file=sys.stderr)
+    for precision in args.precisions.split(","):
+        rows.append((f"our engine, our export", precision, in_subprocess("ours", str(our_pack(source, precision)), args.runs)))
+
+    base = rows[0][2]
+    opt = rows[1][2]
+    print(f"\nSD-shaped pipeline (UNet 64/128/256, 18.2M params), {SIZE}x{SIZE}, {STEPS} steps, CFG 7.5, Euler, {THREADS} threads; median of {args.runs} images")
+    print(f"{'pipeline':32s} {'prec':5s} {'s/image':>8s} {'s/UNet call':>12s} {'vs diffusers':>13s} {'vs optimum':>11s}")
+    for name, precision, r in rows:
+        if r is None:
+            print(f"{name:32s} {precision:5s} {'n/a':>8s}")
+            continue
+        vs_d = f"{base['seconds_per_image'] / r['seconds_per_image']:.2f}x" if base else "-"
+        vs_o = f"{opt['seconds_per_image'] / r['seconds_per_image']:.2f}x" if opt else "-"
+        print(f"{name:32s} {precision:5s} {r['seconds_per_image']:8.2f} {r['seconds_per_unet_call'] * 1000:10.1f}ms {vs_d:>13s} {vs_o:>11s}")
+    print("anchors on this machine: diffusers 3.74 s, optimum 2.44 s per image; target <= 1.6 s")
+    note = load_note()
+    if note:
+        print(note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

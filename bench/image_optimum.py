@@ -1,0 +1,61 @@
+"""The optimum ONNX Runtime baseline for bench/image.py, run in a separate interpreter.
+
+optimum-onnx 0.1 pins transformers < 4.58 while Atelier uses transformers 5, so it lives
+in a throwaway venv (see bench/image.py). This script imports nothing from Atelier.
+
+    OPTIMUM_PYTHON export SOURCE OUT        # optimum's own export of a diffusers folder
+    OPTIMUM_PYTHON measure OUT RUNS STEPS   # ORTStableDiffusionPipeline, prints one JSON line
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+def export(source: str, out: str) -> None:
+    from optimum.exporters.onnx import main_export
+
+    main_export(model_name_or_path=source, output=out, task="text-to-image", device="cpu", do_validation=False)
+
+
+def measure(folder: str, runs: int, steps: int, size: int, prompt: str, threads: int) -> dict:
+    import onnxruntime as ort
+    from optimum.onnxruntime import ORTStableDiffusionPipeline
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    pipe = ORTStableDiffusionPipeline.from_pretrained(folder, provider="CPUExecutionProvider", session_options=opts)
+    unet_times: list[float] = []
+    inner = pipe.unet.forward
+
+    def timed(*a, **k):
+        t = time.perf_counter()
+        out = inner(*a, **k)
+        unet_times.append(time.perf_counter() - t)
+        return out
+
+    pipe.unet.forward = timed
+    image_times = []
+    for i in range(runs + 1):  # the first run warms up and is not counted
+        unet_times.clear()
+        t = time.perf_counter()
+        pipe(prompt, num_inference_steps=steps, guidance_scale=7.5, height=size, width=size, output_type="np")
+        if i:
+            image_times.append(time.perf_counter() - t)
+            calls = list(unet_times)
+    return {"seconds_per_image": statistics.median(image_times), "seconds_per_unet_call": statistics.median(calls), "unet_calls": len(calls)}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "export":
+        export(sys.argv[2], sys.argv[3])
+    else:
+        folder, runs, steps, size, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+        print(json.dumps(measure(folder, runs, steps, size, sys.argv[7], threads)))
