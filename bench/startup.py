@@ -6,7 +6,8 @@ Cold start = from process start (just before exec) to the first painted frame of
 window with the event loop idle again (the app prints ``atelier-interactive`` then; see
 desktop/app.py). Median of N runs, each a fresh process. Baselines on the same machine:
 a bare PySide6 window (the floor any Qt app pays) and the issue's target of 1.5 s. The
-window runs offscreen (this machine has no display), with the models of your library
+window runs offscreen unless QT_QPA_PLATFORM says otherwise (e.g. ``DISPLAY=:99
+QT_QPA_PLATFORM=xcb`` under Xvfb for a real X11 window), with the models of your library
 visible to it, as a user's would be; the OS file cache is warm after the first run.
 """
 
