@@ -76,12 +76,71 @@ def job_export_local(work: Path, text_source: Path, **_) -> str:
     return f"exported {sum(1 for _ in out.iterdir())} files"
 
 
-# name -> job. Speech and image jobs are added as their engines and tiny packs land.
+def job_speech_synthesis(work: Path, voice_pack: Path, **_) -> str:
+    from desktop.engines.base import open_engine
+    from desktop.engines.events import AudioChunk
+    from desktop.engines.packs import load_pack
+    from desktop.engines.speech import SpeechRequest
+
+    engine = open_engine(load_pack(voice_pack))
+    try:
+        samples = sum(ev.samples.size for ev in engine.generate(SpeechRequest("Hello there. How are you?", seed=1)) if isinstance(ev, AudioChunk))
+    finally:
+        engine.close()
+    if not samples:
+        raise AssertionError("speech produced no audio")
+    return f"{samples} samples"
+
+
+def job_image_generation(work: Path, image_pack: Path, **_) -> str:
+    from desktop.engines.base import open_engine
+    from desktop.engines.events import ImageResult
+    from desktop.engines.image import ImageRequest
+    from desktop.engines.packs import load_pack
+    from desktop.image_meta import image_record, save_image
+
+    engine = open_engine(load_pack(image_pack))
+    try:
+        results = [ev for ev in engine.generate(ImageRequest(prompt="a red apple", steps=2, seed=1)) if isinstance(ev, ImageResult)]
+        for i, ev in enumerate(results):  # saving (metadata + watermark) is part of the job
+            save_image(work / f"image-{i}.png", ev.image, image_record(engine.pack, ev.metadata, engine.provider.used))
+    finally:
+        engine.close()
+    if not results:
+        raise AssertionError("image generation produced no image")
+    return f"{len(results)} image(s) {results[0].image.shape}"
+
+
+def job_cli_speak_image_verify(work: Path, voice_pack: Path, image_pack: Path, **_) -> str:
+    import contextlib
+    import io
+
+    from desktop.cli import main as cli_main
+
+    runs = [
+        ["speak", "--model", str(voice_pack), "--text", "Offline speech.", "--out", str(work / "a.wav"), "--seed", "1"],
+        ["image", "--model", str(image_pack), "--prompt", "a red apple", "--steps", "2", "--seed", "2", "--out", str(work / "b.png")],
+        ["verify", str(work / "b.png")],
+        ["verify", str(work / "a.wav")],
+        ["audit", "verify"],
+    ]
+    for args in runs:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            code = cli_main(args)
+        if code != 0:
+            raise AssertionError(f"CLI {args[0]} exited {code}")
+    return "speak, image, verify x2, audit verify"
+
+
+# name -> job; each takes the packs it needs by keyword.
 JOBS: dict[str, Callable[..., str]] = {
     "import folder": job_import_folder,
     "import zip": job_import_zip,
     "load + text generation": job_text_generation,
     "CLI text": job_cli_text,
+    "load + speech synthesis": job_speech_synthesis,
+    "load + image generation (+ PNG with watermark)": job_image_generation,
+    "CLI speak, image, verify, audit": job_cli_speak_image_verify,
     "export local source": job_export_local,
 }
 SLOW_JOBS = {"export local source"}

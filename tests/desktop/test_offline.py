@@ -14,6 +14,8 @@ import pytest
 
 from desktop import offline
 from tests.offline_jobs import JOBS, SLOW_JOBS, count_attempts
+from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
+from tests.tiny_sd import tiny_sd_pack
 from tests.tiny_sources import tiny_text_pack, tiny_text_source  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,9 +87,15 @@ def test_source_scan_finds_a_network_import(tmp_path):
 
 
 # -- every job, intercepted -----------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_image(cache_dir):
+    return tiny_sd_pack(cache_dir)
+
+
 @pytest.mark.parametrize("job", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_JOBS else name for name in JOBS])
-def test_job_makes_no_network_attempt(job, tmp_path, tiny_text_pack, tiny_text_source):  # noqa: F811
-    result, attempts = count_attempts(JOBS[job], tmp_path / "work", text_pack=tiny_text_pack, text_source=tiny_text_source)
+def test_job_makes_no_network_attempt(job, tmp_path, tiny_text_pack, tiny_text_source, tiny_voice, tiny_image):  # noqa: F811
+    packs = dict(text_pack=tiny_text_pack, text_source=tiny_text_source, voice_pack=tiny_voice, image_pack=tiny_image)
+    result, attempts = count_attempts(JOBS[job], tmp_path / "work", **packs)
     assert result  # the job really produced something
     assert attempts == [], f"{job} tried the network: {attempts}"
 
@@ -108,7 +116,7 @@ def _unshare_prefix() -> list[str]:
 
 
 @pytest.mark.slow
-def test_cli_jobs_succeed_without_a_network(tmp_path, tiny_text_pack, tiny_text_source):  # noqa: F811
+def test_cli_jobs_succeed_without_a_network(tmp_path, tiny_text_pack, tiny_text_source, tiny_voice, tiny_image):  # noqa: F811
     prefix = _unshare_prefix()
     if not prefix:
         pytest.skip("unshare -n is unavailable here (needs root or user namespaces); CI runs this as root")
@@ -128,6 +136,13 @@ def test_cli_jobs_succeed_without_a_network(tmp_path, tiny_text_pack, tiny_text_
         ("export", "text", str(tiny_text_source), "--out", str(tmp_path / "exported"), "--precision", "fp32", "--force"),
         ("models", "import", str(tmp_path / "exported"), "--name", "exported"),
         ("text", "--model", "exported", "--prompt", "Hi", "--max-tokens", "4"),
+        ("models", "import", str(tiny_voice), "--name", "voice"),
+        ("speak", "--model", "voice", "--text", "No network here.", "--out", str(tmp_path / "a.wav")),
+        ("models", "import", str(tiny_image), "--name", "painter"),
+        ("image", "--model", "painter", "--prompt", "a red apple", "--steps", "2", "--out", str(tmp_path / "b.png")),
+        ("verify", str(tmp_path / "b.png")),
+        ("verify", str(tmp_path / "a.wav")),
+        ("audit", "verify"),
     ]
     for args in jobs:
         proc = run("main.py", *args)
