@@ -30,7 +30,7 @@ def test_self_test_passes_on_tiny_packs_of_every_modality(tiny_packs, tiny_voice
         cells = row.split()
         modality = cells[0]
         assert cells[1] == names[modality]
-        assert float(cells[2]) > 0 and float(cells[3]) > 0  # load s, generate s
+        assert float(cells[2]) > 0 and float(cells[3]) >= 0  # load s, generate s (a tiny pack may round to 0.00)
         assert speeds[modality] in row and "pass:" in row and " cpu " in row
     assert sorted(row.split()[0] for row in rows) == ["image", "speech", "text"]
     assert "not tested" not in out
