@@ -104,7 +104,7 @@ class Settings:
 
     def runtime(self) -> RuntimeSettings:
         s = self.load()
-        return RuntimeSettings(provider=s.provider, threads=s.threads)
+        return RuntimeSettings(provider=s.provider, threads=s.threads, context_window=s.context_window)
 
     def value(self, key: str, default=None):
         return self.q.value(key, default)

@@ -33,6 +33,9 @@ class RuntimeSettings:
     provider: str = "auto"
     threads: int = 0
     graph_optimization: str = "all"  # disabled | basic | extended | all
+    # tokens of KV cache a text engine reserves (Settings > Chat context window); a pack's
+    # own limit still caps it
+    context_window: int = 4096
 
     def __post_init__(self) -> None:
         if self.provider not in CHOICES:
@@ -41,6 +44,8 @@ class RuntimeSettings:
             raise ProviderError(f"Unknown graph optimisation level '{self.graph_optimization}'.")
         if self.threads < 0:
             raise ProviderError("Thread count cannot be negative.")
+        if self.context_window < 8:
+            raise ProviderError("The context window must hold at least 8 tokens.")
 
     @staticmethod
     def from_env() -> "RuntimeSettings":

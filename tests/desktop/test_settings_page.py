@@ -104,3 +104,12 @@ def test_offline_status_lists_what_was_checked(qtbot, ctx):  # noqa: F811
     assert "Network guard refuses internet sockets" in names  # issue 5's, through the hook
     for r in page.offline_results:  # every check is listed with what it looked at
         assert f"{r.name}: {r.detail}" in shown
+
+
+def test_saved_runtime_settings_reach_the_engines(qtbot, ctx):  # noqa: F811
+    page = _page(qtbot, ctx)
+    page.threads.setValue(1)
+    page.context_window.setValue(1024)
+    page.save()
+    runtime = ctx.settings.runtime()  # what EngineSlot hands open_engine at the next load
+    assert (runtime.provider, runtime.threads, runtime.context_window) == ("auto", 1, 1024)
