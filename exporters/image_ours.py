@@ -1,0 +1,278 @@
+"""Export configs for our own trained image generators (exporters/recipes).
+
+``python -m exporters image .cache/recipes/emoji-run/final.pt --out DIR --precision int8``
+
+A recipe's ``final.pt`` names its architecture (``atelier_recipe``); ``source_for``
+rebuilds the PyTorch modules from it, and one small config per architecture converts,
+validates against PyTorch (``ours_validate``), quantizes and measures the pack's quality
+with the judges (``ours_quality``), which also writes the model card.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from desktop.engines.errors import ExportError
+
+from . import ours_onnx
+from .base import ExportConfig, Source
+from .registry import register
+
+LICENSE_EMOJI = {
+    "id": "Apache-2.0",
+    "note": "Weights trained by Atelier on glyphs of Noto Color Emoji (SIL Open Font License 1.1) with captions from Unicode/CLDR data (Unicode License v3) and the emoji package (BSD-3-Clause).",
+}
+LICENSE_FASHION = {"id": "Apache-2.0", "note": "Weights trained by Atelier on Fashion-MNIST (MIT License, Zalando SE)."}
+# mean absolute pixel difference (0-255) against PyTorch fp32 allowed per precision
+PIXEL_FLOORS = {"fp32": 0.5, "fp16": 2.0, "int8": 4.0}
+
+
+def source_for(location: str, **_: Any) -> Source:
+    import hashlib
+
+    import torch
+
+    path = Path(location).expanduser()
+    if path.is_dir() and (path / "final.pt").is_file():
+        path = path / "final.pt"
+    if not path.is_file():
+        raise ExportError(f"'{location}' is neither a diffusers pipeline folder nor a checkpoint written by exporters/recipes (final.pt).")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        raise ExportError(f"'{path.name}' is not a readable PyTorch checkpoint.") from None
+    arch = ckpt.get("atelier_recipe") if isinstance(ckpt, dict) else None
+    if arch not in BUILDERS:
+        raise ExportError(f"'{path.name}' was not written by one of our recipes (known: {', '.join(sorted(BUILDERS))}).")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return Source(
+        architecture=arch,
+        model=BUILDERS[arch](ckpt),
+        location=str(path),
+        kind="atelier-recipe",
+        sha256={path.name: digest},
+        extras={"checkpoint": ckpt},
+        license=LICENSE_EMOJI if arch == "emoji-diffusion" else LICENSE_FASHION,
+    )
+
+
+def _emoji_models(ckpt):
+    from .recipes.train_emoji import build_models
+
+    unet, text = build_models(len(ckpt["vocab"]["tokens"]), ckpt["model_config"], ckpt["text_config"])
+    unet.load_state_dict(ckpt["unet"])
+    text.load_state_dict(ckpt["text"])
+    return {"unet": unet.eval(), "text_encoder": text.eval()}
+
+
+def _generator(ckpt):
+    from .recipes.fashion_models import Generator
+
+    g = Generator(ckpt["config"]["z_dim"])
+    g.load_state_dict(ckpt["weights"])
+    return {"generator": g.eval()}
+
+
+def _vae_decoder(ckpt):
+    from .recipes.fashion_models import VAEDecoder
+
+    d = VAEDecoder(ckpt["config"]["z_dim"])
+    d.load_state_dict(ckpt["weights"])
+    return {"generator": d.eval()}
+
+
+def _pixelcnn(ckpt):
+    from .recipes.pixelcnn import PixelCNN
+
+    c = ckpt["config"]
+    m = PixelCNN(levels=c["levels"], ch=c["ch"], layers=c["layers"], first_rows=c["first_rows"])
+    m.load_state_dict(ckpt["weights"])
+    return {"step_model": m.eval()}
+
+
+BUILDERS = {"emoji-diffusion": _emoji_models, "fashion-gan": _generator, "fashion-vae": _vae_decoder, "fashion-pixelcnn": _pixelcnn}
+
+
+class OurGeneratorExport(ExportConfig):
+    """Shared steps: graphs named by role, weight-only int8 / fp16, provisional manifest
+    so validation and quality run the real engine pipeline on the pack."""
+
+    precisions = ("fp32", "fp16", "int8")
+    graphs: dict[str, str] = {}  # role -> file name
+
+    @property
+    def ckpt(self) -> dict:
+        return self.source.extras["checkpoint"]
+
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+        shutil.copytree(fp32_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.json", "*.onnx"))
+        for name in self.graphs.values():
+            if precision == "int8":
+                ours_onnx.weight_only_int8(fp32_dir / name, out_dir / name)
+            else:
+                ours_onnx.fp16_weights(fp32_dir / name, out_dir / name)
+
+    def validate(self, pack_dir: Path) -> dict[str, Any]:
+        from . import ours_validate
+
+        with provisional_pack(self, pack_dir) as pack:
+            return getattr(ours_validate, self.source.architecture.replace("-", "_"))(self.source.model, pack, self.ckpt)
+
+    def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
+        diff, floor = report["end_to_end"]["pixel_mean_abs"], PIXEL_FLOORS[precision]
+        return diff <= floor, f"end-to-end mean pixel difference {diff:.3f} {'<=' if diff <= floor else '>'} {floor} (0-255 scale)"
+
+    def roles(self, pack_dir: Path) -> dict[str, str]:
+        roles = {name: role for role, name in self.graphs.items()}
+        roles.update({"vocabulary.json": "vocabulary", "MODEL_CARD.md": "model_card"})
+        return roles
+
+    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+        """The final manifest: measures quality on the finished pack and writes the card.
+        (run_export reads ``source.model_card`` after this returns.)"""
+        from .ours_quality import measure_and_write_card
+
+        fields = self.base_fields(pack_dir)
+        with provisional_pack(self, pack_dir, precision) as pack:
+            quality, card = measure_and_write_card(pack, self.ckpt, precision)
+        fields["config"]["quality"] = quality
+        self.source.model_card = card
+        return fields
+
+
+class provisional_pack:
+    """A manifest written just long enough for the engine to load the folder."""
+
+    def __init__(self, config: OurGeneratorExport, pack_dir: Path, precision: str = "fp32"):
+        self.config, self.dir, self.precision = config, pack_dir, precision
+
+    def __enter__(self):
+        from desktop.engines.packs import write_manifest
+
+        fields = self.config.base_fields(self.dir)
+        fields.update(name=f"validation-{self.config.source.architecture}", modality="image", precision=self.precision, runtime=self.config.runtime, license=self.config.source.license)
+        return write_manifest(self.dir, fields, self.config.roles(self.dir))
+
+    def __exit__(self, *exc):
+        (self.dir / "manifest.json").unlink(missing_ok=True)
+        return False
+
+
+@register("image", "emoji-diffusion")
+class EmojiDiffusionExport(OurGeneratorExport):
+    graphs = {"text_encoder": "text_encoder.onnx", "unet": "unet.onnx"}
+
+    def convert(self, workdir: Path) -> Path:
+        import torch
+
+        out = workdir / "fp32"
+        out.mkdir()
+        text, unet = self.source.model["text_encoder"], self.source.model["unet"]
+        length = self.ckpt["vocab"]["max_length"]
+        ids = torch.ones(2, length, dtype=torch.long)
+        ids[:, 3:] = 0
+        ours_onnx.export(text, (ids,), out / self.graphs["text_encoder"], ["input_ids"], ["last_hidden_state"], {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
+        hidden = text(ids).detach()
+        args = (torch.randn(2, 3, 32, 32), torch.tensor([10.0, 500.0]), hidden, (ids != 0).float())
+        batch = {0: "batch"}
+        dyn = {"sample": batch, "timestep": batch, "encoder_hidden_states": batch, "encoder_attention_mask": batch, "out_sample": batch}
+        ours_onnx.export(unet, args, out / self.graphs["unet"], ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], ["out_sample"], dyn)
+        (out / "vocabulary.json").write_text(json.dumps(self.ckpt["vocab"], ensure_ascii=False), encoding="utf-8")
+        return out
+
+    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+        return {
+            "architecture": "emoji-diffusion",
+            "runtime": self.runtime,
+            "io": {
+                "text_encoder": {"inputs": ["input_ids"], "outputs": ["last_hidden_state"]},
+                "unet": {"inputs": ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], "outputs": ["out_sample"]},
+            },
+            "config": {
+                "sample_size": 32,
+                "scheduler": self.ckpt["scheduler"],
+                "default_scheduler": "ddim",
+                "default_steps": 25,
+                "default_guidance": 3.0,
+                "unet_parameters": int(sum(p.numel() for p in self.source.model["unet"].parameters())),
+                "text_parameters": int(sum(p.numel() for p in self.source.model["text_encoder"].parameters())),
+                "train": self.ckpt["train"],
+            },
+        }
+
+
+class FashionExport(OurGeneratorExport):
+    graphs = {"generator": "generator.onnx"}
+    morph = True
+
+    def convert(self, workdir: Path) -> Path:
+        import torch
+
+        out = workdir / "fp32"
+        out.mkdir()
+        z = torch.randn(2, self.ckpt["config"]["z_dim"])
+        w = torch.eye(10)[:2]
+        batch = {0: "batch"}
+        ours_onnx.export(self.source.model["generator"], (z, w), out / self.graphs["generator"], ["z", "class_weights"], ["pixels"], {"z": batch, "class_weights": batch, "pixels": batch})
+        return out
+
+    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+        model = next(iter(self.source.model.values()))
+        return {
+            "architecture": self.source.architecture,
+            "runtime": self.runtime,
+            "io": {"generator": {"inputs": ["z", "class_weights"], "outputs": ["pixels"]}},
+            "config": {
+                "sample_size": 28,
+                "classes": self.ckpt["classes"],
+                **self.ckpt["config"],
+                "parameters": int(sum(p.numel() for p in model.parameters())),
+                "train": self.ckpt["train"],
+            },
+        }
+
+
+@register("image", "fashion-gan")
+class FashionGANExport(FashionExport):
+    pass
+
+
+@register("image", "fashion-vae")
+class FashionVAEExport(FashionExport):
+    pass
+
+
+@register("image", "fashion-pixelcnn")
+class FashionPixelCNNExport(FashionExport):
+    """Judged on likelihood, not on one sampled image: two samples part ways at the first
+    near-tie between grey levels however close the graphs are."""
+
+    graphs = {"step_model": "pixelcnn.onnx"}
+    BITS_FLOORS = {"fp32": 0.001, "fp16": 0.01, "int8": 0.02}
+
+    def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
+        e2e = report["end_to_end"]
+        diff, floor = abs(e2e["bits_per_pixel_onnx"] - e2e["bits_per_pixel_torch"]), self.BITS_FLOORS[precision]
+        return diff <= floor, f"bits per pixel on real test images differ by {diff:.5f} {'<=' if diff <= floor else '>'} {floor}"
+
+    def convert(self, workdir: Path) -> Path:
+        import torch
+
+        out = workdir / "fp32"
+        out.mkdir()
+        x = torch.rand(2, 1, 10, 28)
+        w = torch.eye(10)[:2]
+        dyn = {"pixels": {0: "batch", 2: "rows"}, "class_weights": {0: "batch"}, "logits": {0: "batch", 2: "rows"}}
+        ours_onnx.export(self.source.model["step_model"], (x, w), out / self.graphs["step_model"], ["pixels", "class_weights"], ["logits"], dyn)
+        return out
+
+    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+        fields = super().base_fields(pack_dir)
+        fields["io"] = {"step_model": {"inputs": ["pixels", "class_weights"], "outputs": ["logits"]}}
+        return fields
