@@ -140,7 +140,7 @@ class OurGeneratorExport(ExportConfig):
 
         fields = self.base_fields(pack_dir)
         with provisional_pack(self, pack_dir, precision) as pack:
-            quality, card = measure_and_write_card(pack, self.ckpt, precision)
+            quality, card = measure_and_write_card(pack, self.source.architecture, self.ckpt, precision)
         fields["config"]["quality"] = quality
         self.source.model_card = card
         return fields
@@ -195,6 +195,7 @@ class EmojiDiffusionExport(OurGeneratorExport):
                 "unet": {"inputs": ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], "outputs": ["out_sample"]},
             },
             "config": {
+                "recipe": "emoji-diffusion",
                 "sample_size": 32,
                 "scheduler": self.ckpt["scheduler"],
                 "default_scheduler": "ddim",
@@ -208,8 +209,11 @@ class EmojiDiffusionExport(OurGeneratorExport):
 
 
 class FashionExport(OurGeneratorExport):
+    """GAN generator / VAE decoder: one graph (z, class_weights) -> pixels in [0, 1], the
+    interface of the app's generic ``latent-generator`` pipeline (which also morphs)."""
+
     graphs = {"generator": "generator.onnx"}
-    morph = True
+    pack_architecture = "latent-generator"
 
     def convert(self, workdir: Path) -> Path:
         import torch
@@ -225,11 +229,14 @@ class FashionExport(OurGeneratorExport):
     def base_fields(self, pack_dir: Path) -> dict[str, Any]:
         model = next(iter(self.source.model.values()))
         return {
-            "architecture": self.source.architecture,
+            "architecture": self.pack_architecture,
             "runtime": self.runtime,
             "io": {"generator": {"inputs": ["z", "class_weights"], "outputs": ["pixels"]}},
             "config": {
                 "sample_size": 28,
+                "image_size": [28, 28],
+                "output_range": "0,1",
+                "recipe": self.source.architecture,
                 "classes": self.ckpt["classes"],
                 **self.ckpt["config"],
                 "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -254,6 +261,7 @@ class FashionPixelCNNExport(FashionExport):
     near-tie between grey levels however close the graphs are."""
 
     graphs = {"step_model": "pixelcnn.onnx"}
+    pack_architecture = "fashion-pixelcnn"
     BITS_FLOORS = {"fp32": 0.001, "fp16": 0.01, "int8": 0.02}
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:

@@ -58,17 +58,16 @@ def emoji_held_out():
     return images[held], np.array([GROUPS.index(catalogue[i].group) for i in held]), [catalogue[i].name for i in held]
 
 
-def measure(pack) -> dict[str, Any]:
+def measure(pack, recipe: str) -> dict[str, Any]:
     """The quality record of a pack; without the evaluation data (Debian packages needed
     only to re-train) it says so instead of inventing a figure."""
     try:
-        return _measure(pack)
+        return _measure(pack, recipe)
     except FileNotFoundError as exc:
-        return {"skipped": f"not measured: {exc}", "floor": FLOORS[pack.architecture], "meets_floor": False}
+        return {"skipped": f"not measured: {exc}", "floor": FLOORS[recipe], "meets_floor": False}
 
 
-def _measure(pack) -> dict[str, Any]:
-    arch = pack.architecture
+def _measure(pack, arch: str) -> dict[str, Any]:
     engine = ImageEngine(pack, RuntimeSettings(threads=2))
     try:
         if arch == "emoji-diffusion":
@@ -113,13 +112,13 @@ JUDGE_TEXT = {
 }
 
 
-def measure_and_write_card(pack, ckpt: dict, precision: str) -> tuple[dict, str]:
+def measure_and_write_card(pack, recipe: str, ckpt: dict, precision: str) -> tuple[dict, str]:
     from .recipes.model_cards import write_card
 
-    quality = measure(pack)
+    quality = measure(pack, recipe)
     if "skipped" in quality:
         section = f"## Quality\n\n{quality['skipped']}\n"
     else:
         section = card_section(JUDGE_TEXT[quality["judge"]], quality["generated"], quality["real_held_out"], quality["floor"])
-    card = write_card(pack, ckpt, precision, quality, section)
+    card = write_card(pack, recipe, ckpt, precision, quality, section)
     return quality, card

@@ -68,19 +68,21 @@ def emoji_diffusion(models: dict, pack, ckpt: dict) -> dict[str, Any]:
 
 @torch.no_grad()
 def _latent_decoder(models: dict, pack, ckpt: dict) -> dict[str, Any]:
+    """The pack runs in the app's latent-generator pipeline; the reference feeds PyTorch
+    the same latent and class weights that pipeline derives from each seed."""
     engine = ImageEngine(pack, SETTINGS)
     pipe = engine.pipeline
     g = models["generator"]
     ours, ref = [], []
     for k, label in enumerate(pipe.classes):
-        req = ImageRequest(class_label=label, seed=100 + k, width=28, height=28)
-        ours += [im[..., 0] for im in _images(engine, engine.prepare(req))]
-        z, idx = pipe.latent(engine.prepare(req), 100 + k)
-        pixels = g(torch.from_numpy(z[None]), torch.from_numpy(pipe.one_hot(idx)[None])).numpy()[0, 0]
+        seed = 100 + k
+        ours += [im[..., 0] for im in _images(engine, ImageRequest(class_label=label, seed=seed))]
+        z, w = pipe._latent(seed), pipe._class_weights(label, seed)
+        pixels = g(torch.from_numpy(z[None]), torch.from_numpy(w[None])).numpy()[0, 0]
         ref.append(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
     z = np.random.default_rng(1).standard_normal((8, pipe.z_dim), dtype=np.float32)
     w = np.eye(len(pipe.classes), dtype=np.float32)[np.arange(8) % len(pipe.classes)]
-    raw = _diff(pipe.decode(z, w), g(torch.from_numpy(z), torch.from_numpy(w)).numpy()[:, 0])
+    raw = _diff(pipe.session.run(None, {"z": z, "class_weights": w})[0], g(torch.from_numpy(z), torch.from_numpy(w)).numpy())
     engine.close()
     return {"components": {"generator": {"max_abs_diff": raw}}, "end_to_end": _pixel_report(ours, ref)}
 

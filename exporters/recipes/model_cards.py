@@ -28,31 +28,30 @@ DESCRIPTIONS = {
     },
     "fashion-gan": {
         "title": "Atelier Fashion-MNIST GAN (28×28, class-conditioned)",
-        "what": "A DCGAN-style generator (upsampling convolutions, batch norm) with a class embedding, trained with a hinge loss against a spectral-normalised projection discriminator. The exported generator uses EMA weights with recalibrated batch-norm statistics. Supports latent morphs.",
+        "what": "A DCGAN-style generator (upsampling convolutions, batch norm) with a class embedding, trained with a hinge loss against a spectral-normalised projection discriminator. The exported generator uses EMA weights with recalibrated batch-norm statistics. Served by the app's latent-generator pipeline, which morphs between two seeds.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images, 10 classes; Debian dataset-fashion-mnist).",
         "recipe": "nice -n 10 python -m exporters.recipes.train_fashion gan --run .cache/recipes/fashion-gan",
-        "limits": "28×28 grey only; larger sizes are upscaled. Ten classes; no text prompt.",
+        "limits": "28×28 grey only. Ten classes; no text prompt.",
     },
     "fashion-vae": {
         "title": "Atelier Fashion-MNIST VAE (28×28, class-conditioned)",
-        "what": "The decoder of a conditional variational autoencoder (16-d latent, class embedding, transposed convolutions; Bernoulli likelihood, KL warm-up). Samples are smooth and slightly blurry, as VAE samples are. Supports latent morphs.",
+        "what": "The decoder of a conditional variational autoencoder (16-d latent, class embedding, transposed convolutions; Bernoulli likelihood, KL warm-up). Samples are smooth and slightly blurry, as VAE samples are. Served by the app's latent-generator pipeline, which morphs between two seeds.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images, 10 classes; Debian dataset-fashion-mnist).",
         "recipe": "nice -n 10 python -m exporters.recipes.train_fashion vae --run .cache/recipes/fashion-vae",
-        "limits": "28×28 grey only; larger sizes are upscaled. Ten classes; no text prompt. Blurry detail.",
+        "limits": "28×28 grey only. Ten classes; no text prompt. Blurry detail.",
     },
     "fashion-pixelcnn": {
         "title": "Atelier Fashion-MNIST PixelCNN (28×28, 16 grey levels, class-conditioned)",
         "what": "A gated PixelCNN (shifted convolutions, vertical and horizontal stacks, class bias in every gate) that predicts each pixel's grey level (16 levels) from the pixels above and to the left. The engine draws the 784 pixels one by one, running the graph on the 10 rows that can influence each pixel.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images quantised to 16 levels, 10 classes; Debian dataset-fashion-mnist).",
         "recipe": "nice -n 10 python -m exporters.recipes.train_fashion pixelcnn --run .cache/recipes/fashion-pixelcnn",
-        "limits": "28×28, 16 grey levels; larger sizes are upscaled. Slow by nature (784 sequential steps, ~1-3 s per batch). No morph: an autoregressive model has no latent space to walk.",
+        "limits": "28×28, 16 grey levels. Slow by nature (784 sequential steps, ~1-3 s per batch). No morph: an autoregressive model has no latent space to walk.",
     },
 }
 
 
-def write_card(pack, ckpt: dict, precision: str, quality: dict, quality_section: str) -> str:
-    arch = pack.architecture
-    d = DESCRIPTIONS[arch]
+def write_card(pack, recipe: str, ckpt: dict, precision: str, quality: dict, quality_section: str) -> str:
+    d = DESCRIPTIONS[recipe]
     train = ckpt.get("train", {})
     size = sum(f.bytes for f in pack.files if f.path.endswith(".onnx"))
     text = (
