@@ -19,8 +19,7 @@ import numpy as np
 
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Step
-from ..providers import make_session
-from . import ImagePipeline, capabilities, image_seeds, register_pipeline
+from . import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
 
 
 @register_pipeline("latent-generator")
@@ -28,7 +27,7 @@ class LatentGeneratorPipeline(ImagePipeline):
     def __init__(self, pack, settings):
         super().__init__(pack, settings)
         cfg = pack.config
-        self.session, self.provider = make_session(pack.file_with_role("generator"), settings)
+        self.session, self.provider = make_image_session(pack.file_with_role("generator"), settings)
         inputs = {i.name: i for i in self.session.get_inputs()}
         if "z" not in inputs:
             raise PackFormatError(f"The generator of '{pack.name}' has no 'z' input.")

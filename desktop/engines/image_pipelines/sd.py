@@ -22,9 +22,8 @@ from .. import latent_preview
 from ..clip_tokenizer import ClipTokenizer
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Notice, Step
-from ..providers import make_session
 from ..schedulers import DIFFUSERS_NAMES, make_scheduler, scheduler_names
-from . import ImagePipeline, capabilities, image_seeds, register_pipeline
+from . import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
 
 REQUIRED = ("text_encoder", "unet", "vae_decoder")
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}
@@ -44,10 +43,10 @@ class StableDiffusionPipeline(ImagePipeline):
             )
         self.tokenizer = ClipTokenizer(pack.path_of("tokenizer"))
         self.scheduler_config = _read_json(pack, "scheduler/scheduler_config.json")
-        self.text_encoder, _ = make_session(pack.file_with_role("text_encoder"), settings)
-        self.unet, self.provider = make_session(pack.file_with_role("unet"), settings)
-        self.vae_decoder, _ = make_session(pack.file_with_role("vae_decoder"), settings)
-        self.vae_encoder = make_session(pack.file_with_role("vae_encoder"), settings)[0] if "vae_encoder" in roles else None
+        self.text_encoder, _ = make_image_session(pack.file_with_role("text_encoder"), settings)
+        self.unet, self.provider = make_image_session(pack.file_with_role("unet"), settings)
+        self.vae_decoder, _ = make_image_session(pack.file_with_role("vae_decoder"), settings)
+        self.vae_encoder = make_image_session(pack.file_with_role("vae_encoder"), settings)[0] if "vae_encoder" in roles else None
         self._read_io()
         self.latent_channels = int(cfg.get("latent_channels", 4))
         self.vae_scale = int(cfg.get("vae_scale_factor", 8))
