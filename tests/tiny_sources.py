@@ -9,6 +9,7 @@ test cache keyed by this module's version, so a session builds them once.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 import pytest
 
 HELPER_VERSION = "1"
+# The same shared cache as tests/conftest.py's cache_dir, for scripts outside pytest.
+CACHE_DEFAULT = Path(os.environ.get("ATELIER_TEST_CACHE", Path(__file__).resolve().parent.parent / ".cache" / "tests"))
 SPECIALS = ["<unk>", "<|im_start|>", "<|im_end|>", "<|endoftext|>"]
 CHAT_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>\n' }}"
