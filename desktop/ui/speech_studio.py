@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.audio import speech_record
+from desktop.audit import record_job
 from desktop.clips import Clip, ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
@@ -200,6 +201,7 @@ class SpeechStudio(QWidget):
         settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
         record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         clip = self.store.add(audio, engine.sample_rate, record, req.text)
+        record_job("speech", engine.pack, settings, clip.path)
         self._add_item(clip, top=True)
         self.clip_added.emit(clip)
 
