@@ -121,7 +121,9 @@ def _probe_image(engine) -> tuple[str, str]:
     img = images[0]
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         raise ProbeFailed(f"the image has the wrong shape or type ({img.shape}, {img.dtype})")
-    return f"{seconds / len(images):.2f} s/image", f"{img.shape[1]}×{img.shape[0]} image"
+    per_image = seconds / len(images)
+    speed = f"{per_image:.2f} s/image" if per_image >= 0.1 else f"{per_image * 1000:.1f} ms/image"
+    return speed, f"{img.shape[1]}×{img.shape[0]} image"
 
 
 PROBES: dict[str, Callable[[object], tuple[str, str]]] = {"text": _probe_text, "speech": _probe_speech, "image": _probe_image}

@@ -25,7 +25,7 @@ def test_self_test_passes_on_tiny_packs_of_every_modality(tiny_packs, tiny_voice
     out = capsys.readouterr().out
     header, _rule, *rows = out.splitlines()[1:6]
     assert header.split()[:4] == ["modality", "pack", "load", "s"]
-    speeds = {"text": "tok/s", "speech": "RTF", "image": "s/image"}
+    speeds = {"text": "tok/s", "speech": "RTF", "image": "/image"}
     for row in rows:
         cells = row.split()
         modality = cells[0]
