@@ -65,7 +65,7 @@ class ChatRequest:
 
 
 class TextEngine:
-    def __init__(self, pack: Pack, settings: RuntimeSettings | None = None, context_window: int = 4096):
+    def __init__(self, pack: Pack, settings: RuntimeSettings | None = None, context_window: int | None = None):
         from tokenizers import Tokenizer
 
         if pack.modality != "text":
@@ -77,7 +77,7 @@ class TextEngine:
         specials = {k: v for k, v in tok_cfg.items() if k.endswith("_token") and isinstance(v, str)}
         self.template = ChatTemplate(find_template(pack.root), specials)
         self.eos_ids = self._eos_ids(tok_cfg)
-        self.backend = open_backend(pack, settings, context_window)
+        self.backend = open_backend(pack, settings, context_window or settings.context_window)
         self.provider = self.backend.provider
         self.context_length = self.backend.capacity
         self._cached_ids: list[int] = []  # tokens the backend cache holds, in order
@@ -226,4 +226,4 @@ def _read_json(pack: Pack, name: str) -> dict:
 
 @register_engine("text")
 def _open(pack: Pack, settings: RuntimeSettings) -> TextEngine:
-    return TextEngine(pack, settings)
+    return TextEngine(pack, settings, context_window=settings.context_window)

@@ -57,6 +57,9 @@ class ChatStudio(QWidget):
         self.slot.loaded.connect(self._on_loaded)
         self.slot.load_failed.connect(self._on_load_failed)
         self.slot.busy_changed.connect(self._on_busy)
+        events = getattr(ctx, "events", None)
+        if events is not None:
+            events.library_changed.connect(self.refresh_models)
         self.refresh_models()
         self._load_conversations()
 
@@ -116,7 +119,7 @@ class ChatStudio(QWidget):
 
     # -- models --------------------------------------------------------------------------
     def refresh_models(self) -> None:
-        last = self.ctx.settings.value("chat/model") or self.ctx.library.first_of("text")
+        last = self.panel.current_model() or self.ctx.settings.value("chat/model") or self.ctx.library.first_of("text")
         self.panel.set_models(self.ctx.library.entries(), last)
 
     def _choose_model(self, name: str) -> None:

@@ -116,3 +116,28 @@ def test_chat_store_delete_and_rename(tmp_path):
     assert store.get(c.id).title == "two words"
     store.delete(c.id)
     assert store.conversations() == [] and store.messages(c.id) == []
+
+
+def test_model_imported_later_appears_without_restart(qtbot, tiny_packs, atelier_home):
+    lib = Library()
+    from desktop.ui.main_window import AppContext
+
+    ctx = AppContext(Settings(), Notifier(), lib)
+    studio = make_studio(qtbot, ctx)
+    assert studio.panel.current_model() is None
+    import_path(tiny_packs["gpt2"], lib, name="late-gpt2")
+    ctx.events.library_changed.emit()
+    assert studio.panel.current_model() == "late-gpt2"
+    studio.shutdown()
+
+
+def test_context_window_setting_reaches_the_engine(tiny_packs):
+    from desktop.engines.base import open_engine
+    from desktop.engines.packs import load_pack
+    from desktop.engines.providers import RuntimeSettings
+
+    engine = open_engine(load_pack(tiny_packs["llama"]), RuntimeSettings(context_window=64))
+    try:
+        assert engine.context_length == 64
+    finally:
+        engine.close()
