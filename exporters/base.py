@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from desktop import __version__
-from desktop.engines.errors import ExportError, QualityFloorError
+from desktop.engines.errors import AtelierError, ExportError, QualityFloorError
 from desktop.engines.events import Done, Progress
 from desktop.engines.packs import write_manifest
 
@@ -85,17 +85,17 @@ def run_export(config: ExportConfig, out: Path, precision: str, force: bool = Fa
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
         work = Path(tmp)
         yield Progress("Converting to ONNX", 0.05)
-        fp32_dir = config.convert(work)
+        fp32_dir = _step("conversion to ONNX", config.convert, work)
         yield Progress("Validating the fp32 graph against PyTorch", 0.35)
-        reports = {"fp32": config.validate(fp32_dir)}
+        reports = {"fp32": _step("validation of the fp32 graph", config.validate, fp32_dir)}
         final_dir = fp32_dir
         if precision != "fp32":
             yield Progress(f"Quantizing to {precision}", 0.6)
             final_dir = work / precision
             final_dir.mkdir()
-            config.quantize(fp32_dir, precision, final_dir)
+            _step(f"quantization to {precision}", config.quantize, fp32_dir, precision, final_dir)
             yield Progress(f"Validating the {precision} graph against PyTorch", 0.75)
-            reports[precision] = config.validate(final_dir)
+            reports[precision] = _step(f"validation of the {precision} graph", config.validate, final_dir)
         ok, why = config.passes_floor(reports[precision], precision)
         if not ok and not force:
             raise QualityFloorError(f"The {precision} export is below the quality floor: {why}. Use --force to keep it anyway.")
@@ -125,3 +125,17 @@ def run_export(config: ExportConfig, out: Path, precision: str, force: bool = Fa
             out.rmdir()
         shutil.move(str(final_dir), str(out))
     yield Done(stats={"seconds": round(time.perf_counter() - t0, 1), "out": str(out), "passed_floor": ok})
+
+
+def _step(what: str, func, *args):
+    """Run one pipeline step; a library's raw exception becomes an ExportError naming the
+    step, so the CLI and the app report it in one line instead of a traceback."""
+    try:
+        return func(*args)
+    except AtelierError:
+        raise
+    except MemoryError:
+        raise ExportError(f"The {what} ran out of memory.") from None
+    except Exception as exc:  # noqa: BLE001 - torch/onnx/onnxruntime raise anything
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ExportError(f"The {what} failed: {type(exc).__name__}: {first}") from exc
