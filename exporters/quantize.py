@@ -62,8 +62,8 @@ def save(model, dst: Path) -> None:
         onnx.save_model(model, str(dst))
 
 
-def int4_offset_corrected(src: Path, dst: Path, head_rows: int | None = None, block_size: int = 32, accuracy_level: int = 4) -> dict:
-    """The int4 scheme of decoder packs; returns counts for the validation report."""
+def int4_offset_corrected(src: Path, dst: Path, head_rows: int | None = None, **options) -> dict:
+    """The int4 scheme of decoder packs; returns counts for the manifest."""
     from .quantize_int4 import quantize_offset_corrected
 
-    return quantize_offset_corrected(src, dst, head_rows=head_rows, block_size=block_size, accuracy_level=accuracy_level)
+    return quantize_offset_corrected(src, dst, head_rows=head_rows, **options)

@@ -78,9 +78,13 @@ def _logits(folder, ids=IDS):
 def test_every_linear_is_corrected_and_the_embedding_shares_the_head(graphs):
     import onnx
 
-    assert graphs["counts"] == {"corrected_4bit": 10, "plain_4bit": 0, "head_8bit": 1, "embedding": "shares the 8-bit head"}
+    counts = graphs["counts"]
+    assert counts == {"corrected_4bit": 10, "plain_4bit": 0, "head_8bit": 1, "float_activations": 2, "embedding": "shares the 8-bit head"}
     model = onnx.load(str(graphs["int4"] / "model.onnx"), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
+    # float activations exactly for the q/k/v projections, the ones feeding attention
+    levels = {n.name: {a.name: a.i for a in n.attribute}["accuracy_level"] for n in model.graph.node if n.op_type == "MatMulNBits"}
+    assert sorted(name for name, level in levels.items() if level == 1) == ["/model/layers.0/attn/qkv_proj/MatMul_Q", "/model/layers.1/attn/qkv_proj/MatMul_Q"]
     assert "MatMul" not in ops and "Transpose" not in ops
     assert ops.count("MatMulNBits") == 11 and ops.count("GatherBlockQuantized") == 1
     # no float copy of the embedding table survives: the lookup reads the 8-bit head
