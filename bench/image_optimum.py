@@ -4,7 +4,8 @@ optimum-onnx 0.1 pins transformers < 4.58 while Atelier uses transformers 5, so 
 in a throwaway venv (see bench/image.py). This script imports nothing from Atelier.
 
     OPTIMUM_PYTHON export SOURCE OUT        # optimum's own export of a diffusers folder
-    OPTIMUM_PYTHON measure OUT RUNS STEPS   # ORTStableDiffusionPipeline, prints one JSON line
+    OPTIMUM_PYTHON measure OUT RUNS STEPS SIZE THREADS PROMPT spin|nospin
+                                            # ORTStableDiffusionPipeline, prints one JSON line
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ def export(source: str, out: str) -> None:
     main_export(model_name_or_path=source, output=out, task="text-to-image", device="cpu", do_validation=False)
 
 
-def measure(folder: str, runs: int, steps: int, size: int, prompt: str, threads: int) -> dict:
+def measure(folder: str, runs: int, steps: int, size: int, prompt: str, threads: int, spin: bool) -> dict:
     import onnxruntime as ort
     from optimum.onnxruntime import ORTStableDiffusionPipeline
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    if not spin:  # the same thread behaviour as our engine, for a like-for-like row
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     pipe = ORTStableDiffusionPipeline.from_pretrained(folder, provider="CPUExecutionProvider", session_options=opts)
     unet_times: list[float] = []
     inner = pipe.unet.forward
@@ -42,15 +45,16 @@ def measure(folder: str, runs: int, steps: int, size: int, prompt: str, threads:
         return out
 
     pipe.unet.forward = timed
-    image_times = []
+    image_times, cpu_times, calls = [], [], []
     for i in range(runs + 1):  # the first run warms up and is not counted
         unet_times.clear()
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         pipe(prompt, num_inference_steps=steps, guidance_scale=7.5, height=size, width=size, output_type="np")
         if i:
             image_times.append(time.perf_counter() - t)
-            calls = list(unet_times)
-    return {"seconds_per_image": statistics.median(image_times), "seconds_per_unet_call": statistics.median(calls), "unet_calls": len(calls)}
+            cpu_times.append(time.process_time() - c)
+            calls += unet_times
+    return {"seconds_per_image": statistics.median(image_times), "cpu_seconds_per_image": statistics.median(cpu_times), "seconds_per_unet_call": statistics.median(calls)}
 
 
 if __name__ == "__main__":
@@ -58,4 +62,4 @@ if __name__ == "__main__":
         export(sys.argv[2], sys.argv[3])
     else:
         folder, runs, steps, size, threads = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
-        print(json.dumps(measure(folder, runs, steps, size, sys.argv[7], threads)))
+        print(json.dumps(measure(folder, runs, steps, size, sys.argv[7], threads, spin=sys.argv[8] == "spin")))

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from desktop.image_store import ImageStore
 
 THUMB = 128
+BATCH = 24  # thumbnails decoded per turn of the event loop: the window stays responsive
 
 
 def thumbnail(path: Path) -> QPixmap:
@@ -45,15 +46,28 @@ class ImageGallery(QListWidget):
         self.reload()
 
     def reload(self) -> None:
+        """List the store, newest first: the first batch now, the rest a batch at a time
+        so a large gallery never delays the window."""
         self.clear()
-        for path in reversed(self.store.paths()):
-            self.add(path)
+        self._backlog = list(self.store.paths())
+        self._load_batch()
+
+    def _load_batch(self) -> None:
+        batch, self._backlog = self._backlog[:BATCH], self._backlog[BATCH:]
+        for path in batch:
+            self._item(path, self.count())
+        if self._backlog:
+            QTimer.singleShot(0, self._load_batch)
 
     def add(self, path: Path) -> QListWidgetItem:
+        """A new image: first in the gallery."""
+        return self._item(path, 0)
+
+    def _item(self, path: Path, row: int) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(thumbnail(path)), "")
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(path.name)
-        self.insertItem(0, item)
+        self.insertItem(row, item)
         return item
 
     def paths(self) -> list[str]:

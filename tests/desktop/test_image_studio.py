@@ -207,3 +207,25 @@ def test_morph_panel_for_latent_packs_saves_gif_and_webp(qtbot, ctx, tmp_path):
         studio.generate()
     assert studio.gallery.count() == 1
     studio.shutdown()
+
+
+def test_large_gallery_loads_in_batches_newest_first(qtbot, tmp_path):
+    import os
+
+    from desktop.image_store import ImageStore
+    from desktop.ui.image_gallery import BATCH, ImageGallery
+
+    class Pack:
+        name, pack_hash, precision = "p", "cd" * 32, "fp32"
+
+    store = ImageStore(tmp_path / "images")
+    paths = []
+    for i in range(BATCH + 6):
+        path = store.add(np.full((8, 8, 3), i, np.uint8), Pack(), {"seed": i, "prompt": "x"})
+        os.utime(path, (1_000_000 + i, 1_000_000 + i))
+        paths.append(str(path))
+    gallery = ImageGallery(store)
+    qtbot.addWidget(gallery)
+    assert gallery.count() == BATCH  # the first batch at once, the rest later
+    qtbot.waitUntil(lambda: gallery.count() == BATCH + 6, timeout=10_000)
+    assert gallery.paths() == paths[::-1]
