@@ -10,6 +10,7 @@ Two levels, both written into the manifest's validation report:
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,11 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
         t0 = time.perf_counter()
         ours = next(ev.image for ev in engine.generate(request) if isinstance(ev, ImageResult))
         ours_s = time.perf_counter() - t0
-        noise = initial_noise(np.random.default_rng(0), engine.pipeline.latent_shape(w, h))
+        rng = np.random.default_rng(0)
+        shape = engine.pipeline.latent_shape(w, h)
+        noise = initial_noise(rng, shape)
+        # stochastic schedulers draw fresh noise each step: hand diffusers the same draws
+        step_noise = [torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)) for _ in range(E2E_STEPS)]
     finally:
         engine.close()
     reverse = {v: k for k, v in DIFFUSERS_NAMES.items()}
@@ -108,7 +113,7 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
     kwargs = {} if distilled else {"negative_prompt": NEGATIVE}
     try:
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), _scheduler_noise(pipe.scheduler, step_noise):
             ref = pipe(PROMPT, height=h, width=w, num_inference_steps=E2E_STEPS, guidance_scale=guidance, latents=torch.from_numpy(noise), output_type="np", **kwargs).images[0]
         ref_s = time.perf_counter() - t0
     finally:
@@ -125,6 +130,24 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
         "seconds_onnx": round(ours_s, 3),
         "seconds_pytorch": round(ref_s, 3),
     }
+
+
+@contextlib.contextmanager
+def _scheduler_noise(scheduler, draws: list):
+    """Make a diffusers scheduler's per-step noise come from ``draws`` (in order)."""
+    import importlib
+
+    module = importlib.import_module(type(scheduler).__module__)
+    original = getattr(module, "randn_tensor", None)
+    if original is None:
+        yield
+        return
+    queue = list(draws)
+    module.randn_tensor = lambda *a, **k: queue.pop(0)
+    try:
+        yield
+    finally:
+        module.randn_tensor = original
 
 
 def _np_type(ort_type: str):

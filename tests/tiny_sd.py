@@ -151,6 +151,24 @@ def tiny_lora(cache: Path) -> Path:
     return path
 
 
+def tiny_lcm_source(cache: Path) -> Path:
+    """The tiny pipeline with an LCM-distilled-shaped UNet (guidance embedding input) and
+    the LCM scheduler, saved as diffusers' LatentConsistencyModelPipeline."""
+    folder = cache / f"tiny-sd-{_code_key()}" / "lcm-pipeline"
+    if not (folder / "model_index.json").is_file():
+        import torch
+        from diffusers import LatentConsistencyModelPipeline, LCMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+
+        base = StableDiffusionPipeline.from_pretrained(str(tiny_sd_source(cache)), local_files_only=True)
+        torch.manual_seed(3)
+        unet = UNet2DConditionModel.from_config(dict(base.unet.config, time_cond_proj_dim=32))
+        LatentConsistencyModelPipeline(
+            vae=base.vae, text_encoder=base.text_encoder, tokenizer=base.tokenizer, unet=unet,
+            scheduler=LCMScheduler.from_config(base.scheduler.config), safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+        ).save_pretrained(str(folder))
+    return folder
+
+
 def tiny_sd_pack(cache: Path, precision: str = "fp32", lora: bool = False) -> Path:
     """The tiny pipeline exported by our exporter (the real CLI pipeline, in-process)."""
     import argparse

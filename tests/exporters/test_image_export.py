@@ -18,7 +18,7 @@ from desktop.engines.image_pipelines.sd import initial_noise  # noqa: E402
 from desktop.engines.packs import load_pack  # noqa: E402
 from desktop.engines.providers import RuntimeSettings  # noqa: E402
 from desktop.engines.schedulers import DIFFUSERS_NAMES  # noqa: E402
-from tests.tiny_sd import tiny_lora, tiny_sd_pack, tiny_sd_source  # noqa: E402
+from tests.tiny_sd import tiny_lcm_source, tiny_lora, tiny_sd_pack, tiny_sd_source  # noqa: E402
 
 CLASS_OF = {v: k for k, v in DIFFUSERS_NAMES.items()}
 
@@ -140,6 +140,28 @@ def test_quantized_packs_run_and_stay_close(cache_dir, precision):
     assert m["validation"]["reports"][precision]["end_to_end"]["pixel_mean_abs"] <= {"fp16": 4.0, "int8": 12.0}[precision]
     events, _ = ours(q, prompt="a red apple", steps=3, seed=0)
     assert next(e.image for e in events if isinstance(e, ImageResult)).std() > 1
+
+
+@pytest.mark.slow
+def test_lcm_distilled_pipeline_exports_and_matches_diffusers(cache_dir, tmp_path):
+    import argparse
+
+    from exporters.__main__ import export
+
+    out = tmp_path / "lcm"
+    for _ in export(argparse.Namespace(modality="image", source=str(tiny_lcm_source(cache_dir)), out=out, precision="fp32", name="tiny-lcm", force=False, lora=None)):
+        pass
+    m = json.loads((out / "manifest.json").read_text())
+    e2e = m["validation"]["reports"]["fp32"]["end_to_end"]
+    # LCM re-noises every step: validation hands diffusers the engine's own draws
+    assert e2e["scheduler"] == "lcm" and e2e["pixel_max_abs"] <= 2
+    assert "timestep_cond" in m["io"]["unet"]["inputs"]
+    engine = ImageEngine(load_pack(out), RuntimeSettings(provider="cpu"))
+    caps = engine.capabilities
+    assert caps["schedulers"][0] == "lcm" and caps["default_steps"] == 4 and not caps["negative_prompt"]
+    events = list(engine.generate(ImageRequest(prompt="a red apple", seed=2)))
+    assert sum(isinstance(e, Step) for e in events) == 4 and next(e for e in events if isinstance(e, ImageResult)).image.std() > 1
+    engine.close()
 
 
 def test_exporter_refuses_unknown_sources_clearly(tmp_path, source):
