@@ -54,6 +54,7 @@ def run(args) -> int:
                 reply.append(ev.text)
             elif isinstance(ev, Done):
                 sys.stdout.write("\n")
+                sys.stdout.flush()  # the reply's last line before any note on stderr
                 _audit(engine.pack, request, ev, "".join(reply))
                 if ev.finish_reason == "context_full":
                     print("note: the reply stopped because the context window is full.", file=sys.stderr)
