@@ -7,11 +7,14 @@ onnxruntime's own MatMulNBits quantizer at 4 bits (integer zero points, what the
 used before) and at 8 bits (the int8 pack).
 
 Decode speed is onnxruntime-genai driven by an explicit greedy token loop (what our engine
-does), 2 threads. The variants run interleaved in short bursts, several rounds; the table
-shows the best burst (closest to an idle machine) and the median. Other work on the
-machine slows every variant alike, so compare ratios to the baselines; the load is printed.
+does), 2 threads, in bursts of N tokens alternating between the variants. By default every
+burst counts and the table shows the best one and the median; other work on the machine
+slows every variant alike, so compare ratios to the baselines (the load is printed). With
+``--quiet MINUTES`` the timed part runs ahead of jobs niced to 10 (normal thread priority, and
+a raised autogroup priority: see set_autogroup_nice) and keeps only bursts during which no
+other normal-priority process ran, for up to MINUTES.
 
-    python bench/text_int4.py [--rounds 8] [--burst 32] [--only NAME,...]
+    python bench/text_int4.py [--rounds 8] [--burst 32] [--only NAME,...] [--quiet 30]
 
 The fp32 graph, the PyTorch reference and the variants are cached in .cache/bench-int4/.
 """
@@ -152,38 +155,71 @@ def burst(model, prompt: list[int], n: int) -> tuple[float, float]:
     return n / (time.perf_counter() - t1), t1 - t0
 
 
-def cpu_ticks() -> tuple[int, int]:
-    """(busy ticks of the whole machine, ticks of this process) from /proc."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]  # minus idle and iowait
-    mine = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return busy, int(mine[11]) + int(mine[12])  # utime + stime
+def foreground_ticks() -> int:
+    """CPU ticks used so far by other processes at normal priority (nice < 5). Jobs niced
+    to 10, as this workplace runs long ones, get ~1/10 of a core against us and are not
+    counted; they still share memory bandwidth, so numbers stay a little pessimistic."""
+    total, me = 0, os.getpid()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" (", 1)
+            fields = rest.rsplit(")", 1)[1].split()
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+        if int(pid) != me and int(fields[16]) < 5:
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total
 
 
-def idle_bursts(models: dict, prompt: list[int], n: int, want: int, timeout_s: float, quiet: float = 0.1) -> dict:
-    """Bursts taken only while nothing else runs: a burst counts when other processes used
-    less than ``quiet`` of the CPUs during it. Round-robin over variants until each has
-    ``want`` clean bursts or the time is up."""
+def set_autogroup_nice(value: int) -> int | None:
+    """With autogroup scheduling (Linux default), nice only orders threads inside one session:
+    a job niced to 10 in another session still gets an equal share of the CPUs. Setting this
+    session's autogroup nice lets the timed bursts run ahead of such jobs, which is what their
+    nice asks for. Returns the previous value (None where not available)."""
+    path = Path("/proc/self/autogroup")
+    try:
+        previous = int(path.read_text().split("nice")[1])
+        path.write_text(str(value))
+        return previous
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def renice_all_threads(value: int) -> None:
+    """Nice is per thread on Linux: move this process's existing threads (the runtime's
+    pools included) back to normal priority for the timed part."""
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            os.setpriority(os.PRIO_PROCESS, int(task.name), value)
+        except OSError:
+            return  # not allowed (needs CAP_SYS_NICE when lowering): measure as we are
+
+
+def quiet_bursts(models: dict, prompt: list[int], n: int, want: int, timeout_s: float, quiet: float = 0.05) -> dict:
+    """Bursts taken only while no other normal-priority process runs: a burst counts when
+    such processes used less than ``quiet`` of the two CPUs during it. Round-robin over the
+    variants until each has ``want`` clean bursts or the time is up."""
     got = {name: [] for name in models}
     tick = os.sysconf("SC_CLK_TCK")
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and min(len(v) for v in got.values()) < want:
-        b0, _ = cpu_ticks()
-        time.sleep(0.5)
-        b1, _ = cpu_ticks()
-        if (b1 - b0) / tick / 0.5 > quiet * 2:  # someone is busy: wait
-            continue
-        for name, model in models.items():
-            if len(got[name]) >= want:
+    renice_all_threads(0)
+    previous = set_autogroup_nice(-10)
+    try:
+        while time.monotonic() < deadline and min(len(v) for v in got.values()) < want:
+            before = foreground_ticks()
+            time.sleep(0.5)
+            if (foreground_ticks() - before) / tick / 0.5 / 2 > quiet:
                 continue
-            b0, m0 = cpu_ticks()
-            t0 = time.perf_counter()
-            result = burst(model, prompt, n)
-            wall = time.perf_counter() - t0
-            b1, m1 = cpu_ticks()
-            others = ((b1 - b0) - (m1 - m0)) / tick / wall / 2  # share of the two CPUs
-            if others < quiet:
-                got[name].append(result)
+            for name, model in models.items():
+                if len(got[name]) >= want:
+                    continue
+                before, t0 = foreground_ticks(), time.perf_counter()
+                result = burst(model, prompt, n)
+                if (foreground_ticks() - before) / tick / (time.perf_counter() - t0) / 2 < quiet:
+                    got[name].append(result)
+    finally:
+        if previous is not None:
+            set_autogroup_nice(previous)
     return got
 
 
@@ -192,7 +228,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--burst", type=int, default=32)
     ap.add_argument("--only", default="", help="comma-separated substrings of variant names")
-    ap.add_argument("--when-idle", type=float, default=0, metavar="MINUTES", help="measure only while the machine is otherwise idle, for up to MINUTES")
+    ap.add_argument("--quiet", type=float, default=0, metavar="MINUTES", help="time bursts only while no other normal-priority process runs, for up to MINUTES")
     args = ap.parse_args()
     fp32, ref = fp32_graph_and_reference()
     chosen = {k: v for k, v in variants(49152).items() if not args.only or any(s in k for s in args.only.split(","))}
@@ -206,14 +242,14 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     for name, model in models.items():  # warm caches and the allocator
         burst(model, prompt, args.burst)
-    if args.when_idle:
-        speeds = idle_bursts(models, prompt, args.burst, args.rounds, args.when_idle * 60)
+    if args.quiet:
+        speeds = quiet_bursts(models, prompt, args.burst, args.rounds, args.quiet * 60)
     else:
         for _ in range(args.rounds):
             for name, model in models.items():
                 speeds[name].append(burst(model, prompt, args.burst))
     print(f"\nSmolLM2-135M int4 schemes vs PyTorch fp32: {len(ref.prompts)} prompts, {ref.windows and sum(len(w) - 1 for w in ref.windows)} held-out tokens")
-    mode = "bursts taken only while the machine was otherwise idle" if args.when_idle else "interleaved rounds"
+    mode = "bursts taken only while no other normal-priority process ran" if args.quiet else "interleaved rounds"
     print(f"decode: onnxruntime-genai token loop, 2 threads, {args.burst}-token bursts, {mode}; load {load_before:.1f} -> {os.getloadavg()[0]:.1f}")
     print("bursts per variant: " + ", ".join(str(len(v)) for v in speeds.values()))
     head = f"{'variant':44s} {'MB':>6s} {'best tok/s':>10s} {'median':>7s} {'TTFT ms':>8s} {'agree':>6s} {'ppl x':>6s} {'max|dl|':>7s}  France"
