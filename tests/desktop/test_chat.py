@@ -48,34 +48,42 @@ def test_reply_streams_into_the_view_and_is_saved(qtbot, ctx):
     studio.shutdown()
 
 
-def test_stop_stops_within_a_token(qtbot, ctx):
+def test_stop_stops_within_a_token(qtbot, ctx, monkeypatch):
     from PySide6.QtCore import Qt
+
+    import desktop.ui.engine_slot as engine_slot
 
     studio = make_studio(qtbot, ctx)
     studio.panel.max_tokens.setValue(400)
-    studio.panel.temperature.setValue(1.0)
-    studio.panel.top_k.setValue(0)
-    studio.input.setPlainText("Write a long story")
+    studio.panel.temperature.setValue(0)
+    tokens, after_stop = [], []
+    real_start = engine_slot.start
+
+    def start_with_probe(worker, pool=None):
+        # A probe on the worker thread, attached before the job starts: it presses Stop at
+        # the third token (what the Stop button calls) and counts tokens produced after it.
+        def probe(ev):
+            if worker.abort_requested:
+                after_stop.append(ev)
+                return
+            tokens.append(ev)
+            if len(tokens) == 3:
+                studio.stop()
+
+        worker.signals.yielded.connect(probe, Qt.ConnectionType.DirectConnection)
+        return real_start(worker, pool)
+
     with qtbot.waitSignal(studio.slot.loaded, timeout=60_000):
-        studio.send()  # the first send loads the model, then sends
-    worker = studio.slot.job
-    seen, after_stop = [], []
-    # Runs on the worker thread at emit time: counts tokens produced after Stop was asked.
-    worker.signals.yielded.connect(lambda ev: after_stop.append(ev) if worker.abort_requested else None, Qt.ConnectionType.DirectConnection)
-
-    def on_event(_ev):
-        seen.append(_ev)
-        if len(seen) == 3:
-            studio.stop()
-
-    worker.signals.yielded.connect(on_event)
+        studio.slot.load(studio.panel.current_model())
+    monkeypatch.setattr(engine_slot, "start", start_with_probe)  # only the reply's worker
+    studio.input.setPlainText("Write a long story")
     with qtbot.waitSignal(studio.reply_finished, timeout=60_000) as blocker:
-        pass
+        studio.send()
     assert blocker.args[0] == "aborted"
-    assert len(after_stop) <= 1  # at most the token that was already on its way
+    assert after_stop == []  # the worker checks Stop between tokens: nothing after it
     saved = studio.store.messages(studio.conversation_id)
     assert saved[-1].role == "assistant" and saved[-1].stats.get("finish") == "stopped by you"
-    assert 3 <= saved[-1].stats["generated_tokens"] < 400
+    assert saved[-1].stats["generated_tokens"] == 3
     studio.shutdown()
 
 
