@@ -73,9 +73,9 @@ def variants(vocab: int) -> dict:
         "fp32": None,
         "int8: MatMulNBits 8-bit (int8 pack)": lambda s, d: quantize.matmul_nbits(s, d, bits=8),
         "int4: MatMulNBits 4-bit RTN (old int4)": lambda s, d: quantize.matmul_nbits(s, d, bits=4),
-        "int4: corrected, qkv float acts (ours)": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab),
-        "int4: corrected, all int8 acts": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab, attention_accuracy_level=4),
-        "int4: corrected, all 4-bit float acts": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab, accuracy_level=1),
+        "int4: corrected (ours)": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab),
+        "int4: corrected, q/k/v float acts": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab, attention_accuracy_level=1),
+        "int4: corrected, all 4-bit float acts": lambda s, d: quantize_offset_corrected(s, d, head_rows=vocab, accuracy_level=1, attention_accuracy_level=1),
         "int4: corrected, 4-bit head": lambda s, d: quantize_offset_corrected(s, d, head_rows=None),
     }
 

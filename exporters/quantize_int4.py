@@ -18,13 +18,16 @@ The output head (``head_rows`` outputs, i.e. the vocabulary) stays 8-bit symmetr
 is GGUF Q8_0 exactly, and a tied token embedding reads the same 8-bit table through
 GatherBlockQuantized instead of keeping a float copy.
 
+Speed: decode of a model this small is bound by the count of ops as much as by bytes, so
+projections reading the same input (gate and up) become one MatMulNBits and a Split, which
+pays for a good part of the two ops each correction adds.
+
 Activations: at accuracy level 4 the kernel rounds each 32-wide block of ``A`` to int8.
-That rounding is now the largest error left, and on SmolLM2 nearly all of its effect comes
-through the projections that feed attention (q/k/v): giving those alone float activations
-(level 1) takes greedy agreement from 0.966 to 0.985 and the perplexity ratio from 1.0054 to
-1.0026 for ~6 % of decode speed; every other layer at level 1 adds nothing measurable.
-(An 8-bit MatMulNBits at level 1 dequantizes its whole table per call, so the head never
-gets it.)
+That rounding is the largest error left; most of its effect comes through the projections
+that feed attention (q/k/v). ``attention_accuracy_level=1`` gives those float activations:
+on SmolLM2 greedy agreement 0.966 -> 0.971..0.985 and max |d logit| 2.6 -> 1.9, for ~5 % of
+decode speed, so it is off by default. (An 8-bit MatMulNBits at level 1 dequantizes its
+whole table per call, so the head never gets it.)
 """
 
 from __future__ import annotations
@@ -35,62 +38,62 @@ import numpy as np
 
 from . import blockquant as bq
 
-# Ops whose inputs come from the projections whose activations stay float (see above).
+# Ops fed by the projections that ``attention_accuracy_level`` applies to.
 ATTENTION_OPS = ("GroupQueryAttention", "MultiHeadAttention", "Attention", "PackedMultiHeadAttention")
 
 
 def quantize_offset_corrected(
-    src: Path, dst: Path, head_rows: int | None = None, block_size: int = 32, accuracy_level: int = 4, attention_accuracy_level: int = 1
+    src: Path, dst: Path, head_rows: int | None = None, block_size: int = 32, accuracy_level: int = 4, attention_accuracy_level: int = 4
 ) -> dict:
     import onnx
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     model = onnx.load(str(src))
     graph = model.graph
-    inits = {t.name: t for t in graph.initializer}
-    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.value_info, *graph.input, *graph.output] if v.type.tensor_type.HasField("shape")}
-    feeds_attention = {i for nd in graph.node if nd.op_type in ATTENTION_OPS for i in nd.input}
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
-    counts = {"corrected_4bit": 0, "plain_4bit": 0, "head_8bit": 0, "float_activations": 0, "embedding": "unchanged"}
-    new_nodes, replaced, extended = [], set(), {}
-    head_node = head_weight = None
+    plan = _plan(graph, head_rows, block_size, accuracy_level, attention_accuracy_level)
+    counts = {"corrected_4bit": 0, "plain_4bit": 0, "head_8bit": 0, "merged_groups": 0, "float_activations": 0, "embedding": "unchanged"}
+    new_nodes, extended, done = [], {}, set()
+    head = None
     for node in graph.node:
-        weight_init = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
-        if weight_init is None or len(weight_init.dims) != 2 or weight_init.data_type != onnx.TensorProto.FLOAT:
+        if node.name not in plan:
             new_nodes.append(node)
             continue
-        weight = numpy_helper.to_array(weight_init)
+        if node.name in done:  # emitted with the first member of its merged group
+            continue
+        kind, weight, level, group = plan[node.name]
         k, n = weight.shape
         base = node.name or node.output[0]
-        blocks = bq.to_blocks(weight, block_size)
-        if head_rows is not None and n == head_rows:
-            q, scale = bq.symmetric(blocks, 8)
+        if kind == "head":
+            q, scale = bq.symmetric(bq.to_blocks(weight, block_size), 8)
             # level 4 whatever was asked: at level 1 the 8-bit kernel dequantizes the whole table per call
-            qnode = _matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, None, k, n, 8, block_size, 4)
-            head_node, head_weight = qnode, weight_init.name
+            head = (_matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, None, k, n, 8, block_size, 4), node.input[1])
+            new_nodes.append(head[0])
             counts["head_8bit"] += 1
-        elif k % block_size == 0 and ranks.get(node.input[0]) == 3:
-            level = attention_accuracy_level if node.output[0] in feeds_attention else accuracy_level
-            counts["float_activations"] += level == 1
-            q, scale, zero, offset = bq.asymmetric_4bit(blocks)
-            # the appended inputs are block *means*, so the rows carry block * offset
-            cq, cscale = bq.symmetric(bq.to_blocks((offset * block_size).T, block_size), 4)
-            q = np.concatenate([q, cq], axis=1)
-            scale = np.concatenate([scale, cscale], axis=1)
-            zero = np.concatenate([zero, np.full(cscale.shape, 8, np.uint8)], axis=1)
-            if node.input[0] not in extended:  # q/k/v or gate/up read one input: one extension
+        elif kind == "plain":  # odd shapes: integer-zero-point 4-bit without correction
+            q, scale, zero, _ = bq.asymmetric_4bit(bq.to_blocks(weight, block_size))
+            new_nodes.append(_matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, zero, k, n, 4, block_size, level))
+            counts["plain_4bit"] += 1
+        else:
+            members = [plan[name] for name in group]
+            parts = [_corrected_4bit(m[1], block_size) for m in members]
+            q, scale, zero = (np.concatenate(x, axis=0) for x in zip(*parts))
+            if node.input[0] not in extended:
                 new_nodes += _append_block_means(graph, node.input[0], base, k // block_size, block_size, opset)
                 extended[node.input[0]] = new_nodes[-1].output[0]
-            qnode = _matmul_nbits(graph, extended[node.input[0]], node.output[0], base, q, scale, zero, k + k // block_size, n, 4, block_size, level)
-            counts["corrected_4bit"] += 1
-        else:  # odd shapes: plain integer-zero-point 4-bit
-            q, scale, zero, _ = bq.asymmetric_4bit(blocks)
-            qnode = _matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, zero, k, n, 4, block_size, accuracy_level)
-            counts["plain_4bit"] += 1
-        new_nodes.append(qnode)
-        replaced.add(weight_init.name)
-    if head_node is not None and _share_tied_embedding(graph, new_nodes, head_weight, head_node, block_size):
+            outputs = [out for name in group for out in _outputs_of(graph, name)]
+            widths = [m[1].shape[1] for m in members]
+            merged_out = outputs[0] if len(group) == 1 else base + "/merged_output"
+            new_nodes.append(_matmul_nbits(graph, extended[node.input[0]], merged_out, base, q, scale, zero, k + k // block_size, sum(widths), 4, block_size, level))
+            if len(group) > 1:
+                new_nodes.append(_split(graph, merged_out, outputs, widths, base, opset))
+                counts["merged_groups"] += 1
+            counts["corrected_4bit"] += len(group)
+            counts["float_activations"] += len(group) * (level == 1)
+            done.update(group)
+    if head is not None and _share_tied_embedding(graph, new_nodes, head[1], head[0], block_size):
         counts["embedding"] = "shares the 8-bit head"
+    replaced = {node.input[1] for node in graph.node if node.name in plan}
     used = {i for nd in new_nodes for i in nd.input}
     keep = [t for t in graph.initializer if t.name not in replaced or t.name in used]
     del graph.initializer[:]
@@ -101,6 +104,61 @@ def quantize_offset_corrected(
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location=Path(dst).name + ".data")
     return counts
+
+
+def _plan(graph, head_rows, block: int, accuracy_level: int, attention_accuracy_level: int) -> dict:
+    """node name -> (kind, weight [K, N], accuracy level, group) for every MatMul with a
+    constant float 2D weight. Corrected projections reading the same input at the same
+    level form one group (gate + up), listed in graph order under each member."""
+    import onnx
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in graph.initializer}
+    ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.value_info, *graph.input, *graph.output] if v.type.tensor_type.HasField("shape")}
+    feeds_attention = {i for nd in graph.node if nd.op_type in ATTENTION_OPS for i in nd.input}
+    plan, groups = {}, {}
+    for node in graph.node:
+        w = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
+        if w is None or len(w.dims) != 2 or w.data_type != onnx.TensorProto.FLOAT or not node.name:
+            continue
+        weight = numpy_helper.to_array(w)
+        k, n = weight.shape
+        level = attention_accuracy_level if node.output[0] in feeds_attention else accuracy_level
+        if head_rows is not None and n == head_rows:
+            plan[node.name] = ("head", weight, 4, [node.name])
+        elif k % block == 0 and ranks.get(node.input[0]) == 3:
+            group = groups.setdefault((node.input[0], level), [])
+            group.append(node.name)
+            plan[node.name] = ("corrected", weight, level, group)
+        else:
+            plan[node.name] = ("plain", weight, level, [node.name])
+    return plan
+
+
+def _corrected_4bit(weight: np.ndarray, block: int):
+    """4-bit blocks of ``weight`` plus the rows that carry each block's offset."""
+    q, scale, zero, offset = bq.asymmetric_4bit(bq.to_blocks(weight, block))
+    # the appended inputs are block *means*, so the rows carry block * offset
+    cq, cscale = bq.symmetric(bq.to_blocks((offset * block).T, block), 4)
+    return (
+        np.concatenate([q, cq], axis=1),
+        np.concatenate([scale, cscale], axis=1),
+        np.concatenate([zero, np.full(cscale.shape, 8, np.uint8)], axis=1),
+    )
+
+
+def _outputs_of(graph, name: str) -> list:
+    return [o for nd in graph.node if nd.name == name for o in nd.output]
+
+
+def _split(graph, merged: str, outputs: list, widths: list, base: str, opset: int):
+    from onnx import helper, numpy_helper
+
+    if opset >= 13:  # split sizes became an input in opset 13
+        sizes = base + ".split_sizes"
+        graph.initializer.append(numpy_helper.from_array(np.array(widths, np.int64), sizes))
+        return helper.make_node("Split", [merged, sizes], outputs, name=base + "/SplitMerged", axis=-1)
+    return helper.make_node("Split", [merged], outputs, name=base + "/SplitMerged", axis=-1, split=widths)
 
 
 def _append_block_means(graph, a: str, base: str, blocks: int, block: int, opset: int) -> list:

@@ -79,17 +79,26 @@ def test_every_linear_is_corrected_and_the_embedding_shares_the_head(graphs):
     import onnx
 
     counts = graphs["counts"]
-    assert counts == {"corrected_4bit": 10, "plain_4bit": 0, "head_8bit": 1, "float_activations": 2, "embedding": "shares the 8-bit head"}
+    assert counts == {"corrected_4bit": 10, "plain_4bit": 0, "head_8bit": 1, "merged_groups": 2, "float_activations": 0, "embedding": "shares the 8-bit head"}
     model = onnx.load(str(graphs["int4"] / "model.onnx"), load_external_data=False)
     ops = [n.op_type for n in model.graph.node]
-    # float activations exactly for the q/k/v projections, the ones feeding attention
-    levels = {n.name: {a.name: a.i for a in n.attribute}["accuracy_level"] for n in model.graph.node if n.op_type == "MatMulNBits"}
-    assert sorted(name for name, level in levels.items() if level == 1) == ["/model/layers.0/attn/qkv_proj/MatMul_Q", "/model/layers.1/attn/qkv_proj/MatMul_Q"]
     assert "MatMul" not in ops and "Transpose" not in ops
-    assert ops.count("MatMulNBits") == 11 and ops.count("GatherBlockQuantized") == 1
+    # per layer: qkv, o, gate+up as one (then Split), down; plus the head
+    assert ops.count("MatMulNBits") == 9 and ops.count("Split") == 2 and ops.count("GatherBlockQuantized") == 1
     # no float copy of the embedding table survives: the lookup reads the 8-bit head
     floats = [list(t.dims) for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT and len(t.dims) == 2]
     assert [64, graphs["vocab"]] not in floats and [graphs["vocab"], 64] not in floats
+
+
+def test_attention_inputs_can_keep_float_activations(graphs, tmp_path):
+    import onnx
+
+    src = graphs["fp32"] / "model.onnx"
+    counts = quantize.int4_offset_corrected(src, tmp_path / "model.onnx", head_rows=graphs["vocab"], attention_accuracy_level=1)
+    assert counts["float_activations"] == 2
+    model = onnx.load(str(tmp_path / "model.onnx"), load_external_data=False)
+    levels = {n.name: {a.name: a.i for a in n.attribute}["accuracy_level"] for n in model.graph.node if n.op_type == "MatMulNBits"}
+    assert sorted(name for name, level in levels.items() if level == 1) == ["/model/layers.0/attn/qkv_proj/MatMul_Q", "/model/layers.1/attn/qkv_proj/MatMul_Q"]
 
 
 def test_int4_logits_stay_close_to_fp32_where_plain_int4_does_not(graphs):
