@@ -46,7 +46,7 @@ def quantize_offset_corrected(
     src: Path, dst: Path, head_rows: int | None = None, block_size: int = 32, accuracy_level: int = 4, attention_accuracy_level: int = 4
 ) -> dict:
     import onnx
-    from onnx import helper
+    from onnx import helper, numpy_helper
 
     model = onnx.load(str(src))
     graph = model.graph
@@ -62,8 +62,9 @@ def quantize_offset_corrected(
         if node.name in done:  # emitted with the first member of its merged group
             continue
         kind, weight, level, group = plan[node.name]
+        weight = numpy_helper.to_array(weight)  # one float weight in memory at a time
         k, n = weight.shape
-        base = node.name or node.output[0]
+        base = node.name
         if kind == "head":
             q, scale = bq.symmetric(bq.to_blocks(weight, block_size), 8)
             # level 4 whatever was asked: at level 1 the 8-bit kernel dequantizes the whole table per call
@@ -75,14 +76,13 @@ def quantize_offset_corrected(
             new_nodes.append(_matmul_nbits(graph, node.input[0], node.output[0], base, q, scale, zero, k, n, 4, block_size, level))
             counts["plain_4bit"] += 1
         else:
-            members = [plan[name] for name in group]
-            parts = [_corrected_4bit(m[1], block_size) for m in members]
-            q, scale, zero = (np.concatenate(x, axis=0) for x in zip(*parts))
+            members = [weight] + [numpy_helper.to_array(plan[name][1]) for name in group[1:]]
+            q, scale, zero = (np.concatenate(x, axis=0) for x in zip(*(_corrected_4bit(w, block_size) for w in members)))
             if node.input[0] not in extended:
                 new_nodes += _append_block_means(graph, node.input[0], base, k // block_size, block_size, opset)
                 extended[node.input[0]] = new_nodes[-1].output[0]
             outputs = [out for name in group for out in _outputs_of(graph, name)]
-            widths = [m[1].shape[1] for m in members]
+            widths = [w.shape[1] for w in members]
             merged_out = outputs[0] if len(group) == 1 else base + "/merged_output"
             new_nodes.append(_matmul_nbits(graph, extended[node.input[0]], merged_out, base, q, scale, zero, k + k // block_size, sum(widths), 4, block_size, level))
             if len(group) > 1:
@@ -107,11 +107,10 @@ def quantize_offset_corrected(
 
 
 def _plan(graph, head_rows, block: int, accuracy_level: int, attention_accuracy_level: int) -> dict:
-    """node name -> (kind, weight [K, N], accuracy level, group) for every MatMul with a
-    constant float 2D weight. Corrected projections reading the same input at the same
+    """node name -> (kind, weight initializer [K, N], accuracy level, group) for every MatMul
+    with a constant float 2D weight. Corrected projections reading the same input at the same
     level form one group (gate + up), listed in graph order under each member."""
     import onnx
-    from onnx import numpy_helper
 
     inits = {t.name: t for t in graph.initializer}
     ranks = {v.name: len(v.type.tensor_type.shape.dim) for v in [*graph.value_info, *graph.input, *graph.output] if v.type.tensor_type.HasField("shape")}
@@ -121,17 +120,16 @@ def _plan(graph, head_rows, block: int, accuracy_level: int, attention_accuracy_
         w = inits.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
         if w is None or len(w.dims) != 2 or w.data_type != onnx.TensorProto.FLOAT or not node.name:
             continue
-        weight = numpy_helper.to_array(w)
-        k, n = weight.shape
+        k, n = w.dims
         level = attention_accuracy_level if node.output[0] in feeds_attention else accuracy_level
         if head_rows is not None and n == head_rows:
-            plan[node.name] = ("head", weight, 4, [node.name])
+            plan[node.name] = ("head", w, 4, [node.name])
         elif k % block == 0 and ranks.get(node.input[0]) == 3:
             group = groups.setdefault((node.input[0], level), [])
             group.append(node.name)
-            plan[node.name] = ("corrected", weight, level, group)
+            plan[node.name] = ("corrected", w, level, group)
         else:
-            plan[node.name] = ("plain", weight, level, [node.name])
+            plan[node.name] = ("plain", w, level, [node.name])
     return plan
 
 
