@@ -27,12 +27,14 @@ from .text_source import TOKENIZER_FILES, detect_architecture, load_text_source
 from .validate_text import TextReference, validate_text_pack
 
 # Quality floors for quantized packs, measured against PyTorch fp32 (see README):
-# teacher-forced greedy agreement and perplexity ratio on held-out text.
+# teacher-forced greedy agreement and perplexity ratio on held-out text. The int4 floor
+# is set where SmolLM2 separates faithful schemes (corrected int4: 0.966 / 1.002) from
+# plain integer-zero-point RTN, which rambles (0.70 / 1.29).
 FLOORS = {
     "fp32": {"agreement": 0.98, "ppl_ratio": 1.01},
     "fp16": {"agreement": 0.95, "ppl_ratio": 1.02},
     "int8": {"agreement": 0.90, "ppl_ratio": 1.05},
-    "int4": {"agreement": 0.75, "ppl_ratio": 1.20},
+    "int4": {"agreement": 0.90, "ppl_ratio": 1.05},
 }
 
 
