@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
@@ -21,6 +20,7 @@ import numpy as np
 from .base import register_engine
 from .errors import PackFormatError, RequestError
 from .image_pipelines import pipeline_class
+from .memory import available_memory_bytes
 from .packs import Pack
 from .providers import RuntimeSettings
 
@@ -159,21 +159,6 @@ class ImageRequest:
 
 def _round_to(value: int, multiple: int) -> int:
     return max(multiple, int(round(value / multiple)) * multiple)
-
-
-def available_memory_bytes() -> int | None:
-    """Memory the OS can give us now (MemAvailable on Linux, physical RAM elsewhere)."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def check_memory(need: int, width: int | None, height: int | None) -> None:
