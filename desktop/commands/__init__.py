@@ -1,1 +1,22 @@
 """Subcommands of ``python main.py``; each module registers itself with desktop.cli."""
+
+NO_MODEL = {"text": "No text model installed", "speech": "No voice installed", "image": "No image model installed"}
+
+
+def open_model(modality: str, name: str | None):
+    """Open the engine for ``name`` (or the library's first pack of ``modality``), and say on
+    stderr when it runs on another provider than asked. Shared by text, speak and image."""
+    import sys
+
+    from desktop.engines.base import open_engine
+    from desktop.engines.errors import RequestError
+    from desktop.engines.library import Library
+
+    lib = Library()
+    name = name or lib.first_of(modality)
+    if not name:
+        raise RequestError(f"{NO_MODEL[modality]}. Run the set-up command or `models import PATH`.")
+    engine = open_engine(lib.load(name))
+    if engine.provider.fell_back:
+        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    return engine

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from desktop.cli import command
+from desktop.commands import open_model
 from desktop.engines.errors import RequestError
 
 
@@ -93,9 +94,7 @@ def build_request(args):
 
 
 def run(args) -> int:
-    from desktop.engines.base import open_engine
     from desktop.engines.events import Done, ImageResult, Notice, Step
-    from desktop.engines.library import Library
     from desktop.image_meta import image_record, save_image
 
     request, base = build_request(args)
@@ -108,15 +107,9 @@ def run(args) -> int:
     taken = [p.name for p in paths if p.exists()]
     if taken and not args.overwrite:
         raise RequestError(f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite.")
-    lib = Library()
-    name = args.model or base.get("pack") or lib.first_of("image")
-    if not name:
-        raise RequestError("No image model installed. Run the set-up command or `models import PATH`.")
-    engine = open_engine(lib.load(name))
+    engine = open_model("image", args.model or base.get("pack"))
     if base.get("_pack_sha256") and base["_pack_sha256"] != engine.pack.pack_hash:
         print(f"note: the image was made with a different pack than '{engine.pack.name}' (hash differs); pixels may differ.", file=sys.stderr)
-    if engine.provider.fell_back:
-        print(f"note: {engine.provider.message()}", file=sys.stderr)
     tty = sys.stderr.isatty()
     written = []
     try:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from desktop.cli import command
+from desktop.commands import open_model
 from desktop.engines.errors import RequestError
 
 
@@ -28,9 +29,7 @@ def run(args) -> int:
     import numpy as np
 
     from desktop.audio import save_clip, speech_record
-    from desktop.engines.base import open_engine
     from desktop.engines.events import AudioChunk, Done, Notice
-    from desktop.engines.library import Library
     from desktop.engines.speech import SpeechRequest
 
     text = sys.stdin.read() if args.text == "-" else args.text
@@ -42,13 +41,7 @@ def run(args) -> int:
         raise RequestError(f"The output file must end in .wav (got '{args.out.name}').")
     if not args.out.parent.exists():
         raise RequestError(f"The folder '{args.out.parent}' does not exist.")
-    lib = Library()
-    name = args.model or lib.first_of("speech")
-    if not name:
-        raise RequestError("No voice installed. Run the set-up command or `models import PATH`.")
-    engine = open_engine(lib.load(name))
-    if engine.provider.fell_back:
-        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    engine = open_model("speech", args.model)
     chunks, stats = [], {}
     try:
         for ev in engine.generate(request):

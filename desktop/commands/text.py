@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from desktop.cli import command
-from desktop.engines.errors import RequestError
+from desktop.commands import open_model
 
 
 @command("text", "chat with a text model; the reply streams to stdout")
@@ -24,9 +24,7 @@ def configure(p):
 
 
 def run(args) -> int:
-    from desktop.engines.base import open_engine
     from desktop.engines.events import Done, Token
-    from desktop.engines.library import Library
     from desktop.engines.sampling import SamplingSettings
     from desktop.engines.text import ChatRequest
 
@@ -38,13 +36,7 @@ def run(args) -> int:
         sampling=SamplingSettings(args.temperature, args.top_k, args.top_p, args.repetition_penalty, seed=args.seed),
     )
     request.validate()  # fail before loading a model
-    lib = Library()
-    name = args.model or lib.first_of("text")
-    if not name:
-        raise RequestError("No text model installed. Run the set-up command or `models import PATH`.")
-    engine = open_engine(lib.load(name))
-    if engine.provider.fell_back:
-        print(f"note: {engine.provider.message()}", file=sys.stderr)
+    engine = open_model("text", args.model)
     reply: list[str] = []
     try:
         for ev in engine.generate(request):
