@@ -11,7 +11,6 @@ Two families, each a small registered class:
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
