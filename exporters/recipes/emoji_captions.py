@@ -14,16 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop.engines.image_pipelines.emoji_vocab import EmojiVocabulary
+
 from .emoji_data import STOPWORDS, Emoji, words
 
 PAD, BOS = 0, 1
 MAX_LENGTH = 16
 
 
-class Vocabulary:
+class Vocabulary(EmojiVocabulary):
+    """The engine's tokenizer built from the catalogue: training and the app encode a
+    caption with the very same code, so they cannot drift apart."""
+
     def __init__(self, tokens: list[str]):
-        self.tokens = tokens
-        self.ids = {w: i for i, w in enumerate(tokens)}
+        super().__init__({"tokens": tokens, "stopwords": sorted(STOPWORDS), "max_length": MAX_LENGTH, "pad_id": PAD, "bos_id": BOS})
 
     @classmethod
     def build(cls, catalogue: list[Emoji]) -> "Vocabulary":
@@ -33,26 +37,8 @@ class Vocabulary:
                 counts.update(w for w in words(text) if w not in STOPWORDS)
         return cls(["<pad>", "<bos>", *sorted(counts)])
 
-    def lookup(self, word: str) -> int | None:
-        if word in self.ids:
-            return self.ids[word]
-        for suffix in ("es", "s"):
-            if word.endswith(suffix) and word[: -len(suffix)] in self.ids:
-                return self.ids[word[: -len(suffix)]]
-        return None
-
-    def encode(self, text: str) -> list[int]:
-        out = [BOS]
-        for w in words(text):
-            if w in STOPWORDS:
-                continue
-            i = self.lookup(w)
-            if i is not None and i not in out:
-                out.append(i)
-        return out[:MAX_LENGTH]
-
     def to_json(self) -> dict:
-        return {"tokens": self.tokens, "stopwords": sorted(STOPWORDS), "max_length": MAX_LENGTH, "pad_id": PAD, "bos_id": BOS}
+        return {"tokens": self.tokens, "stopwords": sorted(self.stopwords), "max_length": self.max_length, "pad_id": self.pad_id, "bos_id": self.bos_id}
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_json(), ensure_ascii=False), encoding="utf-8")
@@ -81,8 +67,4 @@ def sample_caption(e: Emoji, rng: np.random.Generator, empty_rate: float = 0.1) 
 
 
 def batch_ids(texts: list[str], vocab: Vocabulary) -> np.ndarray:
-    ids = np.full((len(texts), MAX_LENGTH), PAD, dtype=np.int64)
-    for row, text in enumerate(texts):
-        enc = vocab.encode(text)
-        ids[row, : len(enc)] = enc
-    return ids
+    return np.concatenate([vocab.encode(text)[0] for text in texts], 0)
