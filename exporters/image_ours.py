@@ -283,4 +283,7 @@ class FashionPixelCNNExport(FashionExport):
     def base_fields(self, pack_dir: Path) -> dict[str, Any]:
         fields = super().base_fields(pack_dir)
         fields["io"] = {"step_model": {"inputs": ["pixels", "class_weights"], "outputs": ["logits"]}}
+        # derived from the architecture, not trusted from the checkpoint: the engine crops
+        # its input to this many rows, so a stale value would silently change the samples
+        fields["config"]["receptive_rows"] = self.source.model["step_model"].receptive_rows()
         return fields

@@ -85,10 +85,11 @@ class PixelCNN(nn.Module):
         self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(ch, 4 * ch, 1), nn.ReLU(), nn.Conv2d(4 * ch, levels, 1))
 
     def receptive_rows(self) -> int:
-        """How many rows above r can influence the logits of row r: the first vertical
-        convolution reaches ``first_rows`` up, each gated layer but the last one more
-        (the last layer's vertical output feeds nothing)."""
-        return self.first_rows + self.layers_n - 1
+        """How many rows above r can influence the logits of row r: the shifted first
+        vertical convolution reaches ``first_rows`` up and each gated layer's vertical
+        convolution one more - the last layer's included, since its pre-gate output feeds
+        the horizontal stack (v_to_h) even though its gated output feeds nothing."""
+        return self.first_rows + self.layers_n
 
     def forward(self, pixels, class_weights):
         """pixels [B, 1, H, 28] as level / (levels - 1) in [0, 1] -> logits [B, levels, H, 28]."""
