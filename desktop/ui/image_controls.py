@@ -64,7 +64,8 @@ class ImageControls(QWidget):
         self.fixed_size = QComboBox()
         size_row = QHBoxLayout()
         size_row.addWidget(self.width_box)
-        size_row.addWidget(QLabel("×"))
+        self.times_label = QLabel("×")  # hidden with the boxes for fixed-size packs
+        size_row.addWidget(self.times_label)
         size_row.addWidget(self.height_box)
         size_row.addWidget(self.fixed_size)
         self.steps = QSpinBox()
@@ -141,6 +142,7 @@ class ImageControls(QWidget):
         self.caps = caps
         self.prompt.setEnabled(caps["prompt"])
         self.negative.setVisible(caps["negative_prompt"])
+        self.times_label.setVisible(caps["free_size"])
         for box in (self.width_box, self.height_box):
             box.setVisible(caps["free_size"])
             box.setSingleStep(caps["size_multiple"])

@@ -229,7 +229,7 @@ class ImageStudio(QWidget):
         elif isinstance(ev, Done):
             self._last_stats = ev.stats
             per = ev.stats.get("seconds_per_image")
-            self.status.setText(f"Done: {per:.2f} s per image." if per is not None else "Done.")
+            self.status.setText(("Done: " + (f"{per:.2f} s" if per >= 0.1 else f"{per * 1000:.0f} ms") + " per image.") if per is not None else "Done.")
 
     def _on_end(self, outcome: str) -> None:
         if outcome == "aborted":
