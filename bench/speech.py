@@ -59,12 +59,11 @@ def bench_piper(voice_dir: Path, threads: int, runs: int) -> dict:
 
 
 def bench_ours(voice_dir: Path, threads: int, runs: int) -> dict:
-    from desktop.engines.events import AudioChunk, Done
     from desktop.engines.importers import import_path
     from desktop.engines.library import Library
     from desktop.engines.packs import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.speech import SpeechEngine, SpeechRequest
+    from desktop.engines.speech import SpeechEngine
 
     home = Path(tempfile.mkdtemp(prefix="bench-speech-"))
     os.environ["ATELIER_HOME"] = str(home)  # library and graph cache in a throwaway folder
@@ -81,19 +80,7 @@ def bench_ours(voice_dir: Path, threads: int, runs: int) -> dict:
     engine = SpeechEngine(pack, settings)
     load = time.perf_counter() - t0
 
-    def once():
-        start = time.perf_counter()
-        first, samples = None, 0
-        for ev in engine.generate(SpeechRequest(PARAGRAPH, seed=1, sentence_silence=0.0)):
-            if isinstance(ev, AudioChunk):
-                first = first if first is not None else time.perf_counter() - start
-                samples += ev.samples.size
-            elif isinstance(ev, Done):
-                pass
-        elapsed = time.perf_counter() - start
-        return elapsed / (samples / engine.sample_rate), first, samples / engine.sample_rate
-
-    return {"once": once, "load_s": load, "verify_s": verify, "first_load_s": first_load}
+    return {"once": lambda: time_engine(engine), "load_s": load, "verify_s": verify, "first_load_s": first_load}
 
 
 def bench_hibari(threads: int) -> dict | None:
@@ -102,10 +89,9 @@ def bench_hibari(threads: int) -> dict | None:
         from desktop.defaults import HIBARI_PACK, install_hibari
     except ImportError:
         return None
-    from desktop.engines.events import AudioChunk
     from desktop.engines.library import Library
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.speech import SpeechEngine, SpeechRequest
+    from desktop.engines.speech import SpeechEngine
 
     lib = Library()
     try:
@@ -119,16 +105,21 @@ def bench_hibari(threads: int) -> dict | None:
     engine = SpeechEngine(pack, settings)
     load = time.perf_counter() - t0
 
-    def once():
-        start = time.perf_counter()
-        first, samples = None, 0
-        for ev in engine.generate(SpeechRequest(PARAGRAPH, seed=1, sentence_silence=0.0)):
-            if isinstance(ev, AudioChunk):
-                first = first if first is not None else time.perf_counter() - start
-                samples += ev.samples.size
-        return (time.perf_counter() - start) / (samples / engine.sample_rate), first, samples / engine.sample_rate
+    return {"once": lambda: time_engine(engine), "load_s": load}
 
-    return {"once": once, "load_s": load}
+
+def time_engine(engine) -> tuple[float, float, float]:
+    """One synthesis of the paragraph by our engine: (RTF, first chunk s, audio s)."""
+    from desktop.engines.events import AudioChunk
+    from desktop.engines.speech import SpeechRequest
+
+    start = time.perf_counter()
+    first, samples = None, 0
+    for ev in engine.generate(SpeechRequest(PARAGRAPH, seed=1, sentence_silence=0.0)):
+        if isinstance(ev, AudioChunk):
+            first = first if first is not None else time.perf_counter() - start
+            samples += ev.samples.size
+    return (time.perf_counter() - start) / (samples / engine.sample_rate), first, samples / engine.sample_rate
 
 
 def measure(sides: list[dict], runs: int) -> None:
