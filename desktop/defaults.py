@@ -29,6 +29,17 @@ DEFAULT_PACKS = (TEXT_PACK, VOICE_PACK, HIBARI_PACK)
 # our own trained packs committed under resources/models/ (exporters/recipes); the emoji
 # model is the image default (first in the library's name order, too)
 IMAGE_PACKS = ("atelier-emoji-diffusion", "atelier-fashion-gan", "atelier-fashion-pixelcnn", "atelier-fashion-vae")
+# what each studio and CLI command opens when the user has not chosen (name order would
+# make hibari the speech default; the Piper voice is the product's default voice)
+PREFERRED = {"text": TEXT_PACK, "speech": VOICE_PACK, "image": IMAGE_PACKS[0]}
+
+
+def default_model(lib: Library, modality: str) -> str | None:
+    """The preferred default pack of ``modality`` when installed, else the first one."""
+    preferred = PREFERRED.get(modality)
+    if preferred and _installed(lib, preferred):
+        return preferred
+    return lib.first_of(modality)
 
 
 def package_dir(module: str) -> Path | None:

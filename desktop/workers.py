@@ -13,7 +13,7 @@ import logging
 import threading
 from typing import Any, Callable, Iterator
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, Signal
 
 from desktop.engines.errors import AtelierError, EngineError
 
@@ -36,7 +36,7 @@ class GeneratorWorker(QRunnable):
         self.setAutoDelete(False)  # the owner keeps a reference until ``finished``
         self._func, self._args, self._kwargs = func, args, kwargs
         self._abort = threading.Event()
-        self.signals = WorkerSignals()
+        self.signals = WorkerSignals(_gui_parent())
 
     def abort(self) -> None:
         """Ask the job to stop; takes effect before the next event is produced."""
@@ -80,5 +80,22 @@ def start(worker: GeneratorWorker, pool: QThreadPool | None = None) -> Generator
     # worker itself: PySide6 keeps every started Python QRunnable subclass alive forever
     # (6.11: ~8 KB per job, tests/desktop/test_worker_cycles.py), and 6.12.0 instead
     # over-releases None on each run() (tests/desktop/test_qt_refcounts.py).
+    if worker.signals.parent() is not None:
+        # connected last, so queued after every other handler of ``finished``
+        worker.signals.finished.connect(worker.signals.deleteLater)
     (pool or QThreadPool.globalInstance()).start(worker.run)
     return worker
+
+
+def _gui_parent() -> QObject | None:
+    """The application object, when called on its thread.
+
+    Parenting the signals object to it hands its lifetime to Qt: it is deleted with
+    ``deleteLater`` on the GUI thread once ``finished`` has been delivered. Owned by Python
+    instead, it died wherever the last reference went - often the pool thread that just
+    ran the job, while the GUI thread was delivering its queued events (a segfault seen
+    when a studio switched models during a load)."""
+    app = QCoreApplication.instance()
+    if app is not None and QThread.currentThread() is app.thread():
+        return app
+    return None

@@ -4,16 +4,17 @@ NO_MODEL = {"text": "No text model installed", "speech": "No voice installed", "
 
 
 def open_model(modality: str, name: str | None):
-    """Open the engine for ``name`` (or the library's first pack of ``modality``), and say on
+    """Open the engine for ``name`` (or the default pack of ``modality``), and say on
     stderr when it runs on another provider than asked. Shared by text, speak and image."""
     import sys
 
+    from desktop.defaults import default_model
     from desktop.engines.base import open_engine
     from desktop.engines.errors import RequestError
     from desktop.engines.library import Library
 
     lib = Library()
-    name = name or lib.first_of(modality)
+    name = name or default_model(lib, modality)
     if not name:
         raise RequestError(f"{NO_MODEL[modality]}. Run the set-up command or `models import PATH`.")
     engine = open_engine(lib.load(name))

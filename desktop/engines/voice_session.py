@@ -18,12 +18,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
+import uuid
 from pathlib import Path
 
 from .packs import Pack
 from .providers import PROVIDERS, RuntimeSettings, create_with_fallback, session_options
 
 log = logging.getLogger(__name__)
+# Two loads of the same voice can overlap (the user switches voices while one loads); one
+# writer at a time, each to its own temporary file, so no load ever reads a graph that
+# another thread is still writing (onnxruntime crashed the process on such a file).
+_CACHE_LOCK = threading.Lock()
 
 
 def _cache_path(pack: Pack) -> Path | None:
@@ -42,14 +48,19 @@ def _cache_path(pack: Pack) -> Path | None:
 
 def _optimised_graph(pack: Pack, original: str, settings: RuntimeSettings) -> str:
     """Path of the cached extended-level graph, writing it on first use; else the original."""
-    import onnxruntime as ort
-
     cached = _cache_path(pack)
     if cached is None or settings.graph_optimization != "all":
         return original
+    with _CACHE_LOCK:
+        return _write_cache(original, cached)
+
+
+def _write_cache(original: str, cached: Path) -> str:
+    import onnxruntime as ort
+
     if cached.is_file():
         return str(cached)
-    tmp = cached.with_name(cached.name + f".{os.getpid()}.part")
+    tmp = cached.with_name(f"{cached.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
     try:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
 from desktop.audit import record_job
+from desktop.defaults import default_model
 from desktop.provenance import provenance_record
 from desktop.store import ChatStore
 from desktop.ui.chat_messages import Transcript
@@ -119,7 +120,7 @@ class ChatStudio(QWidget):
 
     # -- models --------------------------------------------------------------------------
     def refresh_models(self) -> None:
-        last = self.panel.current_model() or self.ctx.settings.value("chat/model") or self.ctx.library.first_of("text")
+        last = self.panel.current_model() or self.ctx.settings.value("chat/model") or default_model(self.ctx.library, "text")
         self.panel.set_models(self.ctx.library.entries(), last)
 
     def _choose_model(self, name: str) -> None:

@@ -29,28 +29,48 @@ class EngineSlot(QObject):
         self.engine = None
         self.name: str | None = None
         self._loader: GeneratorWorker | None = None
+        self.loading_name: str | None = None  # the pack of the load in flight
+        self._load_serial = 0  # which load() is the latest
         self.job: GeneratorWorker | None = None
 
     # -- loading -------------------------------------------------------------------
     def load(self, name: str) -> GeneratorWorker | None:
+        """Make ``name`` the engine. A no-op when it already is or is on its way; any other
+        load in flight is superseded (the user's last choice wins, whatever finishes first)."""
+        if self._loader is not None and self.loading_name == name:
+            return None
+        if self._loader is not None:
+            self._loader.abort()  # its engine, if it still arrives, is dropped
+        self._load_serial += 1
+        self._loader, self.loading_name = None, None
         if name == self.name and self.engine is not None:
             return None
         if self.job is not None:
             self.job.abort()  # the old engine's job cannot outlive the engine
+        serial = self._load_serial
         settings = self._runtime_settings()
         self.loading.emit(name)
         worker = GeneratorWorker(_open_engine, name, settings)
-        worker.signals.yielded.connect(lambda ev: self._on_load_event(name, ev))
-        worker.signals.errored.connect(self._on_load_error)
+        worker.signals.yielded.connect(lambda ev: self._on_load_event(name, ev, serial))
+        worker.signals.errored.connect(lambda exc: self._on_load_error(exc, serial))
         # the window's status bar shows a busy indicator while any engine loads
         key = f"engine:{self.modality}:{name}"
         self.notifier.begin(key, f"Loading {name}…")
-        worker.signals.finished.connect(lambda: self.notifier.end(key))
-        self._loader = worker
+        worker.signals.finished.connect(lambda: self._load_finished(key, serial))
+        self._loader, self.loading_name = worker, name
         return start(worker)
 
-    def _on_load_event(self, name: str, ev) -> None:
+    def _load_finished(self, key: str, serial: int) -> None:
+        self.notifier.end(key)
+        if serial == self._load_serial:
+            self._loader, self.loading_name = None, None
+
+    def _on_load_event(self, name: str, ev, serial: int) -> None:
         if isinstance(ev, Progress):
+            return
+        if serial != self._load_serial:
+            # loads finish in any order; only the last one asked for becomes the engine
+            ev.close()
             return
         old, self.engine, self.name = self.engine, ev, name
         if old is not None:
@@ -59,7 +79,9 @@ class EngineSlot(QObject):
             self.notifier.warning(ev.provider.message())
         self.loaded.emit(ev)
 
-    def _on_load_error(self, exc) -> None:
+    def _on_load_error(self, exc, serial: int) -> None:
+        if serial != self._load_serial:
+            return  # a superseded load: the user has moved on
         self.notifier.error(exc)
         self.load_failed.emit(exc)
 

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.defaults import default_model
 from desktop.engines.errors import AtelierError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.image_store import ImageStore
@@ -158,14 +159,15 @@ class ImageStudio(QWidget):
     def refresh_models(self) -> None:
         names = [e.name for e in self.ctx.library.entries() if e.manifest and e.manifest.get("modality") == "image"]
         current = self.controls.model.currentText() or str(self.ctx.settings.value("image/model") or "")
+        current = current if current in names else (default_model(self.ctx.library, "image") or "")
         self.controls.set_models(names, current)
         if names:
             self._choose_model(self.controls.model.currentText())
 
     def _choose_model(self, name: str) -> None:
-        if name and name != self.slot.name:
+        if name:
             self.ctx.settings.set_value("image/model", name)
-            self.slot.load(name)
+            self.slot.load(name)  # a no-op when already loaded or on its way
 
     def _on_engine(self, engine) -> None:
         caps = engine.capabilities

@@ -31,7 +31,7 @@ class SpeechRunner(QObject):
         self.slot = EngineSlot("speech", ctx.settings.runtime, ctx.notifier, self)
         self.slot.loaded.connect(self._on_loaded)
         self.slot.load_failed.connect(self._on_load_failed)
-        self._loading: str | None = None  # a load in flight: never start a second of the same voice
+        self._loading: str | None = None  # the voice being loaded (the slot supersedes older loads)
         self.play_enabled = play
         self.play_problem = ""
         self.player: StreamPlayer | None = None
@@ -49,10 +49,8 @@ class SpeechRunner(QObject):
         return self.slot.engine
 
     def load(self, name: str) -> None:
-        if name == self._loading or (name == self.slot.name and self.slot.engine is not None):
-            return
-        self._loading = name
-        self.slot.load(name)
+        self.slot.load(name)  # a no-op when already loaded or on its way
+        self._loading = self.slot.loading_name
 
     def _on_load_failed(self, _exc) -> None:
         self._loading, self._pending = None, None
@@ -85,6 +83,10 @@ class SpeechRunner(QObject):
         if voice and (self.slot.name != voice or self.slot.engine is None or self._loading):
             self._pending = request
             self.load(voice)
+            if self._loading is None and self.slot.engine is not None and self.slot.name == voice:
+                # choosing the loaded voice again cancelled another voice's load: speak now
+                request, self._pending = self._pending, None
+                return self._start(request)
             return True
         return self._start(request)
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop.audio import speech_record
 from desktop.audit import record_job
+from desktop.defaults import default_model
 from desktop.clips import Clip, ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
@@ -146,7 +147,7 @@ class SpeechStudio(QWidget):
         if not names:
             self.voice.setPlaceholderText("No voice installed")
             return
-        self.voice.setCurrentText(current if current in names else names[0])
+        self.voice.setCurrentText(current if current in names else default_model(self.ctx.library, "speech"))
         self._choose_voice(self.voice.currentText())
 
     def _choose_voice(self, name: str) -> None:
