@@ -61,6 +61,14 @@ def piper_voice_dir() -> Path | None:
     return folder / "data" if folder and (folder / "data").is_dir() else None
 
 
+def _same_files(a: dict, b: dict) -> bool:
+    """Whether two manifests list the same files with the same SHA-256."""
+    def files(m: dict) -> dict:
+        return {f.get("path"): f.get("sha256") for f in m.get("files", [])}
+
+    return files(a) == files(b)
+
+
 def _installed(lib: Library, name: str) -> bool:
     return any(e.name == name and e.manifest for e in lib.entries())
 
@@ -133,9 +141,17 @@ def install_images(lib: Library, log=print) -> None:
     for folder in sorted(p for p in models.iterdir() if (p / "manifest.json").is_file()) if models.is_dir() else []:
         from desktop.engines.packs import read_manifest
 
-        name = read_manifest(folder)["name"]
+        shipped = read_manifest(folder)
+        name = shipped["name"]
         if _installed(lib, name):
-            log(f"image: {name} already installed")
+            if _same_files(read_manifest(lib.find(name)), shipped):
+                log(f"image: {name} already installed")
+                continue
+            # a newer version of our own pack (re-trained or re-exported): the user never
+            # edits these, so the library copy is replaced rather than kept stale
+            lib.remove(name)
+            import_path(folder, lib)
+            log(f"image: updated {name}")
             continue
         import_path(folder, lib)
         log(f"image: installed {name}")

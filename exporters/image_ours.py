@@ -198,7 +198,10 @@ class EmojiDiffusionExport(OurGeneratorExport):
                 "recipe": "emoji-diffusion",
                 "sample_size": 32,
                 "scheduler": self.ckpt["scheduler"],
-                "default_scheduler": "ddim",
+                # measured with the judge on 160 held-out names, 25 steps, guidance 3: DDIM
+                # accuracy 0.39 / Fréchet 7.9, Euler 0.50 / 8.3, DPM++ 2M 0.49 / 8.5,
+                # Euler ancestral 0.58 / 11.3 (recognisable but less emoji-like)
+                "default_scheduler": "dpmpp_2m",
                 "default_steps": 25,
                 "default_guidance": 3.0,
                 "unet_parameters": int(sum(p.numel() for p in self.source.model["unet"].parameters())),

@@ -131,3 +131,21 @@ def test_setup_installs_every_pack_and_the_emoji_model_is_the_default(tmp_path):
     assert lib.first_of("image") == "atelier-emoji-diffusion"
     defaults.install_images(lib, log.append)  # a second run only checks
     assert sum("already installed" in line for line in log) == len(PACKS)
+
+
+def test_setup_replaces_an_outdated_copy_of_our_pack(tmp_path):
+    from desktop import defaults
+    from desktop.engines.importers import import_path
+    from desktop.engines.library import Library
+    from desktop.engines.packs import read_manifest
+
+    lib = Library(tmp_path / "library")
+    defaults.install_images(lib, lambda _line: None)
+    # an older version of the VAE pack in the library (stand-in: other files, same name)
+    lib.remove("atelier-fashion-vae")
+    import_path(MODELS / "atelier-fashion-gan", lib, name="atelier-fashion-vae")
+    log: list[str] = []
+    defaults.install_images(lib, log.append)
+    assert "image: updated atelier-fashion-vae" in log
+    assert read_manifest(lib.find("atelier-fashion-vae"))["files"] == read_manifest(MODELS / "atelier-fashion-vae")["files"]
+    assert sum("already installed" in line for line in log) == len(PACKS) - 1
