@@ -26,9 +26,9 @@ from .packs import Pack
 from .providers import PROVIDERS, RuntimeSettings, create_with_fallback, session_options
 
 log = logging.getLogger(__name__)
-# Two loads of the same voice can overlap (the user switches voices while one loads); one
-# writer at a time, each to its own temporary file, so no load ever reads a graph that
-# another thread is still writing (onnxruntime crashed the process on such a file).
+# Two loads of the same voice can overlap (a studio and Read aloud, or two copies of one
+# voice); one writer at a time, each to its own temporary file, so two writers never
+# interleave in one file and a load never builds the cache twice.
 _CACHE_LOCK = threading.Lock()
 
 

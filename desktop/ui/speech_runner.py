@@ -31,7 +31,6 @@ class SpeechRunner(QObject):
         self.slot = EngineSlot("speech", ctx.settings.runtime, ctx.notifier, self)
         self.slot.loaded.connect(self._on_loaded)
         self.slot.load_failed.connect(self._on_load_failed)
-        self._loading: str | None = None  # the voice being loaded (the slot supersedes older loads)
         self.play_enabled = play
         self.play_problem = ""
         self.player: StreamPlayer | None = None
@@ -50,16 +49,12 @@ class SpeechRunner(QObject):
 
     def load(self, name: str) -> None:
         self.slot.load(name)  # a no-op when already loaded or on its way
-        self._loading = self.slot.loading_name
 
     def _on_load_failed(self, _exc) -> None:
-        self._loading, self._pending = None, None
+        self._pending = None
         self._set_busy(False)
 
     def _on_loaded(self, engine) -> None:
-        if self._loading is not None and self.slot.name != self._loading:
-            return  # an earlier voice finished loading after another was chosen
-        self._loading = None
         self.engine_ready.emit(engine)
         if self._pending is not None:
             request, self._pending = self._pending, None
@@ -80,10 +75,10 @@ class SpeechRunner(QObject):
             self.ctx.notifier.error(exc)
             return False
         self._set_busy(True)
-        if voice and (self.slot.name != voice or self.slot.engine is None or self._loading):
+        if voice and (self.slot.name != voice or self.slot.engine is None or self.slot.loading_name):
             self._pending = request
             self.load(voice)
-            if self._loading is None and self.slot.engine is not None and self.slot.name == voice:
+            if self.slot.loading_name is None and self.slot.engine is not None and self.slot.name == voice:
                 # choosing the loaded voice again cancelled another voice's load: speak now
                 request, self._pending = self._pending, None
                 return self._start(request)
