@@ -11,7 +11,9 @@ import json
 import subprocess
 import sys
 
+EMITS, RUNS = 100, 40
 CODE = r"""
+EMITS, RUNS = %d, %d
 import gc, json, sys, threading
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThreadPool, Signal
 import PySide6
@@ -32,10 +34,10 @@ def counts():
     return sys.getrefcount(None), sys.getrefcount(True)
 keep = []
 n0, t0 = counts()
-for i in range(20):
+for i in range(EMITS):
     s.sig.emit(i)
 n1, t1 = counts()
-for i in range(10):
+for i in range(RUNS):
     d = threading.Event(); r = R(d); QThreadPool.globalInstance().start(r); d.wait(); keep.append(r)
 QThreadPool.globalInstance().waitForDone()
 n2, t2 = counts()
@@ -44,8 +46,11 @@ print(json.dumps({"version": PySide6.__version__, "emit_true": t1 - t0, "run_non
 
 
 def test_pyside_keeps_none_and_true_alive():
-    out = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", CODE % (EMITS, RUNS)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     drift = json.loads(out.stdout.strip().splitlines()[-1])
-    assert drift["emit_true"] >= 0, f"PySide6 {drift['version']}: Signal.emit() drops references to True: {drift}"
-    assert drift["run_none"] >= -2, f"PySide6 {drift['version']}: QRunnable.run() drops references to None: {drift}"
+    # a bad build loses one reference per emit and two per run; the counts also move by a
+    # few with what other threads hold at the moment of counting, so the bounds are half
+    # of what a bad build loses (measured: 6.11.3 drifted by -3 on 10 runs once)
+    assert drift["emit_true"] > -EMITS // 2, f"PySide6 {drift['version']}: Signal.emit() drops references to True: {drift}"
+    assert drift["run_none"] > -RUNS, f"PySide6 {drift['version']}: QRunnable.run() drops references to None: {drift}"
