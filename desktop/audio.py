@@ -31,10 +31,11 @@ def speech_record(pack, settings: dict[str, Any], stats: dict[str, Any]) -> dict
     return provenance_record("speech", pack, settings, provider=str(stats.get("provider", "")), seed=stats.get("seed"))
 
 
-def save_clip(path: str | Path, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str = "") -> Path:
-    """16-bit PCM WAV at the voice's rate with the provenance record in LIST/INFO."""
+def save_clip(path: str | Path, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str = "", overwrite: bool = False) -> Path:
+    """16-bit PCM WAV at the voice's rate with the provenance record in LIST/INFO; an
+    existing file is replaced only with ``overwrite``."""
     info = {"ICMT": dumps(record), "ISFT": f"Atelier {record.get('app_version', '')}".strip(), "IGNR": AI_NOTE, "INAM": text[:200]}
-    return write_wav(path, samples, sample_rate, info)
+    return write_wav(path, samples, sample_rate, info, overwrite=overwrite)
 
 
 def _sounddevice():

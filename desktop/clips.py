@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from desktop.audio import save_clip
+from desktop.engines.atomic_write import OutputExistsError
 from desktop.engines.library import data_dir
 from desktop.engines.wav import read_wav
 
@@ -37,6 +38,9 @@ class Clip:
         return (words[:60] + "…") if len(words) > 60 else words or self.path.stem
 
 
+MAX_SAME_SECOND = 10_000  # clips named after one second before giving up
+
+
 class ClipStore:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else data_dir() / "clips"
@@ -44,13 +48,14 @@ class ClipStore:
 
     def add(self, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str) -> Clip:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = self.root / f"clip-{stamp}.wav"
-        n = 1
-        while path.exists():
-            n += 1
-            path = self.root / f"clip-{stamp}-{n}.wav"
-        save_clip(path, samples, sample_rate, record, text)
-        return Clip(path, np.asarray(samples, dtype=np.float32), sample_rate, text, record)
+        for n in range(1, MAX_SAME_SECOND + 1):
+            path = self.root / (f"clip-{stamp}.wav" if n == 1 else f"clip-{stamp}-{n}.wav")
+            try:  # the write itself claims the name: two clips in one second never collide
+                save_clip(path, samples, sample_rate, record, text)
+                return Clip(path, np.asarray(samples, dtype=np.float32), sample_rate, text, record)
+            except OutputExistsError:
+                if n == MAX_SAME_SECOND:
+                    raise
 
     def load(self, path: Path) -> Clip:
         wav = read_wav(path)

@@ -53,10 +53,10 @@ def image_record(pack, metadata: dict[str, Any], provider: str = "") -> dict[str
     return provenance_record("image", pack, settings=dict(metadata), provider=provider, seed=metadata.get("seed"))
 
 
-def save_image(path: Path | str, image, record: dict[str, Any]) -> Path:
+def save_image(path: Path | str, image, record: dict[str, Any], overwrite: bool = False) -> Path:
     from desktop.provenance_png import save_png
 
-    return save_png(path, image, record)
+    return save_png(path, image, record, overwrite=overwrite)
 
 
 def read_settings(path: Path | str) -> dict[str, Any]:
@@ -90,11 +90,10 @@ def check_settings(settings: Any, name: str = "the file") -> dict[str, Any]:
     return out
 
 
-def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame_ms: int = 80) -> Path:
+def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame_ms: int = 80, overwrite: bool = False) -> Path:
     """Morph frames as an animated GIF or WebP (by suffix) that says it is AI-generated:
-    the provenance record in the GIF comment / in the WebP's XMP. Atomic like PNGs."""
-    import os
-    import tempfile
+    the provenance record in the GIF comment / in the WebP's XMP. Atomic like PNGs, and
+    an existing file is replaced only with ``overwrite``."""
     from xml.sax.saxutils import escape
 
     import numpy as np
@@ -109,8 +108,6 @@ def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame
     if len(frames) < 2:
         raise ProvenanceError("An animation needs at least two frames.")
     images = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
-    fd, tmp = tempfile.mkstemp(prefix=".atelier-", suffix=suffix, dir=path.parent)
-    os.close(fd)
     options: dict[str, Any] = {"save_all": True, "append_images": images[1:], "duration": frame_ms, "loop": 0}
     if suffix == ".gif":
         options["comment"] = f"{AI_NOTE}\n{dumps(record)}".encode()
@@ -122,10 +119,6 @@ def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame
             'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia">'
             f"<atelier:provenance>{escape(dumps(record))}</atelier:provenance></rdf:Description></rdf:RDF></x:xmpmeta>"
         ).encode()
-    try:
-        images[0].save(tmp, format=suffix[1:].upper(), **options)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from desktop.engines.atomic_write import write_atomic
+
+    return write_atomic(path, lambda fh: images[0].save(fh, format=suffix[1:].upper(), **options), overwrite=overwrite)

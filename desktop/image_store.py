@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from desktop.engines.atomic_write import OutputExistsError
 from desktop.engines.library import data_dir
 from desktop.image_meta import image_record, save_image
 
 MAX_LISTED = 500
+MAX_SAME_SECOND = 10_000  # images of one seed named after one second before giving up
 
 
 class ImageStore:
@@ -26,13 +28,15 @@ class ImageStore:
     def add(self, image: np.ndarray, pack, metadata: dict, provider: str = "") -> Path:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         seed = metadata.get("seed", "x")
-        path = self.root / f"img-{stamp}-{seed}.png"
-        n = 1
-        while path.exists():
-            n += 1
-            path = self.root / f"img-{stamp}-{seed}-{n}.png"
-        save_image(path, image, image_record(pack, metadata, provider))
-        return path
+        record = image_record(pack, metadata, provider)
+        for n in range(1, MAX_SAME_SECOND + 1):
+            path = self.root / (f"img-{stamp}-{seed}.png" if n == 1 else f"img-{stamp}-{seed}-{n}.png")
+            try:  # the write itself claims the name: two images in one second never collide
+                return save_image(path, image, record)
+            except OutputExistsError:
+                if n == MAX_SAME_SECOND:
+                    raise
+        raise AssertionError("unreachable")
 
     def paths(self) -> list[Path]:
         """Newest first, at most MAX_LISTED."""

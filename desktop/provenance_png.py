@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -64,10 +63,11 @@ def png_info(record: dict[str, Any]):
     return info
 
 
-def save_png(path: str | Path, image, record: dict[str, Any], watermark: bool = True) -> Path:
+def save_png(path: str | Path, image, record: dict[str, Any], watermark: bool = True, overwrite: bool = False) -> Path:
     """Write ``image`` (HxWx3 uint8 array or PIL image) as a PNG carrying ``record``;
     with ``watermark`` the invisible watermark naming the pack is embedded first.
-    Atomic: a crash never leaves half a file under ``path``."""
+    Atomic (desktop/engines/atomic_write.py): a crash never leaves half a file under
+    ``path``, and an existing file is replaced only with ``overwrite``."""
     from PIL import Image
 
     path = Path(path)
@@ -78,15 +78,10 @@ def save_png(path: str | Path, image, record: dict[str, Any], watermark: bool = 
         from desktop.watermark import embed
 
         array = embed(array, record["pack_sha256"])
-    fd, tmp = tempfile.mkstemp(prefix=".atelier-", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        Image.fromarray(array, "RGB").save(tmp, "PNG", pnginfo=png_info(record))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    from desktop.engines.atomic_write import write_atomic
+
+    picture, info = Image.fromarray(array, "RGB"), png_info(record)
+    return write_atomic(path, lambda fh: picture.save(fh, "PNG", pnginfo=info), overwrite=overwrite)
 
 
 def read_png_text(path: str | Path) -> dict[str, str]:

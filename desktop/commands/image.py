@@ -94,6 +94,7 @@ def build_request(args):
 
 
 def run(args) -> int:
+    from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.events import Done, ImageResult, Notice, Step
     from desktop.image_meta import image_record, save_image
 
@@ -104,7 +105,7 @@ def run(args) -> int:
     if not args.out.parent.exists():
         raise RequestError(f"The folder '{args.out.parent}' does not exist.")
     paths = output_paths(args.out, request.batch_count)
-    taken = [p.name for p in paths if p.exists()]
+    taken = [p.name for p in paths if p.exists() or p.is_symlink()]  # a dangling link too
     if taken and not args.overwrite:
         raise RequestError(f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite.")
     engine = open_model("image", args.model or base.get("pack"))
@@ -122,7 +123,10 @@ def run(args) -> int:
                 print(f"note: {ev.message}", file=sys.stderr)
             elif isinstance(ev, ImageResult):
                 path = paths[len(written)]
-                save_image(path, ev.image, image_record(engine.pack, ev.metadata, engine.provider.used))
+                try:  # exclusive even now: another job may have taken the name since the check
+                    save_image(path, ev.image, image_record(engine.pack, ev.metadata, engine.provider.used), overwrite=args.overwrite)
+                except OutputExistsError:
+                    raise RequestError(f"{path.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
                 _audit(engine.pack, ev.metadata, path)
                 written.append(path)
                 print(f"wrote {path} (seed {ev.seed})", file=sys.stderr)

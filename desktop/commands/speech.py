@@ -15,6 +15,7 @@ def configure(p):
     p.add_argument("--model", help="voice pack name or folder (default: first speech model)")
     p.add_argument("--text", required=True, help="what to say; '-' reads stdin")
     p.add_argument("--out", required=True, type=Path, help="WAV file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace the output file if it exists")
     p.add_argument("--speed", type=float, default=1.0, help="1 = the voice's pace (0.25-4)")
     p.add_argument("--speaker", help="speaker number or name (multi-speaker voices)")
     p.add_argument("--variation", type=float, default=1.0, help="multiplies both noise scales (0-2, 1 = the voice's defaults)")
@@ -29,6 +30,7 @@ def run(args) -> int:
     import numpy as np
 
     from desktop.audio import save_clip, speech_record
+    from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.events import AudioChunk, Done, Notice
     from desktop.engines.speech import SpeechRequest
 
@@ -41,6 +43,8 @@ def run(args) -> int:
         raise RequestError(f"The output file must end in .wav (got '{args.out.name}').")
     if not args.out.parent.exists():
         raise RequestError(f"The folder '{args.out.parent}' does not exist.")
+    if not args.overwrite and (args.out.exists() or args.out.is_symlink()):
+        raise RequestError(f"{args.out.name} already exists; choose another --out or pass --overwrite.")
     engine = open_model("speech", args.model)
     chunks, stats = [], {}
     try:
@@ -55,7 +59,10 @@ def run(args) -> int:
         engine.close()
     settings = {"speed": args.speed, "variation": args.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
     samples = np.concatenate(chunks)
-    save_clip(args.out, samples, engine.sample_rate, speech_record(engine.pack, settings, stats), text)
+    try:  # exclusive even now: another job may have taken the name since the check
+        save_clip(args.out, samples, engine.sample_rate, speech_record(engine.pack, settings, stats), text, overwrite=args.overwrite)
+    except OutputExistsError:
+        raise RequestError(f"{args.out.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
     from desktop.audit import record_job
 
     record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # issue 5: local audit log

@@ -286,9 +286,10 @@ def write_manifest(root: Path | str, manifest: dict[str, Any], roles: dict[str, 
     full["files"] = describe_files(root, roles or {})
     full.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     _check_schema(full, root / MANIFEST_NAME)
-    tmp = root / (MANIFEST_NAME + ".tmp")
-    tmp.write_text(json.dumps(full, indent=2, sort_keys=False, default=_json_default), encoding="utf-8")
-    os.replace(tmp, root / MANIFEST_NAME)  # atomic: a crash never leaves half a manifest
+    from desktop.engines.atomic_write import write_text_atomic
+
+    # atomic (a crash never leaves half a manifest) and never through a planted link
+    write_text_atomic(root / MANIFEST_NAME, json.dumps(full, indent=2, sort_keys=False, default=_json_default), overwrite=True)
     return load_pack(root, verify_hashes=False)
 
 

@@ -3,17 +3,20 @@
 INFO fields: ``ICMT`` holds the Atelier provenance record (JSON), ``ISFT`` the software,
 ``INAM`` the spoken text (trimmed), ``IGNR`` "AI-generated". Players ignore chunks they
 do not know, so the file plays everywhere; :func:`read_wav` gives the record back.
-Writes go to a temporary file renamed into place: a crash never leaves half a clip.
+Writes go through :func:`desktop.engines.atomic_write.write_atomic`: an exclusive temporary file
+published atomically, so a crash never leaves half a clip and an existing file is only
+replaced when the caller asks.
 """
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from desktop.engines.atomic_write import write_atomic
 
 MAX_INFO_CHARS = 60_000
 
@@ -43,7 +46,7 @@ def _info_chunk(info: dict[str, str]) -> bytes:
     return b"LIST" + struct.pack("<I", len(body)) + body
 
 
-def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, info: dict[str, str] | None = None) -> Path:
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, info: dict[str, str] | None = None, overwrite: bool = False) -> Path:
     path = Path(path)
     pcm = to_pcm16(samples)
     fmt = struct.pack("<HHIIHH", 1, 1, sample_rate, sample_rate * 2, 2, 16)
@@ -51,11 +54,7 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, info: dic
     if info:
         chunks += _info_chunk(info)
     chunks += b"data" + struct.pack("<I", len(pcm)) + pcm + (b"\0" if len(pcm) % 2 else b"")
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as fh:
-        fh.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks, overwrite=overwrite)
 
 
 def read_wav(path: str | Path) -> WavData:

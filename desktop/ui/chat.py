@@ -7,8 +7,6 @@ survives restarts and a crash loses at most the reply in flight.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -27,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.engines.atomic_write import write_text_atomic
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
 from desktop.audit import record_job
@@ -227,7 +226,8 @@ class ChatStudio(QWidget):
             pack = self.slot.engine.pack
         record = provenance_record("chat", pack, self.panel.sampling().__dict__, provider=self.slot.engine.provider.used if self.slot.engine else "")
         try:
-            Path(path).write_text(self.store.to_markdown(self.conversation_id, {"provenance": record}), encoding="utf-8")
+            # the save dialog already asked before replacing a file
+            write_text_atomic(path, self.store.to_markdown(self.conversation_id, {"provenance": record}), overwrite=True)
         except OSError as exc:
             self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
             return

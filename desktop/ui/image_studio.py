@@ -307,7 +307,7 @@ class ImageStudio(QWidget):
         engine = self.slot.engine
         try:
             record = image_record(engine.pack, self.morph.records[0], engine.provider.used)
-            return save_animation(path, self.morph.frames, record)
+            return save_animation(path, self.morph.frames, record, overwrite=True)  # the save dialog asked
         except (AtelierError, OSError) as exc:
             self.ctx.notifier.error(exc if isinstance(exc, AtelierError) else RequestError(f"Could not save: {exc}"))
             return None

@@ -7,7 +7,6 @@ lost; "Save as WAV…" copies the selected clip where the person wants it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -33,6 +32,7 @@ from desktop.audio import speech_record
 from desktop.audit import record_job
 from desktop.defaults import default_model
 from desktop.clips import Clip, ClipStore
+from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
 from desktop.ui.speech_runner import SpeechRunner
@@ -246,7 +246,7 @@ class SpeechStudio(QWidget):
         if path.suffix.lower() != ".wav":
             path = path.with_suffix(".wav")
         try:
-            shutil.copyfile(clip.path, path)
+            write_atomic(path, clip.path.read_bytes(), overwrite=True)  # the save dialog asked
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Could not save to '{path}': {exc.strerror or exc}."))
             return None
