@@ -4,7 +4,12 @@ import sys
 
 
 def main() -> int:
-    # Before anything else: telemetry off and internet sockets refused for this process
+    # First of all, before onnxruntime can load: its native telemetry client only obeys
+    # ORT_DISABLE_TELEMETRY in the environment (children inherit it). Imports nothing heavy.
+    from desktop.telemetry_switch import switch_off_native_telemetry
+
+    switch_off_native_telemetry()
+    # Then telemetry switches off and internet sockets refused for this process
     # (ATELIER_ALLOW_NETWORK=1 opts out, e.g. to export from a hub id).
     from desktop.offline import install_runtime_guard
 

@@ -9,12 +9,19 @@ Atelier never needs the network. Three layers make that verifiable:
   at start (:func:`install_runtime_guard`); tests use it to assert zero attempts, and it
   can follow child processes through a ``sitecustomize`` on ``PYTHONPATH``.
 * Telemetry switches of the libraries we embed are turned off at start
-  (:func:`apply_offline_defaults`).
+  (:func:`apply_offline_defaults`). onnxruntime's and onnxruntime-genai's Linux wheels
+  carry a native telemetry client (1DS) that writes ``~/.cache/Microsoft/DeveloperTools``
+  and resolves ``mobile.events.data.microsoft.com`` from a native thread the Python guard
+  cannot see; ``disable_telemetry_events()`` does not stop it, ``ORT_DISABLE_TELEMETRY=1``
+  in the environment *before the libraries load* does (measured under ``strace -f``):
+  :func:`switch_off_native_telemetry` is the first thing ``main.py`` and the bundle's
+  runtime hook do, and child processes inherit it.
 * :func:`offline_report` lists what was checked, for the Settings page's "Offline"
   status. Qt-free: the Settings page renders the returned checks.
 
 Native code (onnxruntime, tokenizers) does not go through Python's socket module; the
-CI test that runs every CLI job inside ``unshare -n`` covers it.
+CI tests that run every CLI job inside ``unshare -n`` and a long window job under
+``strace -f`` (tests/desktop/test_offline_telemetry.py) cover it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from desktop.telemetry_switch import NATIVE_RUNTIME_MODULES, NATIVE_TELEMETRY_ENV, native_telemetry_status, switch_off_native_telemetry  # noqa: F401 - main.py's entry
 
 ALLOW_ENV = "ATELIER_ALLOW_NETWORK"  # "1" lets a user opt in, e.g. to export from a hub id
 CHILD_LOG_ENV = "ATELIER_NET_GUARD_LOG"  # where guarded child processes append attempts
@@ -239,6 +248,8 @@ def apply_offline_defaults(runtime: bool = True) -> None:
     at the first model load: importing onnxruntime costs ~0.3 s of the window's start."""
     for key, value in TELEMETRY_OFF_ENV.items():
         os.environ.setdefault(key, value)
+    # for code that reaches here without main.py (scripts, tests): before the import below
+    os.environ.setdefault(NATIVE_TELEMETRY_ENV, "1")
     if runtime:
         _disable_runtime_telemetry()
 
@@ -250,7 +261,9 @@ def disable_runtime_telemetry() -> dict[str, str]:
 
 
 def _disable_runtime_telemetry() -> dict[str, str]:
-    """onnxruntime and onnxruntime-genai report usage events on some platforms; off."""
+    """The Python-level switch of onnxruntime / onnxruntime-genai. Alone it does NOT stop
+    their native 1DS client (files and DNS lookups still happen): the environment switch
+    (:func:`switch_off_native_telemetry`) does; this is kept as a second layer."""
     status = {}
     for module in ("onnxruntime", "onnxruntime_genai"):
         try:
@@ -366,12 +379,18 @@ def _check_sources() -> OfflineCheck:
 
 
 def _check_telemetry() -> OfflineCheck:
+    """What stops telemetry, said as it is: the native switch decides; the Python-level
+    ``disable_telemetry_events()`` is also called but alone does not stop the native
+    client. Never imports onnxruntime itself (without the switch that import would start
+    the client)."""
+    native_off, native = native_telemetry_status()
     missing = [k for k, v in TELEMETRY_OFF_ENV.items() if os.environ.get(k) != v]
-    status = _disable_runtime_telemetry()
-    detail = ", ".join(f"{k} {v}" for k, v in status.items())
-    if missing:
-        return OfflineCheck("Telemetry off", False, f"{detail}; not set: {', '.join(missing)}")
-    return OfflineCheck("Telemetry off", True, f"{detail}; {', '.join(TELEMETRY_OFF_ENV)} set")
+    for module in NATIVE_RUNTIME_MODULES:
+        off = getattr(sys.modules.get(module), "disable_telemetry_events", None)
+        if callable(off):
+            off()
+    hf = f"Hugging Face: {', '.join(TELEMETRY_OFF_ENV)} set" if not missing else f"not set: {', '.join(missing)}"
+    return OfflineCheck("Telemetry off", native_off and not missing, f"{native}; {hf}")
 
 
 def _check_hf_switches() -> OfflineCheck:

@@ -14,6 +14,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# onnxruntime's native telemetry obeys only this, read when the library loads (before any
+# test imports it): no test may write ~/.cache/Microsoft or resolve Microsoft's collector.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 # A shared cache for packs that are slow to build (the real SmolLM2 export); safe to delete.
 CACHE = Path(os.environ.get("ATELIER_TEST_CACHE", ROOT / ".cache" / "tests"))
 

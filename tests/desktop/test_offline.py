@@ -64,6 +64,11 @@ def test_offline_report_lists_what_was_checked(monkeypatch):
 
     guard = offline.NetworkGuard(block=True).install()
     monkeypatch.setattr(offline, "_RUNTIME_GUARD", guard)
+    # as main.py leaves it (pytest itself did not start through main.py; see test_offline_telemetry.py)
+    from desktop import telemetry_switch
+
+    monkeypatch.setattr(telemetry_switch, "_NATIVE_SWITCH", "at start")
+    monkeypatch.setenv(telemetry_switch.NATIVE_TELEMETRY_ENV, "1")
     try:
         offline.apply_offline_defaults()
         report = offline.offline_report()
