@@ -2,7 +2,9 @@
 
 Durability first: WAL journal with synchronous=FULL, and each message is its own
 transaction, so a kill -9 in the middle of a reply loses at most that reply (replies are
-written when they finish or are stopped). Qt-free; used from the GUI thread only.
+written when they finish or are stopped). Each conversation also keeps its unsent draft and
+its context policy, so neither is lost by switching chats or restarting. Qt-free; used from
+the GUI thread only.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_conversation ON messages(conversation_id, id);
 """
+# Columns added after the first release: (name, definition). Older files gain them on open.
+ADDED_COLUMNS = (
+    ("draft", "TEXT NOT NULL DEFAULT ''"),
+    ("context_policy", "TEXT NOT NULL DEFAULT 'stop'"),
+)
+CONVERSATION_COLUMNS = "id, title, system_prompt, model, created, updated, draft, context_policy"
 
 
 @dataclass
@@ -45,6 +53,8 @@ class Conversation:
     model: str
     created: float
     updated: float
+    draft: str = ""
+    context_policy: str = "stop"
 
 
 @dataclass
@@ -65,26 +75,33 @@ class ChatStore:
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        have = {row[1] for row in self.db.execute("PRAGMA table_info(conversations)")}
+        for name, definition in ADDED_COLUMNS:
+            if name not in have:
+                self.db.execute(f"ALTER TABLE conversations ADD COLUMN {name} {definition}")
+        self.closed = False
 
     def close(self) -> None:
+        self.closed = True
         self.db.close()
 
     # -- conversations --------------------------------------------------------------------
-    def create(self, title: str = "New chat", system_prompt: str = "", model: str = "") -> Conversation:
+    def create(self, title: str = "New chat", system_prompt: str = "", model: str = "", context_policy: str = "stop") -> Conversation:
         now = time.time()
         cur = self.db.execute(
-            "INSERT INTO conversations (title, system_prompt, model, created, updated) VALUES (?, ?, ?, ?, ?)", (title, system_prompt, model, now, now)
+            "INSERT INTO conversations (title, system_prompt, model, created, updated, context_policy) VALUES (?, ?, ?, ?, ?, ?)",
+            (title, system_prompt, model, now, now, context_policy),
         )
         return self.get(cur.lastrowid)
 
     def get(self, conversation_id: int) -> Conversation:
-        row = self.db.execute("SELECT id, title, system_prompt, model, created, updated FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        row = self.db.execute(f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
             raise KeyError(conversation_id)
         return Conversation(*row)
 
     def conversations(self) -> list[Conversation]:
-        rows = self.db.execute("SELECT id, title, system_prompt, model, created, updated FROM conversations ORDER BY updated DESC, id DESC").fetchall()
+        rows = self.db.execute(f"SELECT {CONVERSATION_COLUMNS} FROM conversations ORDER BY updated DESC, id DESC").fetchall()
         return [Conversation(*r) for r in rows]
 
     def rename(self, conversation_id: int, title: str) -> None:
@@ -97,6 +114,15 @@ class ChatStore:
     def set_model(self, conversation_id: int, model: str) -> None:
         self.db.execute("UPDATE conversations SET model = ? WHERE id = ?", (model, conversation_id))
 
+    def exists(self, conversation_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM conversations WHERE id = ?", (conversation_id,)).fetchone() is not None
+
+    def set_draft(self, conversation_id: int, draft: str) -> None:
+        self.db.execute("UPDATE conversations SET draft = ? WHERE id = ?", (draft, conversation_id))
+
+    def set_context_policy(self, conversation_id: int, policy: str) -> None:
+        self.db.execute("UPDATE conversations SET context_policy = ? WHERE id = ?", (policy, conversation_id))
+
     def delete(self, conversation_id: int) -> None:
         self.db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
 
@@ -108,16 +134,32 @@ class ChatStore:
         return self.db.execute("DELETE FROM conversations WHERE updated < ?", (cutoff,)).rowcount
 
     # -- messages ------------------------------------------------------------------------------
-    def add_message(self, conversation_id: int, role: str, content: str, stats: dict[str, Any] | None = None) -> Message:
+    def add_message(
+        self, conversation_id: int, role: str, content: str, stats: dict[str, Any] | None = None, *, replaces: int | None = None, clear_draft: bool = False
+    ) -> Message:
+        """Append a message in one transaction with the conversation's timestamp; ``replaces``
+        (a regenerated reply) deletes that message in the same transaction, and ``clear_draft``
+        (a sent message) empties the draft it came from, so neither is ever lost half-way."""
         now = time.time()
-        with self.db:  # one transaction: the message and the conversation's timestamp
+        with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            if replaces is not None:
+                self.db.execute("DELETE FROM messages WHERE id = ? AND conversation_id = ?", (replaces, conversation_id))
             cur = self.db.execute(
                 "INSERT INTO messages (conversation_id, role, content, stats, created) VALUES (?, ?, ?, ?, ?)",
                 (conversation_id, role, content, json.dumps(stats or {}), now),
             )
             self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (now, conversation_id))
+            if clear_draft:
+                self.db.execute("UPDATE conversations SET draft = '' WHERE id = ?", (conversation_id,))
         return Message(cur.lastrowid, conversation_id, role, content, stats or {}, now)
+
+    def edit_message(self, message_id: int, content: str) -> None:
+        row = self.db.execute("SELECT stats FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            return
+        stats = dict(_loads(row[0]), edited=True)
+        self.db.execute("UPDATE messages SET content = ?, stats = ? WHERE id = ?", (content, json.dumps(stats), message_id))
 
     def messages(self, conversation_id: int) -> list[Message]:
         rows = self.db.execute(

@@ -1,13 +1,17 @@
 """The Chat studio: conversations on the left, the transcript, the composer, settings.
 
 Replies stream token by token from the text engine through the one worker; Stop aborts
-before the next token. A reply is stored when it finishes or is stopped, so history
-survives restarts and a crash loses at most the reply in flight.
+before the next token. A reply belongs to the chat it was asked in (``ReplyJob``): it keeps
+streaming there whatever chat is on screen, and is stored there when it finishes, is
+stopped, or the window closes (before the history closes). A message is stored only once
+the context policy has accepted it; until then - and whenever it is not sent - it stays in
+the composer, and the composer's draft is kept per chat across restarts.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+
+from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -17,7 +21,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMessageBox,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -25,18 +28,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.audit import record_job
 from desktop.engines.atomic_write import write_text_atomic
+from desktop.defaults import default_model
+from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
-from desktop.audit import record_job
-from desktop.defaults import default_model
 from desktop.provenance import provenance_record
 from desktop.store import ChatStore
+from desktop.ui.chat_composer import Composer
+from desktop.ui.chat_context import ContextMeter
 from desktop.ui.chat_messages import Transcript
+from desktop.ui.chat_reply import POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 
 FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
+CLOSED_NOTE = "stopped: the app was closed"
 
 
 class ChatStudio(QWidget):
@@ -49,10 +57,14 @@ class ChatStudio(QWidget):
         self.store.prune(ctx.settings.load().history_days)
         self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self)
         self.conversation_id: int | None = None
-        self._pending_send = False  # Send pressed while the model was still loading
-        self._bubble = None
-        self._reply_stats: dict = {}
+        self._pending = None  # what to do once the model has loaded (send or regenerate)
+        self._job: ReplyJob | None = None
         self._build()
+        # typing is saved to the chat's draft and recounted in the meter after a short pause
+        self._draft_timer = QTimer(self, singleShot=True, interval=400, timeout=self._save_draft)
+        self._meter_timer = QTimer(self, singleShot=True, interval=300, timeout=self._recount)
+        self.input.textChanged.connect(self._on_typing)
+        self.panel.system.textChanged.connect(self._meter_timer.start)
         self.slot.loading.connect(self._on_loading)
         self.slot.loaded.connect(self._on_loaded)
         self.slot.load_failed.connect(self._on_load_failed)
@@ -71,24 +83,30 @@ class ChatStudio(QWidget):
         self.conversations.currentItemChanged.connect(self._on_conversation_selected)
         ll.addWidget(self.conversations, 1)
         row = QHBoxLayout()
+        self.list_buttons: dict[str, QPushButton] = {}
         for text, slot in (("New", self.new_conversation), ("Rename", self.rename_conversation), ("Delete", self.delete_conversation), ("Export", self.export_conversation)):
             b = QPushButton(text)
-            b.clicked.connect(slot)
+            # clicked(bool) would pass its `checked` flag as the first argument (Export took
+            # it for a path): the actions are called with none
+            b.clicked.connect(lambda _checked=False, action=slot: action())
             row.addWidget(b)
+            self.list_buttons[text] = b
         ll.addLayout(row)
 
         center = QWidget()
         cl = QVBoxLayout(center)
         self.transcript = Transcript()
         self.transcript.read_aloud.connect(self._read_aloud)
+        self.transcript.action.connect(self._on_message_action)
         cl.addWidget(self.transcript, 1)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.hide()
         cl.addWidget(self.progress)
-        self.input = QPlainTextEdit()
-        self.input.setPlaceholderText("Message (Ctrl+Enter to send)")
-        self.input.setMaximumHeight(120)
+        self.meter = ContextMeter()
+        cl.addWidget(self.meter)
+        self.input = Composer(enter_sends=_as_bool(self.ctx.settings.value("chat/enter_sends", True)))
+        self.input.submitted.connect(self.send)
         cl.addWidget(self.input)
         bar = QHBoxLayout()
         self.status = QLabel("")
@@ -106,8 +124,11 @@ class ChatStudio(QWidget):
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.send)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.send)
 
-        self.panel = ChatSettingsPanel()
+        self.panel = ChatSettingsPanel(self.ctx.settings)
         self.panel.model_chosen.connect(self._choose_model)
+        self.panel.policy_chosen.connect(self._choose_policy)
+        self.panel.enter_sends.setChecked(self.input.enter_sends)
+        self.panel.enter_sends.toggled.connect(self._set_enter_sends)
         split = QSplitter(Qt.Orientation.Horizontal)
         for w, stretch in ((left, 1), (center, 4), (self.panel, 1)):
             split.addWidget(w)
@@ -116,6 +137,10 @@ class ChatStudio(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(split)
+
+    def _set_enter_sends(self, on: bool) -> None:
+        self.ctx.settings.set_value("chat/enter_sends", on)
+        self.input.set_enter_sends(on)
 
     # -- models --------------------------------------------------------------------------
     def refresh_models(self) -> None:
@@ -127,14 +152,19 @@ class ChatStudio(QWidget):
         if self.conversation_id is not None:
             self.store.set_model(self.conversation_id, name)
 
-    def _ensure_engine(self) -> bool:
+    def _choose_policy(self, policy: str) -> None:
+        if self.conversation_id is not None:
+            self.store.set_context_policy(self.conversation_id, policy)
+
+    def _ensure_engine(self, then) -> bool:
         name = self.panel.current_model()
         if not name:
             self.ctx.notifier.warning("No text model is installed. Run the set-up command or import one in the Library.")
             return False
         if self.slot.name != name or self.slot.engine is None:
+            self._pending = then  # done once the model has loaded
             self.slot.load(name)
-            return False  # the message is sent once the model has loaded
+            return False
         return True
 
     def _on_loading(self, name: str) -> None:
@@ -142,16 +172,17 @@ class ChatStudio(QWidget):
 
     def _on_loaded(self, engine) -> None:
         self._set_loading(False, f"{self.slot.name} ready on {engine.provider.used.upper()} · context {engine.context_length} tokens")
-        if self._pending_send:
-            self._pending_send = False
-            self.send()
+        self._recount()
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending()
 
     def _set_loading(self, on: bool, text: str) -> None:
         self.progress.setVisible(on)
         self.status.setText(text)
 
     def _on_load_failed(self, _exc) -> None:
-        self._pending_send = False  # the typed message stays in the composer
+        self._pending = None  # the typed message stays in the composer
         self._set_loading(False, "The model failed to load.")
 
     # -- conversations -------------------------------------------------------------------
@@ -173,26 +204,53 @@ class ChatStudio(QWidget):
                 return
         self.conversations.setCurrentRow(0)
 
-    def _retitle_current(self) -> None:
-        item = self.conversations.currentItem()
-        if item is not None:
-            item.setText(self.store.get(self.conversation_id).title)
+    def _retitle(self, conversation_id: int) -> None:
+        for i in range(self.conversations.count()):
+            item = self.conversations.item(i)
+            if item.data(Qt.ItemDataRole.UserRole) == conversation_id:
+                item.setText(self.store.get(conversation_id).title)
 
     def _on_conversation_selected(self, item, _prev=None) -> None:
         if item is None:
             return
-        if self.slot.busy:
-            self.stop()
+        self._save_draft()  # the chat being left keeps what was typed in it
         self.conversation_id = item.data(Qt.ItemDataRole.UserRole)
         conv = self.store.get(self.conversation_id)
         self.panel.system.setPlainText(conv.system_prompt)
+        self.panel.set_policy(conv.context_policy)
+        self.input.blockSignals(True)
+        self.input.setPlainText(conv.draft)
+        self.input.blockSignals(False)
+        self._render_transcript()
+        self._show_status()
+        self._recount()
+
+    def _render_transcript(self) -> None:
+        job = self._job if self._job is not None and self._job.conversation_id == self.conversation_id else None
+        if self._job is not None:
+            self._job.bubble = None  # its bubble is about to go: it keeps streaming into the job
         self.transcript.clear()
         for m in self.store.messages(self.conversation_id):
-            self.transcript.add(m.role, m.content, _footer(m.stats))
+            if job is not None and job.accepted and m.id == job.replaces:
+                continue  # being regenerated: the new reply streams in its place
+            self.transcript.add(m.role, m.content, _footer(m.stats), m.id)
+        if job is not None and job.accepted and not job.stored:
+            job.bubble = self.transcript.add("assistant", job.text)
+        self.transcript.mark_last_reply()
+
+    def _show_status(self, text: str = "") -> None:
+        """The status line speaks of the chat on screen; a reply elsewhere is only mentioned."""
+        job = self._job
+        if job is not None and not job.stored:
+            if job.conversation_id == self.conversation_id:
+                text = job.live_status() if job.accepted else "Sending…"
+            elif self.store.exists(job.conversation_id):
+                text = f"Writing a reply in “{self.store.get(job.conversation_id).title}”…"
+        self.status.setText(text)
 
     def new_conversation(self) -> None:
-        conv = self.store.create(model=self.panel.current_model() or "")
-        self.conversation_id = conv.id
+        self._save_draft()
+        conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key())
         self._load_conversations(select=conv.id)
 
     def rename_conversation(self) -> None:
@@ -201,7 +259,7 @@ class ChatStudio(QWidget):
         title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=self.store.get(self.conversation_id).title)
         if ok and title.strip():
             self.store.rename(self.conversation_id, title)
-            self._retitle_current()
+            self._retitle(self.conversation_id)
 
     def delete_conversation(self) -> None:
         if self.conversation_id is None:
@@ -209,7 +267,8 @@ class ChatStudio(QWidget):
         title = self.store.get(self.conversation_id).title
         if QMessageBox.question(self, "Delete chat", f"Delete “{title}” and all its messages?") != QMessageBox.StandardButton.Yes:
             return
-        self.stop()
+        if self._job is not None and self._job.conversation_id == self.conversation_id:
+            self.stop()  # its reply has nowhere to go
         self.store.delete(self.conversation_id)
         self.conversation_id = None
         self._load_conversations()
@@ -217,7 +276,7 @@ class ChatStudio(QWidget):
     def export_conversation(self, path: str | None = None) -> None:
         if self.conversation_id is None:
             return
-        if path is None:
+        if not path:
             path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
             if not path:
                 return
@@ -233,70 +292,177 @@ class ChatStudio(QWidget):
             return
         self.ctx.notifier.info(f"Exported to {path}")
 
-    # -- sending -------------------------------------------------------------------------
-    def send(self) -> None:
-        if self.slot.busy:
+    # -- drafts and the context meter -------------------------------------------------------
+    def _on_typing(self) -> None:
+        self._draft_timer.start()
+        self._meter_timer.start()
+
+    def _save_draft(self) -> None:
+        self._draft_timer.stop()
+        if self.conversation_id is not None and not self.store.closed and self.store.exists(self.conversation_id):
+            self.store.set_draft(self.conversation_id, self.input.toPlainText())
+
+    def _conversation_messages(self, conversation_id: int, upto: int | None = None) -> list[dict]:
+        """System prompt + stored history (up to, not including, message ``upto``)."""
+        system = self.panel.system.toPlainText().strip() if conversation_id == self.conversation_id else self.store.get(conversation_id).system_prompt
+        history = []
+        for m in self.store.messages(conversation_id):
+            if m.id == upto:
+                break
+            if m.role != "system":
+                history.append({"role": m.role, "content": m.content})
+        return ([{"role": "system", "content": system}] if system else []) + history
+
+    def _recount(self) -> None:
+        self._meter_timer.stop()
+        if self.conversation_id is None or self.store.closed:
             return
+        messages = self._conversation_messages(self.conversation_id)
+        draft = self.input.toPlainText()
+        if draft.strip():
+            messages.append({"role": "user", "content": draft})
+        self.meter.recount(self.slot.engine, messages)
+
+    # -- sending -------------------------------------------------------------------------
+    def _refuse_while_busy(self) -> bool:
+        if self._job is None and not self.slot.busy:
+            return False
+        self.ctx.notifier.warning("A reply is still being written: wait for it or press Stop.")
+        return True
+
+    def send(self) -> None:
         text = self.input.toPlainText()
         if not text.strip():
             self.ctx.notifier.warning("Type a message first.")
             return
-        if not self._ensure_engine():
-            self._pending_send = self.panel.current_model() is not None
+        if self._refuse_while_busy() or not self._ensure_engine(self.send):
             return
         if self.conversation_id is None:
             self.new_conversation()
-        system = self.panel.system.toPlainText().strip()
-        self.store.set_system_prompt(self.conversation_id, system)
-        history = [{"role": m.role, "content": m.content} for m in self.store.messages(self.conversation_id) if m.role != "system"]
-        messages = ([{"role": "system", "content": system}] if system else []) + history + [{"role": "user", "content": text}]
+        self.store.set_system_prompt(self.conversation_id, self.panel.system.toPlainText().strip())
+        messages = self._conversation_messages(self.conversation_id) + [{"role": "user", "content": text}]
+        self._start(ReplyJob(self.conversation_id, text), messages)
+
+    def regenerate(self) -> None:
+        """Write the last reply again; the old one is replaced only once the new one exists."""
+        if self.conversation_id is None or self._refuse_while_busy() or not self._ensure_engine(self.regenerate):
+            return
+        stored = self.store.messages(self.conversation_id)
+        if len(stored) < 2 or stored[-1].role != "assistant" or stored[-2].role != "user":
+            self.ctx.notifier.warning("Only the last reply, answering your last message, can be regenerated.")
+            return
+        messages = self._conversation_messages(self.conversation_id, upto=stored[-1].id)
+        self._start(ReplyJob(self.conversation_id, None, replaces=stored[-1].id), messages)
+
+    def _start(self, job: ReplyJob, messages: list[dict]) -> None:
         request = ChatRequest(messages, max_tokens=self.panel.max_tokens.value(), sampling=self.panel.sampling())
         try:
             request.validate()
-        except Exception as exc:  # RequestError: show it, keep the typed text
+        except RequestError as exc:  # show it; the typed text stays in the composer
             self.ctx.notifier.error(exc)
             return
-        self.store.add_message(self.conversation_id, "user", text)
-        if len(history) == 0:
-            self.store.rename(self.conversation_id, text[:60])
-            self._retitle_current()
-        self.transcript.add("user", text)
-        self.input.clear()
-        self._bubble = self.transcript.add("assistant", "")
-        self._reply_stats = {}
-        self._tokens = 0
-        worker = self.slot.run(request, self._on_event, self._on_reply_end)
-        if worker is None:  # refused before starting: put the text back
-            self.input.setPlainText(text)
-
-    def _on_event(self, ev) -> None:
-        if isinstance(ev, Token):
-            self._tokens += 1
-            if ev.text:
-                self._bubble.append(ev.text)
-            if self._tokens % 8 == 0:
-                self.status.setText(f"{self._tokens} tokens…")
-        elif isinstance(ev, Done):
-            self._reply_stats = dict(ev.stats, finish=ev.finish_reason)
-
-    def _on_reply_end(self, outcome: str) -> None:
-        bubble, self._bubble = self._bubble, None
-        if bubble is None:
+        engine, policy = self.slot.engine, self.store.get(job.conversation_id).context_policy
+        self._job = job
+        worker = self.slot.run(
+            request,
+            lambda ev: self._on_event(job, ev),
+            lambda outcome: self._on_reply_end(job, outcome),
+            generate=lambda req: reply_stream(engine, req, policy),
+        )
+        if worker is None:
+            self._job = None
             return
-        bubble.finish()
-        stats = self._reply_stats or {}
+        self._show_status()
+
+    def _on_event(self, job: ReplyJob, ev) -> None:
+        if isinstance(ev, Token):
+            job.add(ev.text)
+            if job.tokens % 4 == 0 and job.conversation_id == self.conversation_id:
+                self.status.setText(job.live_status())
+        elif isinstance(ev, Accepted):
+            self._on_accepted(job, ev)
+        elif isinstance(ev, Done):
+            job.stats = dict(ev.stats, finish=ev.finish_reason)
+
+    def _on_accepted(self, job: ReplyJob, ev: Accepted) -> None:
+        """The message fits: store it (clearing its draft) and open the reply's bubble."""
+        job.accepted = ev
+        cid = job.conversation_id
+        if not self.store.exists(cid):
+            self.slot.stop()
+            return
+        visible = cid == self.conversation_id
+        if job.user_text is not None:
+            first = not any(m.role == "user" for m in self.store.messages(cid))
+            msg = self.store.add_message(cid, "user", job.user_text, clear_draft=True)
+            if first:
+                self.store.rename(cid, job.user_text[:60])
+                self._retitle(cid)
+            if visible:
+                if self.input.toPlainText() == job.user_text:
+                    self.input.blockSignals(True)
+                    self.input.clear()
+                    self.input.blockSignals(False)
+                self.transcript.add("user", job.user_text, "", msg.id)
+        if visible:
+            for b in list(self.transcript.bubbles):
+                if job.replaces is not None and b.message_id == job.replaces:
+                    self.transcript.remove(b)
+            job.bubble = self.transcript.add("assistant", "")
+            self.transcript.mark_last_reply()
+        if ev.left_out or ev.shortened:
+            what = f"{ev.left_out} earlier message(s) left out" if ev.left_out else ""
+            if ev.shortened:
+                what = (what + " and " if what else "") + "the middle of your message left out"
+            self.ctx.notifier.info(f"To fit the context window, {what} ({POLICIES[self.store.get(cid).context_policy]}).")
+        self._show_status()
+
+    def _on_reply_end(self, job: ReplyJob, outcome: str) -> None:
+        if self._job is job:
+            self._job = None
+        if job.stored or self.store.closed:
+            return  # stored when the window closed
+        job.stored = True
+        bubble, job.bubble = job.bubble, None
+        visible = job.conversation_id == self.conversation_id
+        if job.accepted is None:  # refused before anything was stored: the draft is still there
+            if visible:
+                self.status.setText("Not sent.")
+            self.reply_finished.emit(outcome)
+            return
+        stats = dict(job.stats or {})
         if outcome == "aborted":
-            stats.update(finish="stopped by you", generated_tokens=self._tokens)
-        if bubble.text or outcome != "error":
-            self.store.add_message(self.conversation_id, "assistant", bubble.text, stats)
-            engine = self.slot.engine
-            record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, bubble.text)
-        bubble.set_footer(_footer(stats))
-        self.status.setText(_footer(stats))
-        note = FINISH_NOTES.get(stats.get("finish", ""))
-        if note == FINISH_NOTES["context_full"]:
-            self.ctx.notifier.warning("The reply stopped because the conversation filled the model's context window. Start a new chat to continue.")
+            stats.update(finish="stopped by you", generated_tokens=job.tokens)
+        saved = self._store_reply(job, stats, outcome)
+        if bubble is not None:
+            if saved is not None:
+                bubble.finish()
+                bubble.set_footer(_footer(stats))
+                bubble.set_stored(saved.id)
+                self.transcript.mark_last_reply()
+            else:
+                self._render_transcript()  # an empty failed reply leaves no "…" behind
+        if visible:
+            self.status.setText(_footer(stats))
+            self._recount()
+        else:
+            self._show_status()  # no longer "writing a reply in …"
+        if stats.get("finish") == "context_full":
+            self.ctx.notifier.warning(
+                "The reply stopped because the conversation filled the model's context window. "
+                "Delete earlier messages, choose a context policy that trims, or start a new chat."
+            )
         self.reply_finished.emit(outcome)
+
+    def _store_reply(self, job: ReplyJob, stats: dict, outcome: str):
+        if not job.text and (outcome == "error" or job.replaces is not None):
+            return None  # nothing written: an old reply being regenerated stays
+        if not self.store.exists(job.conversation_id):
+            return None  # the chat was deleted while its reply was written
+        saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces)
+        engine = self.slot.engine
+        record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, job.text)
+        return saved
 
     def _on_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
@@ -304,6 +470,30 @@ class ChatStudio(QWidget):
 
     def stop(self) -> None:
         self.slot.stop()
+
+    # -- per-message actions -------------------------------------------------------------------
+    def _on_message_action(self, name: str, bubble) -> None:
+        if bubble.message_id is None:
+            return
+        if name == "regenerate":
+            self.regenerate()
+            return
+        if self._job is not None and self._job.conversation_id == self.conversation_id:
+            self.ctx.notifier.warning("A reply is being written in this chat: wait for it or press Stop first.")
+            return
+        if name == "delete":
+            if QMessageBox.question(self, "Delete message", "Delete this message from the chat?") != QMessageBox.StandardButton.Yes:
+                return
+            self.store.delete_message(bubble.message_id)
+            self.transcript.remove(bubble)
+        elif name == "edit":
+            text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", bubble.text)
+            if not ok or not text.strip() or text == bubble.text:
+                return
+            self.store.edit_message(bubble.message_id, text)
+            bubble.set_text(text)
+        self.transcript.mark_last_reply()
+        self._recount()
 
     def _read_aloud(self, text: str) -> None:
         reader = getattr(self, "_reader", None)
@@ -317,8 +507,34 @@ class ChatStudio(QWidget):
         reader.speak(text)
 
     def shutdown(self) -> None:
+        """Closing the window: keep the draft and the reply in flight, THEN close the history."""
+        self._meter_timer.stop()
+        if self.store.closed:
+            return
+        self._save_draft()
+        job = self._job
+        if job is not None and not job.stored:
+            self.slot.stop()
+            if job.accepted is not None:
+                self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), "aborted")
+            job.stored = True
+            self._wait_for_job(3000)  # the engine is closed next: let the token in progress end
         self.slot.close()
         self.store.close()
+
+    def _wait_for_job(self, ms: int) -> None:
+        if not self.slot.busy:
+            return
+        loop = QEventLoop()
+        self.slot.busy_changed.connect(loop.quit)
+        QTimer.singleShot(ms, loop.quit)
+        loop.exec()
+        self.slot.busy_changed.disconnect(loop.quit)
+
+
+def _as_bool(value) -> bool:
+    """QSettings INI hands booleans back as the strings 'true' / 'false'."""
+    return value.lower() == "true" if isinstance(value, str) else bool(value)
 
 
 def _footer(stats: dict) -> str:
@@ -336,4 +552,6 @@ def _footer(stats: dict) -> str:
     finish = stats.get("finish")
     if finish and finish != "eos":
         parts.append(FINISH_NOTES.get(finish, finish))
+    if stats.get("edited"):
+        parts.append("edited")
     return " · ".join(parts)

@@ -1,4 +1,5 @@
-"""The chat transcript: one bubble per message, markdown rendered, with Copy / Read aloud.
+"""The chat transcript: one bubble per message, markdown rendered, with Copy / Read aloud,
+Edit and Delete on every stored message, and Regenerate on the last reply.
 
 Streaming appends text to the last bubble; re-rendering markdown on every token would
 cost more than the token itself, so a bubble re-renders at most ~20 times a second.
@@ -15,10 +16,12 @@ ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 
 class MessageBubble(QFrame):
     read_aloud = Signal(str)
+    action = Signal(str, object)  # "edit" | "delete" | "regenerate", this bubble
 
-    def __init__(self, role: str, text: str = "", footer: str = "", parent=None):
+    def __init__(self, role: str, text: str = "", footer: str = "", message_id: int | None = None, parent=None):
         super().__init__(parent)
         self.role = role
+        self.message_id = message_id  # None while the reply is still being written
         self._text = text
         self.setObjectName(f"bubble_{role}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -34,6 +37,20 @@ class MessageBubble(QFrame):
             self.read_button.clicked.connect(lambda: self.read_aloud.emit(self._text))
             head.addWidget(self.copy_button)
             head.addWidget(self.read_button)
+        self.action_buttons: dict[str, QPushButton] = {}
+        for name, label, tip in (
+            ("regenerate", "Regenerate", "Write this reply again (the old one is replaced when the new one is done)"),
+            ("edit", "Edit", "Change the text of this message"),
+            ("delete", "Delete", "Delete this message from the chat"),
+        ):
+            if name == "regenerate" and role != "assistant":
+                continue
+            b = QPushButton(label)
+            b.setToolTip(tip)
+            b.clicked.connect(lambda _checked=False, n=name: self.action.emit(n, self))
+            head.addWidget(b)
+            self.action_buttons[name] = b
+        self.set_stored(message_id)
         lay.addLayout(head)
         self.body = QLabel()
         self.body.setWordWrap(True)
@@ -57,6 +74,16 @@ class MessageBubble(QFrame):
         if not self._render_timer.isActive():
             self._render_timer.start()
 
+    def set_stored(self, message_id: int | None, last_reply: bool = False) -> None:
+        """Edit/Delete only act on stored messages; Regenerate only on the last reply."""
+        self.message_id = message_id
+        for name, b in self.action_buttons.items():
+            b.setVisible(message_id is not None and (name != "regenerate" or last_reply))
+
+    def set_text(self, text: str) -> None:
+        self._text = text
+        self.finish()
+
     def set_footer(self, text: str) -> None:
         self.footer.setText(text)
 
@@ -73,6 +100,7 @@ class MessageBubble(QFrame):
 
 class Transcript(QScrollArea):
     read_aloud = Signal(str)
+    action = Signal(str, object)  # forwarded from the bubbles
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -91,9 +119,21 @@ class Transcript(QScrollArea):
             b.deleteLater()
         self.bubbles = []
 
-    def add(self, role: str, text: str = "", footer: str = "") -> MessageBubble:
-        bubble = MessageBubble(role, text, footer)
+    def remove(self, bubble: MessageBubble) -> None:
+        if bubble in self.bubbles:
+            self.bubbles.remove(bubble)
+            bubble.setParent(None)
+            bubble.deleteLater()
+
+    def mark_last_reply(self) -> None:
+        """Regenerate shows on the last bubble only, when it is a stored reply."""
+        for i, b in enumerate(self.bubbles):
+            b.set_stored(b.message_id, last_reply=i == len(self.bubbles) - 1 and b.role == "assistant")
+
+    def add(self, role: str, text: str = "", footer: str = "", message_id: int | None = None) -> MessageBubble:
+        bubble = MessageBubble(role, text, footer, message_id)
         bubble.read_aloud.connect(self.read_aloud)
+        bubble.action.connect(self.action)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
         self.bubbles.append(bubble)
         self._stick_to_bottom = True

@@ -1,4 +1,5 @@
-"""The Chat side panel: model picker with pack facts, system prompt and sampling settings."""
+"""The Chat side panel: model picker with pack facts, system prompt, sampling settings, the
+chat's context policy and how Enter behaves in the composer."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engines.sampling import SamplingSettings
+from desktop.ui.chat_reply import POLICIES
 
 
 def pack_summary(manifest: dict) -> str:
@@ -37,9 +39,11 @@ def pack_summary(manifest: dict) -> str:
 
 class ChatSettingsPanel(QWidget):
     model_chosen = Signal(str)
+    policy_chosen = Signal(str)  # a key of POLICIES, picked by the user
 
-    def __init__(self, parent=None):
+    def __init__(self, settings=None, parent=None):
         super().__init__(parent)
+        self.settings = settings
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.model = QComboBox()
@@ -67,6 +71,20 @@ class ChatSettingsPanel(QWidget):
         for label, w in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p), ("Repetition penalty", self.repetition), ("Max tokens", self.max_tokens)):
             form.addRow(label, w)
         form.addRow(self.fixed_seed, self.seed)
+        self.policy = QComboBox()
+        for key, label in POLICIES.items():
+            self.policy.addItem(label, key)
+        self.policy.setToolTip(
+            "What this chat does when it outgrows the model's context window:\n"
+            "Stop at the limit: refuse the message, saying how many tokens it needs.\n"
+            "Truncate the middle: keep the system prompt, the first exchange and the latest turns.\n"
+            "Rolling window: keep the system prompt and the latest turns, drop the oldest."
+        )
+        self.policy.activated.connect(lambda _i: self.policy_chosen.emit(self.policy_key()))
+        form.addRow("Context overflow", self.policy)
+        self.enter_sends = QCheckBox("Enter sends (Shift+Enter: new line)")
+        self.enter_sends.setToolTip("Off: Enter adds a line and Ctrl+Enter sends")
+        form.addRow(self.enter_sends)
         lay.addLayout(form)
         lay.addStretch(1)
         self._manifests: dict[str, dict] = {}
@@ -85,6 +103,12 @@ class ChatSettingsPanel(QWidget):
         self.model.setCurrentIndex(max(idx, 0))
         self.model.blockSignals(False)
         self._show_info()
+
+    def policy_key(self) -> str:
+        return self.policy.currentData() or "stop"
+
+    def set_policy(self, key: str) -> None:
+        self.policy.setCurrentIndex(max(0, self.policy.findData(key)))
 
     def current_model(self) -> str | None:
         return self.model.currentData()

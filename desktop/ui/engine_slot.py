@@ -90,8 +90,11 @@ class EngineSlot(QObject):
     def busy(self) -> bool:
         return self.job is not None
 
-    def run(self, request, on_event: Callable[[Any], None], on_end: Callable[[str], None] | None = None) -> GeneratorWorker | None:
-        """Start ``engine.generate(request)``; ``on_end`` gets 'done', 'aborted' or 'error'."""
+    def run(
+        self, request, on_event: Callable[[Any], None], on_end: Callable[[str], None] | None = None, generate: Callable[[Any], Iterator[Any]] | None = None
+    ) -> GeneratorWorker | None:
+        """Start ``engine.generate(request)`` (or ``generate(request)``, a studio's own stream
+        around the engine's); ``on_end`` gets 'done', 'aborted' or 'error'."""
         if self.engine is None:
             self.notifier.error(RequestError(f"No {self.modality} model is loaded yet."))
             return None
@@ -103,7 +106,7 @@ class EngineSlot(QObject):
         except RequestError as exc:
             self.notifier.error(exc)
             return None
-        worker = GeneratorWorker(self.engine.generate, request)
+        worker = GeneratorWorker(generate or self.engine.generate, request)
         outcome = {"value": "done"}
         worker.signals.yielded.connect(on_event)
         worker.signals.errored.connect(lambda exc: (outcome.update(value="error"), self.notifier.error(exc)))

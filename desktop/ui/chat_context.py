@@ -1,0 +1,55 @@
+"""The context meter: tokens the chat would send / the model's context window.
+
+Counting means rendering the chat template and tokenizing the whole history, which takes
+long enough on a long chat to stutter typing, so it runs on the worker pool; only the
+latest request's answer is shown (older ones finish and are dropped).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QProgressBar
+
+from desktop.ui.chat_reply import count_stream
+from desktop.workers import GeneratorWorker, start
+
+
+class ContextMeter(QProgressBar):
+    counted = Signal(int)  # tokens, once the latest count is shown (tests wait on it)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setTextVisible(True)
+        self.setMaximumHeight(18)
+        self.setToolTip("Tokens this chat would send (history, system prompt and your draft) / the model's context window")
+        self._serial = 0
+        self.tokens: int | None = None
+        self.context_length = 0
+        self.show_unknown()
+
+    def show_unknown(self) -> None:
+        self._serial += 1  # a count still in flight is no longer wanted
+        self.tokens = None
+        self.setRange(0, 1)
+        self.setValue(0)
+        self.setFormat("Context: counted once the model is loaded")
+
+    def recount(self, engine, messages: list[dict]) -> None:
+        if engine is None:
+            self.show_unknown()
+            return
+        self._serial += 1
+        serial, length = self._serial, engine.context_length
+        worker = GeneratorWorker(count_stream, engine, messages)
+        worker.signals.yielded.connect(lambda n: self._show(serial, n, length))
+        start(worker)
+
+    def _show(self, serial: int, tokens: int, length: int) -> None:
+        if serial != self._serial:
+            return
+        self.tokens, self.context_length = tokens, length
+        self.setRange(0, max(1, length))
+        self.setValue(min(tokens, length))
+        over = " — over the limit" if tokens > length else ""
+        self.setFormat(f"Context: {tokens:,} / {length:,} tokens ({tokens / max(1, length):.0%}){over}")
+        self.counted.emit(tokens)
