@@ -299,9 +299,11 @@ class ImageStudio(QWidget):
         if len(self.morph.frames) < 2:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save morph", str(self.store.root / "morph.gif"), "Animated GIF (*.gif);;Animated WebP (*.webp)")
+            folder = self.ctx.settings.save_folder()
+            path, _ = QFileDialog.getSaveFileName(self, "Save morph", str(Path(folder) / "morph.gif"), "Animated GIF (*.gif);;Animated WebP (*.webp)")
             if not path:
                 return None
+            self.ctx.settings.remember_save(path)
         from desktop.image_meta import image_record, save_animation
 
         engine = self.slot.engine
@@ -327,15 +329,26 @@ class ImageStudio(QWidget):
         if path:
             self.reproduce(path)
 
-    def _save_selected(self) -> None:
+    def _save_selected(self, dest: str | None = None) -> Path | None:
         import shutil
 
         path = self.gallery.selected_path()
         if not path:
-            return
-        dest, _ = QFileDialog.getSaveFileName(self, "Save image", Path(path).name, "PNG image (*.png)")
-        if dest:
+            self.ctx.notifier.error(RequestError("Select an image in the gallery to save."))
+            return None
+        if not dest:
+            start_at = str(Path(self.ctx.settings.save_folder()) / Path(path).name)
+            dest, _ = QFileDialog.getSaveFileName(self, "Save image", start_at, "PNG image (*.png)")
+            if not dest:
+                return None
+        try:
             shutil.copy2(path, dest)  # a copy keeps every metadata chunk
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not save to '{dest}': {exc.strerror or exc}."))
+            return None
+        self.ctx.settings.remember_save(dest)
+        self.ctx.notifier.info(f"Saved {Path(dest).name}")
+        return Path(dest)
 
     def _delete_selected(self) -> None:
         self.gallery.remove_selected()

@@ -239,7 +239,8 @@ class SpeechStudio(QWidget):
             self.ctx.notifier.error(RequestError("Select a clip to save."))
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save clip as WAV", str(Path.home() / clip.path.name), "WAV audio (*.wav)")
+            start_at = str(Path(self.ctx.settings.save_folder()) / clip.path.name)
+            path, _ = QFileDialog.getSaveFileName(self, "Save clip as WAV", start_at, "WAV audio (*.wav)")
             if not path:
                 return None
         path = Path(path)
@@ -250,6 +251,7 @@ class SpeechStudio(QWidget):
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Could not save to '{path}': {exc.strerror or exc}."))
             return None
+        self.ctx.settings.remember_save(path)
         self.ctx.notifier.info(f"Saved {path.name}")
         return path
 
