@@ -57,6 +57,11 @@ class PreviewView(QLabel):
         self._pixmap = to_pixmap(image)
         self._rescale()
 
+    def clear_image(self) -> None:
+        self._pixmap = None
+        self.clear()
+        self.setText("Your picture appears here.")
+
     def _rescale(self) -> None:
         if self._pixmap is None:
             return
@@ -129,10 +134,14 @@ class ImageStudio(QWidget):
         self.gallery = ImageGallery(self.store)
         self.gallery.image_activated.connect(self._show_file)
         gallery_buttons = QHBoxLayout()
-        for text, slot in (("Reproduce", self._reproduce_selected), ("Save as…", self._save_selected), ("Delete", self._delete_selected)):
+        self.selection_buttons: list[QPushButton] = []
+        for text, slot in (("Reproduce", self._reproduce_selected), ("Save as…", lambda: self._save_selected()), ("Delete", self._delete_selected)):
             b = QPushButton(text)
             b.clicked.connect(slot)
+            b.setEnabled(False)  # they act on the selected image: only live while there is one
             gallery_buttons.addWidget(b)
+            self.selection_buttons.append(b)
+        self.gallery.itemSelectionChanged.connect(self._on_gallery_selection)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -324,6 +333,10 @@ class ImageStudio(QWidget):
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Cannot open '{Path(path).name}': {exc}"))
 
+    def _on_gallery_selection(self) -> None:
+        for b in self.selection_buttons:
+            b.setEnabled(self.gallery.selected_path() is not None)
+
     def _reproduce_selected(self) -> None:
         path = self.gallery.selected_path()
         if path:
@@ -351,7 +364,23 @@ class ImageStudio(QWidget):
         return Path(dest)
 
     def _delete_selected(self) -> None:
-        self.gallery.remove_selected()
+        try:
+            trashed = self.gallery.remove_selected()
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not delete the image: {exc.strerror or exc}."))
+            return
+        if trashed is None:
+            return
+        self.preview.clear_image()
+        self.ctx.notifier.undoable(f"Moved {trashed.original.name} to the trash.", lambda: self._undo_delete(trashed))
+
+    def _undo_delete(self, trashed) -> None:
+        try:
+            self.store.restore(trashed)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not bring the image back: {exc.strerror or exc}."))
+            return
+        self.gallery.reload()
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""

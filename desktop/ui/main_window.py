@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self._restore_splitters()
         tab = ctx.settings.value("window/tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)
+        self.first_painted.connect(_empty_old_trash)  # after the first frame: start-up pays nothing
 
     def _make_studio(self, title: str, module: str, cls: str) -> QWidget:
         try:
@@ -156,3 +157,13 @@ class MainWindow(QMainWindow):
             if callable(shutdown):
                 shutdown()
         super().closeEvent(event)
+
+
+def _empty_old_trash() -> None:
+    """Deleted images and clips wait in the trash for Undo; after KEEP_DAYS they go."""
+    from desktop.trash import Trash
+
+    try:
+        Trash().empty()
+    except OSError as exc:
+        log.warning("could not empty the trash: %s", exc)

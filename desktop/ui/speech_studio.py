@@ -114,10 +114,14 @@ class SpeechStudio(QWidget):
         self.clip_list.itemDoubleClicked.connect(lambda _i: self.replay())
         rl.addWidget(self.clip_list, 1)
         buttons = QHBoxLayout()
-        for text, slot in (("Replay", self.replay), ("Save as WAV…", self.save_as), ("Delete", self.delete_clip)):
+        self.clip_buttons: list[QPushButton] = []
+        for text, slot in (("Replay", self.replay), ("Save as WAV…", lambda: self.save_as()), ("Delete", self.delete_clip)):
             b = QPushButton(text)
             b.clicked.connect(slot)
+            b.setEnabled(False)  # they act on the selected clip: only live while there is one
             buttons.addWidget(b)
+            self.clip_buttons.append(b)
+        self.clip_list.currentItemChanged.connect(lambda item, _previous: [b.setEnabled(item is not None) for b in self.clip_buttons])
         rl.addLayout(buttons)
 
         split = QSplitter()
@@ -256,12 +260,31 @@ class SpeechStudio(QWidget):
         return path
 
     def delete_clip(self) -> None:
+        """Move the clip to the trash, with Undo; nothing is left selected, so a second
+        press cannot silently delete the next clip."""
         row = self.clip_list.currentRow()
         clip = self.selected_clip()
         if clip is None:
             return
-        self.store.delete(clip)
+        try:
+            trashed = self.store.delete(clip)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not delete the clip: {exc.strerror or exc}."))
+            return
         self.clip_list.takeItem(row)
+        self.clip_list.setCurrentRow(-1)
+        self.clip_list.clearSelection()
+        if trashed is not None:
+            self.ctx.notifier.undoable(f"Moved “{clip.title}” to the trash.", lambda: self._undo_delete(trashed))
+
+    def _undo_delete(self, trashed) -> None:
+        try:
+            self.store.restore(trashed)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not bring the clip back: {exc.strerror or exc}."))
+            return
+        self.clip_list.clear()
+        self._load_clips()
 
     def shutdown(self) -> None:
         self.runner.shutdown()
