@@ -31,6 +31,7 @@ from desktop.engines.errors import AtelierError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
 from desktop.ui.image_morph import MorphPanel
@@ -418,5 +419,10 @@ class ImageStudio(QWidget):
             self.reproduce(files[0])
 
     def shutdown(self) -> None:
-        self.stop()
+        """Closing mid-batch keeps the images already finished: the job is stopped and
+        its queued results are stored before the engine goes."""
+        if self.morph_job is not None:
+            self.morph_job.abort()
+        if not stop_and_collect(self.slot):
+            self.ctx.notifier.warning("The image job did not stop in time; images it had not finished are lost.")
         self.slot.close()

@@ -152,6 +152,7 @@ class MainWindow(QMainWindow):
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():
             self.ctx.settings.set_value(key, splitter.saveState())
+        self.setEnabled(False)  # studios may take a moment to store a stopped job's output
         for widget in self.studios.values():
             shutdown = getattr(widget, "shutdown", None)
             if callable(shutdown):

@@ -35,6 +35,7 @@ from desktop.defaults import default_model
 from desktop.clips import Clip, ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.speech_runner import SpeechRunner
 from desktop.ui.waveform import waveform_pixmap
 
@@ -220,7 +221,8 @@ class SpeechStudio(QWidget):
             self._add_item(clip)
 
     def _add_item(self, clip: Clip, top: bool = False) -> None:
-        item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}")
+        stopped = " · stopped early" if (clip.record.get("settings") or {}).get("stopped") else ""
+        item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}{stopped}")
         item.setData(Qt.ItemDataRole.UserRole, clip)
         if top:
             self.clip_list.insertItem(0, item)
@@ -287,4 +289,10 @@ class SpeechStudio(QWidget):
         self._load_clips()
 
     def shutdown(self) -> None:
+        """Closing mid-sentence keeps what was spoken: the job is stopped, its queued
+        audio delivered, and the clip stored (marked stopped) before the voice goes."""
+        ended = stop_and_collect(self.runner.slot)
+        if not ended and self.runner.request is not None and self.runner.samples:
+            self._on_finished("aborted", None)  # store what arrived; the rest never will
+            self.runner.samples = []
         self.runner.shutdown()
