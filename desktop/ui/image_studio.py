@@ -91,6 +91,7 @@ class ImageStudio(QWidget):
         self.slot.busy_changed.connect(self._on_busy)
         self._pending = False
         self._pending_settings: dict | None = None
+        self.shown_seed: int | None = None  # the seed of the picture in the preview
         self.morph_job: GeneratorWorker | None = None
         self._last_stats: dict = {}
         self._build()
@@ -148,6 +149,15 @@ class ImageStudio(QWidget):
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.preview, 1)
+        seed_row = QHBoxLayout()
+        self.seed_label = QLabel("")
+        self.seed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_seed_button = QPushButton("Copy seed")
+        self.copy_seed_button.clicked.connect(self.copy_seed)
+        self.copy_seed_button.setEnabled(False)
+        seed_row.addWidget(self.seed_label, 1)
+        seed_row.addWidget(self.copy_seed_button)
+        tl.addLayout(seed_row)
         tl.addWidget(self.morph)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
@@ -220,7 +230,8 @@ class ImageStudio(QWidget):
         self.progress.setRange(0, max(1, (request.steps or 1) * request.batch_count))
         self.progress.setValue(0)
         if self.slot.run(request, self._on_event, self._on_end) is not None:  # None: refused, and said why
-            self.status.setText("Generating…")
+            armed = request.init_image is not None
+            self.status.setText(f"Generating from {self.controls.init_path or 'the starting image'}…" if armed else "Generating…")
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, Step):
@@ -234,6 +245,7 @@ class ImageStudio(QWidget):
             path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
             self._audit(engine.pack, ev.metadata, path)
             self.preview.show_image(ev.image)
+            self._show_seed(ev.metadata.get("seed"), path.name)
             self.gallery.add(path)
             self.image_added.emit(str(path))
         elif isinstance(ev, Notice):
@@ -324,15 +336,37 @@ class ImageStudio(QWidget):
             self.ctx.notifier.error(exc if isinstance(exc, AtelierError) else RequestError(f"Could not save: {exc}"))
             return None
 
+    # -- seed --------------------------------------------------------------------------------
+    def _show_seed(self, seed, name: str) -> None:
+        """The seed of the picture on show, so a random one can be kept and reused."""
+        self.shown_seed = int(seed) if isinstance(seed, int) or (isinstance(seed, str) and seed.isdigit()) else None
+        self.seed_label.setText(f"{name} · seed {self.shown_seed}" if self.shown_seed is not None else f"{name} · no seed recorded")
+        self.copy_seed_button.setEnabled(self.shown_seed is not None)
+
+    def copy_seed(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        if self.shown_seed is not None:
+            QGuiApplication.clipboard().setText(str(self.shown_seed))
+            self.ctx.notifier.info(f"Seed {self.shown_seed} copied.")
+
     # -- gallery and reproduce --------------------------------------------------------------
     def _show_file(self, path: str) -> None:
         from PIL import Image
+
+        from desktop.image_meta import read_settings
 
         try:
             with Image.open(path) as img:
                 self.preview.show_image(np.asarray(img.convert("RGB")))
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Cannot open '{Path(path).name}': {exc}"))
+            return
+        try:
+            seed = read_settings(path)["settings"].get("seed")
+        except AtelierError:
+            seed = None  # not an Atelier PNG (or its record is damaged): no seed to show
+        self._show_seed(seed, Path(path).name)
 
     def _on_gallery_selection(self) -> None:
         for b in self.selection_buttons:
@@ -373,6 +407,9 @@ class ImageStudio(QWidget):
         if trashed is None:
             return
         self.preview.clear_image()
+        self.seed_label.clear()
+        self.shown_seed = None
+        self.copy_seed_button.setEnabled(False)
         self.ctx.notifier.undoable(f"Moved {trashed.original.name} to the trash.", lambda: self._undo_delete(trashed))
 
     def _undo_delete(self, trashed) -> None:
