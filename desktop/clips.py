@@ -18,6 +18,7 @@ from desktop.audio import save_clip
 from desktop.engines.atomic_write import OutputExistsError
 from desktop.engines.library import data_dir
 from desktop.engines.wav import read_wav
+from desktop.trash import Trash, Trashed
 
 
 @dataclass
@@ -45,6 +46,7 @@ class ClipStore:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else data_dir() / "clips"
         self.root.mkdir(parents=True, exist_ok=True)
+        self.trash = Trash(self.root.parent / "trash")  # beside the store: a rename, never a copy
 
     def add(self, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str) -> Clip:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -75,6 +77,11 @@ class ClipStore:
                 continue
         return out
 
-    def delete(self, clip: Clip) -> None:
-        if clip.path.parent.resolve() == self.root.resolve():
-            clip.path.unlink(missing_ok=True)
+    def delete(self, clip: Clip) -> Trashed | None:
+        """Move the clip's WAV to the trash (Undo: ``restore``)."""
+        if clip.path.parent.resolve() != self.root.resolve() or not clip.path.is_file():
+            return None
+        return self.trash.move(clip.path)
+
+    def restore(self, item: Trashed) -> Clip:
+        return self.load(self.trash.restore(item))

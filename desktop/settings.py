@@ -1,6 +1,10 @@
 """User settings persisted with QSettings, read through one small typed facade.
 
 A corrupted settings file is reset with a notice rather than crashing start-up.
+
+The app-wide choices live under ``preferences/``: QSettings writes a group named
+``general`` as the INI section ``[%General]`` and reads it back as ``General``, so values
+once saved under ``general/`` were never found again. Those are moved on start.
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from PySide6.QtCore import QSettings
 from desktop.engines.providers import CHOICES, RuntimeSettings
 
 ORG, APP = "Atelier", "Atelier"
+PREFS = "preferences"
+LAST_SAVE_KEY = "paths/last_save_folder"
+# what older builds wrote under the unreadable ``general/`` group
+_MOVED_FROM_GENERAL = ("output_dir", "theme", "history_days")
 
 
 def _qsettings() -> QSettings:
@@ -61,6 +69,21 @@ class Settings:
             self.q.sync()
             kept = f" The damaged file was kept as {backup}." if backup else ""
             self.reset_notice = f"Your settings file could not be read and was reset to defaults.{kept}"
+        self._migrate_general_group()
+
+    def _migrate_general_group(self) -> None:
+        """Keep what a person chose in an older build: QSettings lists those keys as
+        ``General/<key>`` (its name for the ``[%General]`` section)."""
+        moved = False
+        for key in _MOVED_FROM_GENERAL:
+            old = f"General/{key}"
+            if self.q.contains(old):
+                if not self.q.contains(f"{PREFS}/{key}"):
+                    self.q.setValue(f"{PREFS}/{key}", self.q.value(old))
+                self.q.remove(old)
+                moved = True
+        if moved:
+            self.q.sync()
 
     def load(self) -> AppSettings:
         d = AppSettings()
@@ -69,9 +92,9 @@ class Settings:
             values = AppSettings(
                 provider=provider if provider in CHOICES else d.provider,
                 threads=max(0, int(self.q.value("runtime/threads", d.threads))),
-                output_dir=str(self.q.value("general/output_dir", d.output_dir) or ""),
-                theme=str(self.q.value("general/theme", d.theme)),
-                history_days=max(0, int(self.q.value("general/history_days", d.history_days))),
+                output_dir=str(self.q.value(f"{PREFS}/output_dir", d.output_dir) or ""),
+                theme=str(self.q.value(f"{PREFS}/theme", d.theme)),
+                history_days=max(0, int(self.q.value(f"{PREFS}/history_days", d.history_days))),
                 context_window=max(256, int(self.q.value("text/context_window", d.context_window))),
             )
         except (TypeError, ValueError):
@@ -85,9 +108,9 @@ class Settings:
     def save(self, s: AppSettings) -> None:
         self.q.setValue("runtime/provider", s.provider)
         self.q.setValue("runtime/threads", s.threads)
-        self.q.setValue("general/output_dir", s.output_dir)
-        self.q.setValue("general/theme", s.theme)
-        self.q.setValue("general/history_days", s.history_days)
+        self.q.setValue(f"{PREFS}/output_dir", s.output_dir)
+        self.q.setValue(f"{PREFS}/theme", s.theme)
+        self.q.setValue(f"{PREFS}/history_days", s.history_days)
         self.q.setValue("text/context_window", s.context_window)
         self.q.sync()
 
@@ -106,8 +129,22 @@ class Settings:
         s = self.load()
         return RuntimeSettings(provider=s.provider, threads=s.threads, context_window=s.context_window)
 
+    def save_folder(self) -> str:
+        """Where a "Save as…" dialog opens: the default output folder when one is set,
+        else the folder last saved to, else the home folder (never the app's data folder,
+        which a person should not have to dig through)."""
+        chosen = self.load().output_dir
+        for folder in (chosen, str(self.q.value(LAST_SAVE_KEY, "") or "")):
+            if folder and os.path.isdir(os.path.expanduser(folder)):
+                return os.path.expanduser(folder)
+        return os.path.expanduser("~")
+
+    def remember_save(self, path: str | os.PathLike) -> None:
+        self.set_value(LAST_SAVE_KEY, os.path.dirname(os.path.abspath(path)))
+
     def value(self, key: str, default=None):
         return self.q.value(key, default)
 
     def set_value(self, key: str, value) -> None:
         self.q.setValue(key, value)
+        self.q.sync()  # a crash or kill after this call must not lose the choice

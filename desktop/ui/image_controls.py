@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSlider,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -51,6 +53,7 @@ class ImageControls(QWidget):
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("Negative prompt: what to avoid (optional)")
         self.negative.setMaximumHeight(60)
+        lay.addWidget(self._armed_chip())
         lay.addWidget(self.prompt)
         lay.addWidget(self.negative)
         form = QFormLayout()
@@ -96,6 +99,27 @@ class ImageControls(QWidget):
             form.addRow(label, widget)
         lay.addLayout(form)
         lay.addWidget(self._img2img_box())
+
+    def _armed_chip(self) -> QWidget:
+        """Above the prompt, while a starting image is armed: every Generate is img2img
+        until the "×" disarms it (a hidden armed image silently changed later prompts)."""
+        chip = QFrame()
+        chip.setObjectName("armedChip")
+        chip.setStyleSheet("#armedChip { border: 2px solid palette(highlight); border-radius: 4px; }")
+        h = QHBoxLayout(chip)
+        h.setContentsMargins(6, 2, 2, 2)
+        self.armed_label = QLabel()
+        self.armed_label.setWordWrap(True)
+        self.armed_clear = QToolButton()
+        self.armed_clear.setText("×")
+        self.armed_clear.setToolTip("Stop starting from this image")
+        self.armed_clear.setAccessibleName("Clear the starting image")
+        self.armed_clear.clicked.connect(lambda: self.set_init_image(None))
+        h.addWidget(self.armed_label, 1)
+        h.addWidget(self.armed_clear)
+        chip.hide()
+        self.armed_chip = chip
+        return chip
 
     def _img2img_box(self) -> QWidget:
         box = QWidget()
@@ -163,6 +187,7 @@ class ImageControls(QWidget):
             for label in caps["classes"]:
                 self.class_label.addItem(label, label)
         self.img2img_box.setVisible(caps["img2img"])
+        self._update_armed()
         if first:
             w, h = caps["default_size"]
             self.width_box.setValue(w)
@@ -191,7 +216,17 @@ class ImageControls(QWidget):
         self.init_label.setText(f"{name} ({image.shape[1]}×{image.shape[0]})" if image is not None else "no starting image")
         self.init_clear.setEnabled(image is not None)
         self.strength.setEnabled(image is not None)
+        self._update_armed()
         self.init_image_changed.emit()
+
+    def img2img_armed(self) -> bool:
+        """Whether the next Generate starts from ``init_image``."""
+        return self.init_image is not None and bool((self.caps or {}).get("img2img"))
+
+    def _update_armed(self) -> None:
+        if hasattr(self, "armed_chip"):
+            self.armed_label.setText(f"Starting from {self.init_path or 'an image'} (img2img)")
+            self.armed_chip.setVisible(self.img2img_armed())
 
     # -- values ----------------------------------------------------------------------------
     def size(self) -> tuple[int, int]:

@@ -1,6 +1,8 @@
 """The Image studio's gallery: thumbnails of the PNGs in the image store, newest first.
 
-It lists what is on disk, so the gallery survives restarts by construction.
+It lists what is on disk, so the gallery survives restarts by construction. One click (or
+the arrow keys) shows an image in the preview. A delete moves the file to the trash and
+leaves nothing selected, so a second press of Delete cannot silently take the next image.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from desktop.image_store import ImageStore
+from desktop.trash import Trashed
 
 THUMB = 128
 BATCH = 24  # thumbnails decoded per turn of the event loop: the window stays responsive
@@ -42,7 +45,9 @@ class ImageGallery(QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setSpacing(4)
-        self.itemActivated.connect(lambda item: self.image_activated.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.itemActivated.connect(self._emit_activated)
+        self.itemClicked.connect(self._emit_activated)
+        self.currentItemChanged.connect(lambda item, _previous: self._emit_activated(item))
         self.reload()
 
     def reload(self) -> None:
@@ -70,6 +75,10 @@ class ImageGallery(QListWidget):
         self.insertItem(row, item)
         return item
 
+    def _emit_activated(self, item: QListWidgetItem | None) -> None:
+        if item is not None:
+            self.image_activated.emit(item.data(Qt.ItemDataRole.UserRole))
+
     def paths(self) -> list[str]:
         return [self.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.count())]
 
@@ -77,11 +86,16 @@ class ImageGallery(QListWidget):
         items = self.selectedItems()
         return items[0].data(Qt.ItemDataRole.UserRole) if items else None
 
-    def remove_selected(self) -> Path | None:
-        """Delete the selected image file (an explicit user action) and its thumbnail."""
+    def remove_selected(self) -> Trashed | None:
+        """Move the selected image to the trash and drop its thumbnail; raises OSError
+        when the file cannot be moved."""
         path = self.selected_path()
         if path is None:
             return None
-        Path(path).unlink(missing_ok=True)
+        trashed = self.store.delete(Path(path))
+        self.blockSignals(True)  # the row that slides up is not "viewed" or selected
         self.takeItem(self.row(self.selectedItems()[0]))
-        return Path(path)
+        self.setCurrentItem(None)
+        self.clearSelection()
+        self.blockSignals(False)
+        return trashed

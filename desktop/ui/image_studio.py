@@ -31,6 +31,7 @@ from desktop.engines.errors import AtelierError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
 from desktop.ui.image_morph import MorphPanel
@@ -56,6 +57,11 @@ class PreviewView(QLabel):
     def show_image(self, image: np.ndarray) -> None:
         self._pixmap = to_pixmap(image)
         self._rescale()
+
+    def clear_image(self) -> None:
+        self._pixmap = None
+        self.clear()
+        self.setText("Your picture appears here.")
 
     def _rescale(self) -> None:
         if self._pixmap is None:
@@ -85,6 +91,7 @@ class ImageStudio(QWidget):
         self.slot.busy_changed.connect(self._on_busy)
         self._pending = False
         self._pending_settings: dict | None = None
+        self.shown_seed: int | None = None  # the seed of the picture in the preview
         self.morph_job: GeneratorWorker | None = None
         self._last_stats: dict = {}
         self._build()
@@ -129,15 +136,28 @@ class ImageStudio(QWidget):
         self.gallery = ImageGallery(self.store)
         self.gallery.image_activated.connect(self._show_file)
         gallery_buttons = QHBoxLayout()
-        for text, slot in (("Reproduce", self._reproduce_selected), ("Save as…", self._save_selected), ("Delete", self._delete_selected)):
+        self.selection_buttons: list[QPushButton] = []
+        for text, slot in (("Reproduce", self._reproduce_selected), ("Save as…", lambda: self._save_selected()), ("Delete", self._delete_selected)):
             b = QPushButton(text)
             b.clicked.connect(slot)
+            b.setEnabled(False)  # they act on the selected image: only live while there is one
             gallery_buttons.addWidget(b)
+            self.selection_buttons.append(b)
+        self.gallery.itemSelectionChanged.connect(self._on_gallery_selection)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
         tl.setContentsMargins(0, 0, 0, 0)
         tl.addWidget(self.preview, 1)
+        seed_row = QHBoxLayout()
+        self.seed_label = QLabel("")
+        self.seed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.copy_seed_button = QPushButton("Copy seed")
+        self.copy_seed_button.clicked.connect(self.copy_seed)
+        self.copy_seed_button.setEnabled(False)
+        seed_row.addWidget(self.seed_label, 1)
+        seed_row.addWidget(self.copy_seed_button)
+        tl.addLayout(seed_row)
         tl.addWidget(self.morph)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
@@ -210,7 +230,8 @@ class ImageStudio(QWidget):
         self.progress.setRange(0, max(1, (request.steps or 1) * request.batch_count))
         self.progress.setValue(0)
         if self.slot.run(request, self._on_event, self._on_end) is not None:  # None: refused, and said why
-            self.status.setText("Generating…")
+            armed = request.init_image is not None
+            self.status.setText(f"Generating from {self.controls.init_path or 'the starting image'}…" if armed else "Generating…")
 
     def _on_event(self, ev) -> None:
         if isinstance(ev, Step):
@@ -224,6 +245,7 @@ class ImageStudio(QWidget):
             path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
             self._audit(engine.pack, ev.metadata, path)
             self.preview.show_image(ev.image)
+            self._show_seed(ev.metadata.get("seed"), path.name)
             self.gallery.add(path)
             self.image_added.emit(str(path))
         elif isinstance(ev, Notice):
@@ -299,9 +321,11 @@ class ImageStudio(QWidget):
         if len(self.morph.frames) < 2:
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save morph", str(self.store.root / "morph.gif"), "Animated GIF (*.gif);;Animated WebP (*.webp)")
+            folder = self.ctx.settings.save_folder()
+            path, _ = QFileDialog.getSaveFileName(self, "Save morph", str(Path(folder) / "morph.gif"), "Animated GIF (*.gif);;Animated WebP (*.webp)")
             if not path:
                 return None
+            self.ctx.settings.remember_save(path)
         from desktop.image_meta import image_record, save_animation
 
         engine = self.slot.engine
@@ -312,33 +336,89 @@ class ImageStudio(QWidget):
             self.ctx.notifier.error(exc if isinstance(exc, AtelierError) else RequestError(f"Could not save: {exc}"))
             return None
 
+    # -- seed --------------------------------------------------------------------------------
+    def _show_seed(self, seed, name: str) -> None:
+        """The seed of the picture on show, so a random one can be kept and reused."""
+        self.shown_seed = int(seed) if isinstance(seed, int) or (isinstance(seed, str) and seed.isdigit()) else None
+        self.seed_label.setText(f"{name} · seed {self.shown_seed}" if self.shown_seed is not None else f"{name} · no seed recorded")
+        self.copy_seed_button.setEnabled(self.shown_seed is not None)
+
+    def copy_seed(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        if self.shown_seed is not None:
+            QGuiApplication.clipboard().setText(str(self.shown_seed))
+            self.ctx.notifier.info(f"Seed {self.shown_seed} copied.")
+
     # -- gallery and reproduce --------------------------------------------------------------
     def _show_file(self, path: str) -> None:
         from PIL import Image
+
+        from desktop.image_meta import read_settings
 
         try:
             with Image.open(path) as img:
                 self.preview.show_image(np.asarray(img.convert("RGB")))
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Cannot open '{Path(path).name}': {exc}"))
+            return
+        try:
+            seed = read_settings(path)["settings"].get("seed")
+        except AtelierError:
+            seed = None  # not an Atelier PNG (or its record is damaged): no seed to show
+        self._show_seed(seed, Path(path).name)
+
+    def _on_gallery_selection(self) -> None:
+        for b in self.selection_buttons:
+            b.setEnabled(self.gallery.selected_path() is not None)
 
     def _reproduce_selected(self) -> None:
         path = self.gallery.selected_path()
         if path:
             self.reproduce(path)
 
-    def _save_selected(self) -> None:
+    def _save_selected(self, dest: str | None = None) -> Path | None:
         import shutil
 
         path = self.gallery.selected_path()
         if not path:
-            return
-        dest, _ = QFileDialog.getSaveFileName(self, "Save image", Path(path).name, "PNG image (*.png)")
-        if dest:
+            self.ctx.notifier.error(RequestError("Select an image in the gallery to save."))
+            return None
+        if not dest:
+            start_at = str(Path(self.ctx.settings.save_folder()) / Path(path).name)
+            dest, _ = QFileDialog.getSaveFileName(self, "Save image", start_at, "PNG image (*.png)")
+            if not dest:
+                return None
+        try:
             shutil.copy2(path, dest)  # a copy keeps every metadata chunk
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not save to '{dest}': {exc.strerror or exc}."))
+            return None
+        self.ctx.settings.remember_save(dest)
+        self.ctx.notifier.info(f"Saved {Path(dest).name}")
+        return Path(dest)
 
     def _delete_selected(self) -> None:
-        self.gallery.remove_selected()
+        try:
+            trashed = self.gallery.remove_selected()
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not delete the image: {exc.strerror or exc}."))
+            return
+        if trashed is None:
+            return
+        self.preview.clear_image()
+        self.seed_label.clear()
+        self.shown_seed = None
+        self.copy_seed_button.setEnabled(False)
+        self.ctx.notifier.undoable(f"Moved {trashed.original.name} to the trash.", lambda: self._undo_delete(trashed))
+
+    def _undo_delete(self, trashed) -> None:
+        try:
+            self.store.restore(trashed)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not bring the image back: {exc.strerror or exc}."))
+            return
+        self.gallery.reload()
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""
@@ -376,5 +456,10 @@ class ImageStudio(QWidget):
             self.reproduce(files[0])
 
     def shutdown(self) -> None:
-        self.stop()
+        """Closing mid-batch keeps the images already finished: the job is stopped and
+        its queued results are stored before the engine goes."""
+        if self.morph_job is not None:
+            self.morph_job.abort()
+        if not stop_and_collect(self.slot):
+            self.ctx.notifier.warning("The image job did not stop in time; images it had not finished are lost.")
         self.slot.close()

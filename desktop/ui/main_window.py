@@ -88,6 +88,7 @@ class MainWindow(QMainWindow):
         self._restore_splitters()
         tab = ctx.settings.value("window/tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)
+        self.first_painted.connect(_empty_old_trash)  # after the first frame: start-up pays nothing
 
     def _make_studio(self, title: str, module: str, cls: str) -> QWidget:
         try:
@@ -151,8 +152,19 @@ class MainWindow(QMainWindow):
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():
             self.ctx.settings.set_value(key, splitter.saveState())
+        self.setEnabled(False)  # studios may take a moment to store a stopped job's output
         for widget in self.studios.values():
             shutdown = getattr(widget, "shutdown", None)
             if callable(shutdown):
                 shutdown()
         super().closeEvent(event)
+
+
+def _empty_old_trash() -> None:
+    """Deleted images and clips wait in the trash for Undo; after KEEP_DAYS they go."""
+    from desktop.trash import Trash
+
+    try:
+        Trash().empty()
+    except OSError as exc:
+        log.warning("could not empty the trash: %s", exc)

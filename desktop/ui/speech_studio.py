@@ -35,6 +35,7 @@ from desktop.clips import Clip, ClipStore
 from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.speech_runner import SpeechRunner
 from desktop.ui.waveform import waveform_pixmap
 
@@ -114,10 +115,14 @@ class SpeechStudio(QWidget):
         self.clip_list.itemDoubleClicked.connect(lambda _i: self.replay())
         rl.addWidget(self.clip_list, 1)
         buttons = QHBoxLayout()
-        for text, slot in (("Replay", self.replay), ("Save as WAV…", self.save_as), ("Delete", self.delete_clip)):
+        self.clip_buttons: list[QPushButton] = []
+        for text, slot in (("Replay", self.replay), ("Save as WAV…", lambda: self.save_as()), ("Delete", self.delete_clip)):
             b = QPushButton(text)
             b.clicked.connect(slot)
+            b.setEnabled(False)  # they act on the selected clip: only live while there is one
             buttons.addWidget(b)
+            self.clip_buttons.append(b)
+        self.clip_list.currentItemChanged.connect(lambda item, _previous: [b.setEnabled(item is not None) for b in self.clip_buttons])
         rl.addLayout(buttons)
 
         split = QSplitter()
@@ -216,7 +221,8 @@ class SpeechStudio(QWidget):
             self._add_item(clip)
 
     def _add_item(self, clip: Clip, top: bool = False) -> None:
-        item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}")
+        stopped = " · stopped early" if (clip.record.get("settings") or {}).get("stopped") else ""
+        item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}{stopped}")
         item.setData(Qt.ItemDataRole.UserRole, clip)
         if top:
             self.clip_list.insertItem(0, item)
@@ -239,7 +245,8 @@ class SpeechStudio(QWidget):
             self.ctx.notifier.error(RequestError("Select a clip to save."))
             return None
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Save clip as WAV", str(Path.home() / clip.path.name), "WAV audio (*.wav)")
+            start_at = str(Path(self.ctx.settings.save_folder()) / clip.path.name)
+            path, _ = QFileDialog.getSaveFileName(self, "Save clip as WAV", start_at, "WAV audio (*.wav)")
             if not path:
                 return None
         path = Path(path)
@@ -250,16 +257,42 @@ class SpeechStudio(QWidget):
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Could not save to '{path}': {exc.strerror or exc}."))
             return None
+        self.ctx.settings.remember_save(path)
         self.ctx.notifier.info(f"Saved {path.name}")
         return path
 
     def delete_clip(self) -> None:
+        """Move the clip to the trash, with Undo; nothing is left selected, so a second
+        press cannot silently delete the next clip."""
         row = self.clip_list.currentRow()
         clip = self.selected_clip()
         if clip is None:
             return
-        self.store.delete(clip)
+        try:
+            trashed = self.store.delete(clip)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not delete the clip: {exc.strerror or exc}."))
+            return
         self.clip_list.takeItem(row)
+        self.clip_list.setCurrentRow(-1)
+        self.clip_list.clearSelection()
+        if trashed is not None:
+            self.ctx.notifier.undoable(f"Moved “{clip.title}” to the trash.", lambda: self._undo_delete(trashed))
+
+    def _undo_delete(self, trashed) -> None:
+        try:
+            self.store.restore(trashed)
+        except OSError as exc:
+            self.ctx.notifier.error(RequestError(f"Could not bring the clip back: {exc.strerror or exc}."))
+            return
+        self.clip_list.clear()
+        self._load_clips()
 
     def shutdown(self) -> None:
+        """Closing mid-sentence keeps what was spoken: the job is stopped, its queued
+        audio delivered, and the clip stored (marked stopped) before the voice goes."""
+        ended = stop_and_collect(self.runner.slot)
+        if not ended and self.runner.request is not None and self.runner.samples:
+            self._on_finished("aborted", None)  # store what arrived; the rest never will
+            self.runner.samples = []
         self.runner.shutdown()
