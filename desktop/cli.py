@@ -15,7 +15,7 @@ from typing import Callable
 from desktop import __version__
 from desktop.engines.errors import AtelierError
 
-COMMAND_MODULES = ("models", "text", "speech", "image", "export", "selftest", "provenance")
+COMMAND_MODULES = ("models", "text", "speech", "image", "export", "selftest", "provenance", "serve")
 INTERNAL_ERROR_EXIT = 70  # EX_SOFTWARE: an untyped error reached the top (a bug, not bad input)
 _COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]] = {}
 

@@ -114,6 +114,8 @@ class NetworkGuard:
             def __init__(self, family=-1, type=-1, proto=-1, fileno=None):
                 super().__init__(family, type, proto, fileno)
                 fam = self.family
+                if fileno is not None and _accepted_by_listener(self):
+                    return  # a connection a local API server listener accepted: inbound, allowed
                 if fam not in _LOCAL_FAMILIES and not getattr(_IN_SOCKETPAIR, "active", False):
                     self.close()
                     guard._attempt(f"socket({getattr(fam, 'name', fam)})")
@@ -212,6 +214,37 @@ class NetworkGuard:
 
 _LOCAL_FAMILIES = {getattr(socket, "AF_UNIX", None)} - {None}
 _IN_SOCKETPAIR = threading.local()
+
+
+_LISTENER_PORTS: set[int] = set()
+_UNGUARDED_SOCKET = socket.socket  # captured at import, before any guard replaces it
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound, listening TCP socket for the local API server (``python main.py serve``).
+
+    Serving is inbound only, so the guard allows it: the socket is made with the unguarded
+    class, and the connections it accepts (whose local port is this listener's) pass
+    through. Every outbound socket stays refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = _UNGUARDED_SOCKET(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    _LISTENER_PORTS.add(sock.getsockname()[1])
+    return sock
+
+
+def _accepted_by_listener(sock) -> bool:
+    try:
+        return sock.getsockname()[1] in _LISTENER_PORTS
+    except (OSError, IndexError, TypeError):
+        return False
 
 
 def _is_local_name(host) -> bool:

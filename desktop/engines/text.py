@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 from .base import register_engine
 from .chat_template import ChatTemplate, find_template
@@ -33,6 +35,11 @@ class ChatRequest:
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # benchmarks only: always produce max_tokens tokens
+    # Constrained decoding (the API server's JSON output): called before each sampling
+    # step with the logits and the tokens generated so far; returns the logits with the
+    # tokens the grammar forbids set to -inf.
+    logits_hook: Callable[[np.ndarray, list[int]], np.ndarray] | None = None
+    raw: bool = False  # one user message encoded as is, without the chat template (/v1/completions)
 
     def validate(self) -> None:
         # Types first (issue 5 fuzzing): a request built from a file or by a script with the
@@ -43,6 +50,8 @@ class ChatRequest:
             raise RequestError("Max tokens must be a whole number between 1 and 32768.")
         if not isinstance(self.stop, (tuple, list)) or not all(isinstance(s, str) for s in self.stop):
             raise RequestError("Stop strings must be a list of text.")
+        if self.logits_hook is not None and not callable(self.logits_hook):
+            raise RequestError("The logits hook must be callable.")
         if not isinstance(self.sampling, SamplingSettings):
             raise RequestError("Sampling settings are missing or malformed.")
         if not self.messages:
@@ -105,6 +114,11 @@ class TextEngine:
         text = self.template.render(messages, add_generation_prompt=True)
         return self.tokenizer.encode(text, add_special_tokens=False).ids
 
+    def encode_request(self, request: ChatRequest) -> list[int]:
+        if request.raw:
+            return self.tokenizer.encode(request.messages[-1]["content"], add_special_tokens=False).ids
+        return self.encode_chat(request.messages)
+
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.encode_chat(messages))
 
@@ -112,7 +126,7 @@ class TextEngine:
         from tokenizers.decoders import DecodeStream
 
         request.validate()
-        prompt = self.encode_chat(request.messages)
+        prompt = self.encode_request(request)
         if len(prompt) >= self.context_length - 1:
             raise ContextOverflowError(
                 f"This conversation is {len(prompt):,} tokens but the model's context window holds "
@@ -133,6 +147,8 @@ class TextEngine:
         recent_prompt = prompt[-request.sampling.repetition_window :]  # the penalty also sees the prompt's tail
         t_first = time.perf_counter()
         while True:
+            if request.logits_hook is not None:
+                logits = request.logits_hook(logits, generated)
             token = sampler(logits, recent_prompt + generated)
             if token in self.eos_ids and not request.ignore_eos:
                 finish = "eos"

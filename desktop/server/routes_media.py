@@ -1,0 +1,121 @@
+"""``/v1/images/generations`` and ``/v1/audio/speech`` over the image and speech engines.
+
+Files are made exactly as the studio and the CLI make them - the same provenance record,
+the same watermark, the same atomic writers - into a private temporary folder, read back
+as bytes and deleted: a client never names a path, and nothing it sends is written
+anywhere it chose.
+"""
+
+from __future__ import annotations
+
+import base64
+import tempfile
+import time
+from contextlib import aclosing
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from desktop.engines.errors import RequestError
+from desktop.engines.events import AudioChunk, Done, ImageResult
+
+from .schemas import ImageBody, SpeechBody
+
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
+
+
+def _image_job(body: ImageBody):
+    from desktop.audit import record_job
+    from desktop.commands.image import parse_size
+    from desktop.engines.image import ImageRequest
+    from desktop.image_meta import image_record, save_image
+
+    width, height = parse_size(body.size)
+    request = ImageRequest(
+        prompt=body.prompt, negative_prompt=body.negative_prompt or "", width=width, height=height,
+        steps=body.steps, guidance=body.guidance, scheduler=body.scheduler or "", seed=body.seed, batch_count=body.n,
+    )
+    request.validate()  # before queueing for the model
+
+    def make(engine, slot):
+        with tempfile.TemporaryDirectory(prefix="atelier-api-") as tmp:
+            for event in engine.generate(request):
+                if isinstance(event, ImageResult):
+                    path = save_image(Path(tmp) / "image.png", event.image, image_record(engine.pack, event.metadata, engine.provider.used))
+                    png = path.read_bytes()
+                    record_job("image", engine.pack, event.metadata, png)
+                    yield {"b64_json": base64.b64encode(png).decode("ascii"), "revised_prompt": None, "seed": event.seed}
+
+    return make
+
+
+def _speech_job(body: SpeechBody):
+    import numpy as np
+
+    from desktop.audio import save_clip, speech_record
+    from desktop.audit import record_job
+    from desktop.engines.speech import SpeechRequest
+
+    request = SpeechRequest(body.input, speed=body.speed, seed=body.seed)
+    request.validate()
+
+    def make(engine, slot):
+        if body.voice is not None and body.voice in engine.speakers:
+            request.speaker = body.voice  # OpenAI's voice names ("alloy"...) are not ours: ignored
+        chunks, stats = [], {}
+        for event in engine.generate(request):
+            if isinstance(event, AudioChunk):
+                chunks.append(event.samples)
+            elif isinstance(event, Done):
+                stats = event.stats
+        settings = {"speed": body.speed, "variation": request.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
+        record = speech_record(engine.pack, settings, stats)
+        samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+        with tempfile.TemporaryDirectory(prefix="atelier-api-") as tmp:
+            if body.response_format == "flac":
+                data = _flac(Path(tmp) / "speech.flac", samples, engine.sample_rate, record)
+            else:
+                data = save_clip(Path(tmp) / "speech.wav", samples, engine.sample_rate, record, body.input).read_bytes()
+        record_job("speech", engine.pack, {**settings, "seed": stats.get("seed"), "api": "speech"}, data)
+        yield data
+
+    return make
+
+
+def _flac(path: Path, samples, rate: int, record: dict) -> bytes:
+    """FLAC via soundfile; the provenance record goes in its comment tag."""
+    import soundfile as sf
+
+    from desktop.provenance import AI_NOTE, dumps
+
+    with sf.SoundFile(path, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16") as fh:
+        fh.comment = dumps(record)
+        fh.genre = AI_NOTE
+        fh.software = f"Atelier {record.get('app_version', '')}".strip()
+        fh.write(samples)
+    return path.read_bytes()
+
+
+async def _collect(request: Request, model: str, make) -> list:
+    out = []
+    async with aclosing(request.app.state.jobs.events(model, make)) as events:
+        async for item in events:
+            out.append(item)
+    return out
+
+
+def register(app: FastAPI) -> None:
+    @app.post("/v1/images/generations")
+    async def images(body: ImageBody, request: Request):
+        request.app.state.catalog.entry(body.model, "image")
+        data = await _collect(request, body.model, _image_job(body))
+        return {"created": int(time.time()), "data": data}
+
+    @app.post("/v1/audio/speech")
+    async def speech(body: SpeechBody, request: Request):
+        request.app.state.catalog.entry(body.model, "speech")
+        if not body.input.strip():
+            raise RequestError("Nothing to say: input is empty.")
+        (data,) = await _collect(request, body.model, _speech_job(body))
+        return Response(content=data, media_type=MEDIA_TYPES[body.response_format])
