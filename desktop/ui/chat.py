@@ -10,7 +10,6 @@ the composer, and the composer's draft is kept per chat across restarts.
 
 from __future__ import annotations
 
-
 from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
