@@ -45,6 +45,11 @@ def safe_pack_name(name: str) -> str:
     return cleaned[:80] or "pack"
 
 
+def _a(word: object) -> str:
+    word = str(word)
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
 @dataclass
 class PackEntry:
     """What the library shows without hashing files: manifest facts and any problem.
@@ -115,7 +120,7 @@ class Library:
         if modality is not None:
             found = read_manifest(root).get("modality")
             if found != modality:
-                raise RequestError(f"'{name}' is a {found} model; this needs a{'n' if modality[0] in 'aeiou' else ''} {modality} model.")
+                raise RequestError(f"'{name}' is {_a(found)} model; this needs {_a(modality)} model. Choose {_a(modality)} pack (see `models list`).")
         return load_pack(root, verify_hashes=verify_hashes)
 
     def first_of(self, modality: str) -> str | None:

@@ -19,8 +19,6 @@ from desktop.engines.base import open_engine
 from desktop.engines.errors import PackIntegrityError, UnsafePathError
 from desktop.engines.library import Library
 from desktop.engines.packs import load_pack, write_manifest
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest
 from tests.fuzz_cases import _rehash
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
