@@ -14,8 +14,6 @@ import logging
 import os
 import shutil
 import stat
-import zipfile
-import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +24,9 @@ from .library import Library
 from .pack_checks import check_runtime_configs
 from .pack_names import check_pack_name
 from .packs import MANIFEST_NAME, MAX_PACK_FILES, Pack, load_pack, stray_files, write_manifest
+from .archives import MAX_DEPTH, safe_extract
 from .staging import pack_lock, staging_folder
 
-MAX_ARCHIVE_BYTES = 16 * 1024**3
-MAX_ARCHIVE_ENTRIES = 10_000
-MAX_RATIO = 200  # uncompressed / compressed per entry; beyond this it is a bomb, not a model
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +137,10 @@ def _claim(library: Library, name: str):
 
 def _check_free(library: Library, name: str) -> None:
     clash = library.name_clash(name)
-    if clash == name or library.destination(name).exists():
+    dest = library.destination(name)
+    if clash is None and dest.exists() and not any(e.root == dest and e.manifest for e in library.entries()):
+        raise PackError(f"The library folder '{dest.name}' holds a broken pack; remove it first (`models remove {dest.name}` or the Library page).")
+    if clash == name or dest.exists():
         raise PackError(f"A model named '{name}' is already installed. Remove it first or import under another --name.")
     if clash:
         raise PackFormatError(f"The name '{name}' looks like the installed model '{clash}' (they differ only in look-alike or invisible characters); choose another --name.")
@@ -206,7 +205,6 @@ def _raise_os_error(exc: OSError, path: Path, library: Library | None):
     raise ImportFormatError(f"'{path.name}' could not be imported: {exc.strerror or exc}{where}.") from None
 
 
-MAX_DEPTH = 32  # folders inside a pack; real ones use two or three
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
@@ -263,89 +261,6 @@ def _copy_listed(pack: Pack, stage: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pack.path_of(f.path), target, follow_symlinks=False)
     shutil.copyfile(pack.root / MANIFEST_NAME, stage / MANIFEST_NAME, follow_symlinks=False)
-
-
-def safe_extract(archive: Path, into: Path) -> Path:
-    """Unpack a zip refusing traversal, links and bombs; return the pack root inside."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise ImportFormatError(f"'{archive.name}' is not a readable zip archive ({exc}).") from None
-    with zf:
-        infos = zf.infolist()
-        _check_entries(archive, infos)
-        try:
-            free = shutil.disk_usage(into).free
-        except OSError:
-            free = None
-        total = sum(i.file_size for i in infos)
-        if free is not None and total > free:
-            raise ResourceError(f"'{archive.name}' unpacks to {total / 2**30:.1f} GB but the disk has {free / 2**30:.1f} GB free.")
-        for info in infos:
-            target = (into / _entry_name(info)).resolve()
-            if into.resolve() not in target.parents and target != into.resolve():
-                raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive.")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    written = 0
-                    while chunk := src.read(1 << 20):
-                        written += len(chunk)
-                        if written > info.file_size:  # a lying header
-                            raise ImportFormatError(f"Archive entry '{info.filename}' is larger than declared; refusing.")
-                        dst.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-                raise ImportFormatError(f"'{archive.name}' is damaged: entry '{info.filename}' cannot be unpacked ({exc}).") from None
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    raise ResourceError(f"The disk filled up while unpacking '{archive.name}'.") from None
-                raise ImportFormatError(f"Entry '{info.filename}' of '{archive.name}' cannot be written ({exc.strerror}).") from None
-    entries = [p for p in into.iterdir() if not p.name.startswith("__MACOSX")]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
-
-
-def _entry_name(info: zipfile.ZipInfo) -> str:
-    return info.filename.replace("\\", "/")
-
-
-def _check_entries(archive: Path, infos: list[zipfile.ZipInfo]) -> None:
-    """Every entry is checked before anything is written."""
-    if len(infos) > MAX_ARCHIVE_ENTRIES:
-        raise ImportFormatError(f"'{archive.name}' has {len(infos)} entries; refusing more than {MAX_ARCHIVE_ENTRIES}.")
-    if not infos:
-        raise ImportFormatError(f"'{archive.name}' is an empty archive.")
-    total, seen, files, folders = 0, set(), set(), set()
-    for info in infos:
-        name = _entry_name(info)  # a backslash is a separator on Windows: treat it as one here too
-        parts = [p for p in name.split("/") if p]
-        if not parts or name.startswith("/") or ".." in parts or ":" in name or "\0" in name:
-            raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive; refusing to import.")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise UnsafePathError(f"Archive entry '{info.filename}' is a symbolic link; refusing to import.")
-        if info.flag_bits & 0x1:
-            raise ImportFormatError(f"'{archive.name}' is password-protected; unpack it yourself and import the folder.")
-        if len(parts) > MAX_DEPTH:
-            raise ImportFormatError(f"'{archive.name}' nests entries more than {MAX_DEPTH} folders deep; refusing to import it.")
-        key = "/".join(parts).lower()
-        if key in seen:
-            raise UnsafePathError(f"Archive entry '{info.filename}' appears twice; refusing an ambiguous archive.")
-        seen.add(key)
-        if not info.is_dir():
-            files.add(key)
-            folders.update("/".join(parts[:i]).lower() for i in range(1, len(parts)))
-        total += info.file_size
-        if total > MAX_ARCHIVE_BYTES or (info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20):
-            raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
-    both = sorted(files & folders)
-    if both:
-        raise UnsafePathError(f"'{archive.name}' holds '{both[0]}' both as a file and as a folder; refusing an ambiguous archive.")
-    size = archive.stat().st_size
-    if total > 64 << 20 and total > MAX_RATIO * max(size, 1):
-        # many small entries, each under the per-entry check, can still add up to a bomb
-        raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
 
 
 # -- text folders --------------------------------------------------------------------
