@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from desktop.engines.errors import PackError, PackNotFoundError
 from desktop.engines.events import Progress
 from desktop.engines.library import PackEntry
-from desktop.engines.packs import MANIFEST_NAME, Pack, PackFile, confined_path, read_manifest
+from desktop.engines.packs import MANIFEST_NAME, Pack, PackFile, confined_path, read_manifest, stray_files
 
 HASH_CHUNK = 4 << 20  # one Progress event (and one cancel point) per 4 MiB hashed
 MAX_SAMPLE_ANSWERS = 3
@@ -226,6 +226,10 @@ def verify_pack(root: Path) -> Iterator[Progress | VerifyResult]:
         if digest.hexdigest() != entry["sha256"]:
             yield VerifyResult(name, False, len(manifest["files"]), f"file '{entry['path']}' does not match its SHA-256 (modified or corrupted).")
             return
+    strays = stray_files(root, manifest)
+    if strays:  # a pack is exactly its listed files: anything else is a problem, not "OK"
+        yield VerifyResult(name, False, len(manifest["files"]), f"'{strays[0]}' is in the folder but not listed in the manifest (or is a link).")
+        return
     yield VerifyResult(name, True, len(manifest["files"]))
 
 

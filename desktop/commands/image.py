@@ -72,7 +72,7 @@ def build_request(args):
         from desktop.image_meta import read_settings
 
         record = read_settings(args.reproduce)
-        base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""))
+        base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""), _pack_name=record.get("pack", ""))
     width, height = parse_size(args.size)
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     pick = lambda value, key: value if value is not None else base.get(key)  # noqa: E731
@@ -108,7 +108,10 @@ def run(args) -> int:
     taken = [p.name for p in paths if p.exists() or p.is_symlink()]  # a dangling link too
     if taken and not args.overwrite:
         raise RequestError(f"{', '.join(taken)} already exist(s); choose another --out or pass --overwrite.")
-    engine = open_model("image", args.model or base.get("pack"))
+    if args.model or not args.reproduce:
+        engine = open_model("image", args.model)
+    else:
+        engine = open_model("image", _pack_for_record(base), allow_path=False)
     if base.get("_pack_sha256") and base["_pack_sha256"] != engine.pack.pack_hash:
         print(f"note: the image was made with a different pack than '{engine.pack.name}' (hash differs); pixels may differ.", file=sys.stderr)
     tty = sys.stderr.isatty()
@@ -135,6 +138,31 @@ def run(args) -> int:
     finally:
         engine.close()
     return 0
+
+
+def _pack_for_record(base: dict) -> str:
+    """The library pack a PNG's record names: by exact name (when its hash matches or no
+    other pack has the recorded hash), else by hash. A record is read from a file anyone
+    may have written, so it never names a folder to open."""
+    from desktop.engines.errors import PackError
+    from desktop.engines.library import Library
+
+    lib = Library()
+    name, digest = base.get("_pack_name") or base.get("pack"), base.get("_pack_sha256") or ""
+    entry = None
+    if isinstance(name, str) and name:
+        try:
+            entry = lib.entry(name)
+        except PackError:
+            entry = None
+    if entry is not None and (not digest or entry.pack_hash == digest):
+        return entry.name
+    same = lib.find_by_hash(digest) if digest else None
+    if same is not None:
+        return same.name
+    if entry is not None:
+        return entry.name  # the hash differs: run() says so before generating
+    raise RequestError(f"The image was made with the model {name!r}, which is not in the library (and no installed pack has its hash). Install it, or choose one with --model.")
 
 
 def _audit(pack, settings, path) -> None:

@@ -6,7 +6,8 @@ import sys
 
 from desktop.cli import command
 from desktop.engines.library import Library
-from desktop.engines.packs import load_pack
+from desktop.engines.errors import PackIntegrityError
+from desktop.engines.packs import load_pack, stray_files
 from desktop.pack_info import human_bytes
 
 
@@ -32,7 +33,7 @@ def run(args) -> int:
             print("No models installed. Run the README's set-up command or `models import PATH`.")
         for e in entries:
             if e.manifest is None:
-                print(f"{e.name:40s} BROKEN: {e.problem}")
+                print(f"{e.name:40s} BROKEN: {e.problem} (remove it: models remove {e.name})")
                 continue
             m = e.manifest
             size = sum(f.get("bytes", 0) for f in m["files"])
@@ -48,7 +49,14 @@ def run(args) -> int:
         print(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
         return 0
     if args.action == "verify":
-        pack = load_pack(lib.find(args.name), verify_hashes=True)
+        pack = load_pack(lib.find(args.name, allow_path=True), verify_hashes=True)
+        strays = stray_files(pack.root, pack.manifest)
+        if strays:
+            more = f" and {len(strays) - 1} more" if len(strays) > 1 else ""
+            raise PackIntegrityError(
+                f"'{pack.name}' holds '{strays[0]}'{more}, not listed in its manifest (or a link / special file); "
+                "a pack holds only listed, hashed files. Remove it, or remove and re-import the pack."
+            )
         print(f"OK: '{pack.name}' - {len(pack.files)} files match their SHA-256 (pack hash {pack.pack_hash[:16]}).")
         return 0
     if args.action == "remove":

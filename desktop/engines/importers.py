@@ -11,21 +11,22 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import shutil
-import tempfile
-import zipfile
-import zlib
+import stat
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import AtelierError, ImportFormatError, PackError, ResourceError, UnsafePathError
+from .errors import AtelierError, ImportFormatError, PackError, PackFormatError, ResourceError, UnsafePathError
 from .library import Library
-from .packs import MANIFEST_NAME, Pack, load_pack, write_manifest
+from .pack_checks import check_runtime_configs
+from .pack_names import check_pack_name
+from .packs import MANIFEST_NAME, MAX_PACK_FILES, Pack, load_pack, stray_files, write_manifest
+from .archives import MAX_DEPTH, safe_extract
+from .staging import pack_lock, staging_folder
 
-MAX_ARCHIVE_BYTES = 16 * 1024**3
-MAX_ARCHIVE_ENTRIES = 10_000
-MAX_RATIO = 200  # uncompressed / compressed per entry; beyond this it is a bomb, not a model
 
 log = logging.getLogger(__name__)
 
@@ -66,44 +67,99 @@ def _load_modalities() -> None:
 
 
 def import_path(path: str | Path, library: Library, name: str | None = None) -> Pack:
-    """Import ``path`` into ``library`` and return the verified pack."""
+    """Import ``path`` into ``library`` and return the verified pack.
+
+    The pack is built in a locked staging folder inside the library and renamed into
+    place only once complete and verified; every failure is one typed error."""
     path = Path(path).expanduser()
+    try:
+        return _import(path, library, name)
+    except BaseException as exc:  # noqa: BLE001 - typed by _raise_typed (programming errors keep their traceback in the log)
+        _raise_typed(exc, "a model", path, library)
+
+
+def _import(path: Path, library: Library, name: str | None) -> Pack:
     if not path.exists():
         raise ImportFormatError(f"Nothing to import at '{path}'.")
-    if path.is_file() and path.suffix.lower() == ".zip":
-        with tempfile.TemporaryDirectory(prefix=".import-", dir=library.root) as tmp:
-            root = safe_extract(path, Path(tmp))
-            return import_path(root, library, name)
-    if not path.is_dir():
-        raise ImportFormatError(f"'{path.name}' is not a folder or .zip. Accepted: {'; '.join(accepted_formats())}.")
-    if (path / MANIFEST_NAME).is_file():
-        pack = load_pack(path, verify_hashes=True)  # refuse a damaged pack before copying it
-        dest = _fresh_destination(library, name or pack.name)
-        try:
-            _copy_tree(path, dest)
+    if name is not None:
+        check_pack_name(name, "--name")
+    if not os.access(library.root, os.W_OK | os.X_OK):
+        raise PackError(f"The model library folder '{library.root}' is read-only; nothing can be imported into it.")
+    with staging_folder(library.root) as work:
+        source = path
+        if path.is_file() and path.suffix.lower() == ".zip":
+            unpacked = work / "unpacked"
+            unpacked.mkdir()
+            source = safe_extract(path, unpacked)
+            if source == unpacked:  # no single top folder: name the pack after the archive
+                name = name or path.stem
+        elif not path.is_dir():
+            raise ImportFormatError(f"'{path.name}' is not a folder or .zip. Accepted: {'; '.join(accepted_formats())}.")
+        return _import_folder(source, library, name, work / "pack")
+
+
+def _import_folder(source: Path, library: Library, name: str | None, stage: Path) -> Pack:
+    if (source / MANIFEST_NAME).is_file():
+        pack = load_pack(source, verify_hashes=True)  # refuse a damaged pack before copying it
+        _refuse_strays(source, pack)
+        final = check_pack_name(name or pack.name, "import")
+        with _claim(library, final):
+            _copy_listed(pack, stage)
             if name:
                 manifest = dict(pack.manifest, name=name)
                 manifest.pop("files")
-                write_manifest(dest, manifest, {f.path: f.role for f in pack.files})
-            return load_pack(dest)
-        except BaseException as exc:
-            shutil.rmtree(dest, ignore_errors=True)  # never leave half an import behind
-            _raise_typed(exc, "an Atelier pack", path)
+                write_manifest(stage, manifest, {f.path: f.role for f in pack.files})
+            return _commit(stage, library, final)
     _load_modalities()
     for imp in _IMPORTERS:
-        if _detects(imp, path):
-            dest = _fresh_destination(library, name or path.name)
-            try:
-                _copy_tree(path, dest)
-                fields = imp.build(path, dest, name)
-                fields.setdefault("name", name or path.name)
+        if _detects(imp, source):
+            final = check_pack_name(name or source.name, "import")
+            with _claim(library, final):
+                try:
+                    _copy_tree(source, stage)
+                    fields = imp.build(source, stage, name)
+                except BaseException as exc:  # noqa: BLE001 - typed with the format named
+                    _raise_typed(exc, imp.name, source, library)
+                fields["name"] = final
                 roles = fields.pop("_roles", {})
-                write_manifest(dest, fields, roles)
-                return load_pack(dest)
-            except BaseException as exc:
-                shutil.rmtree(dest, ignore_errors=True)  # never leave half an import behind
-                _raise_typed(exc, imp.name, path)
-    raise ImportFormatError(f"'{path.name}' is not a model format Atelier knows. Accepted: {'; '.join(accepted_formats())}.")
+                write_manifest(stage, fields, roles)
+                return _commit(stage, library, final)
+    raise ImportFormatError(f"'{source.name}' is not a model format Atelier knows. Accepted: {'; '.join(accepted_formats())}.")
+
+
+@contextmanager
+def _claim(library: Library, name: str):
+    """Hold the pack's import lock, refusing a name that is taken or only looks different."""
+    with pack_lock(library.root, library.destination(name).name):
+        _check_free(library, name)
+        yield
+
+
+def _check_free(library: Library, name: str) -> None:
+    clash = library.name_clash(name)
+    dest = library.destination(name)
+    if clash is None and dest.exists() and not any(e.root == dest and e.manifest for e in library.entries()):
+        raise PackError(f"The library folder '{dest.name}' holds a broken pack; remove it first (`models remove {dest.name}` or the Library page).")
+    if clash == name or dest.exists():
+        raise PackError(f"A model named '{name}' is already installed. Remove it first or import under another --name.")
+    if clash:
+        raise PackFormatError(f"The name '{name}' looks like the installed model '{clash}' (they differ only in look-alike or invisible characters); choose another --name.")
+
+
+def _commit(stage: Path, library: Library, name: str) -> Pack:
+    """Check the staged pack as a load would, then rename it into place atomically."""
+    pack = load_pack(stage, verify_hashes=True)
+    check_runtime_configs(pack)
+    _refuse_strays(stage, pack)
+    _check_free(library, name)
+    dest = library.destination(name)
+    try:
+        os.rename(stage, dest)  # same filesystem: the pack appears whole or not at all
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise PackError(f"A model named '{name}' is already installed. Remove it first or import under another --name.") from None
+        raise
+    return load_pack(dest, verify_hashes=False)
 
 
 def _detects(imp: Importer, path: Path) -> bool:
@@ -113,113 +169,98 @@ def _detects(imp: Importer, path: Path) -> bool:
         return False
 
 
-def _raise_typed(exc: BaseException, what: str, path: Path):
+def _raise_typed(exc: BaseException, what: str, path: Path, library: Library | None = None):
     """Re-raise an import failure as a typed error naming what the folder looked like.
     Importers read files from anywhere: a malformed JSON or graph must not surface as a
     crash. Programming errors are still logged with their traceback."""
-    if isinstance(exc, (AtelierError, KeyboardInterrupt, SystemExit)):
+    if isinstance(exc, (AtelierError, KeyboardInterrupt, SystemExit, GeneratorExit)):
         raise exc
     if isinstance(exc, MemoryError):
         raise ResourceError(f"Ran out of memory importing '{path.name}'.") from None
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        raise ResourceError(f"The disk is full; '{path.name}' could not be imported.") from None
+    if isinstance(exc, RecursionError):
+        raise ImportFormatError(f"'{path.name}' is nested implausibly deep; refusing to import it.") from None
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        exc = OSError(errno.EIO, str(exc.args[0][0][-1]))
+    if isinstance(exc, OSError):
+        _raise_os_error(exc, path, library)
     log.warning("import of %s as %s failed", path, what, exc_info=exc)
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     raise ImportFormatError(f"'{path.name}' looks like {what} but could not be read: {first}") from exc
 
 
-def _fresh_destination(library: Library, name: str) -> Path:
-    dest = library.destination(name)
-    if dest.exists():
-        raise PackError(f"A model named '{dest.name}' is already installed. Remove it first or import under another --name.")
-    return dest
+def _raise_os_error(exc: OSError, path: Path, library: Library | None):
+    """Ordinary filesystem failures, each as one line that says what to do."""
+    code = exc.errno
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        raise ResourceError(f"The disk is full; '{path.name}' could not be imported. Free some space and try again.") from None
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        if library is not None and getattr(exc, "filename", None) and str(library.root) in str(exc.filename):
+            raise PackError(f"The model library folder '{library.root}' is not writable; nothing was imported.") from None
+        raise ImportFormatError(f"'{path.name}' could not be read: permission denied{where}.") from None
+    if code in (errno.ENOENT, errno.ESTALE):
+        raise ImportFormatError(f"'{path.name}' changed while it was being imported (a file vanished{where}); nothing was imported.") from None
+    if code in (errno.ENAMETOOLONG, errno.ELOOP):
+        raise ImportFormatError(f"'{path.name}' is nested implausibly deep or has paths too long to copy; refusing to import it.") from None
+    raise ImportFormatError(f"'{path.name}' could not be imported: {exc.strerror or exc}{where}.") from None
+
+
 
 
 def _copy_tree(src: Path, dest: Path) -> None:
-    def refuse_links(directory, names):
-        for n in names:
-            if (Path(directory) / n).is_symlink():
-                raise UnsafePathError(f"'{n}' is a symbolic link; packs may not contain links.")
-            if not ((Path(directory) / n).is_file() or (Path(directory) / n).is_dir()):
-                raise UnsafePathError(f"'{n}' is not a regular file (a pipe or device?); refusing to import it.")
-        return []
-
-    shutil.copytree(src, dest, ignore=refuse_links)
-
-
-def safe_extract(archive: Path, into: Path) -> Path:
-    """Unpack a zip refusing traversal, links and bombs; return the pack root inside."""
-    try:
-        zf = zipfile.ZipFile(archive)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise ImportFormatError(f"'{archive.name}' is not a readable zip archive ({exc}).") from None
-    with zf:
-        infos = zf.infolist()
-        _check_entries(archive, infos)
-        try:
-            free = shutil.disk_usage(into).free
-        except OSError:
-            free = None
-        total = sum(i.file_size for i in infos)
-        if free is not None and total > free:
-            raise ResourceError(f"'{archive.name}' unpacks to {total / 2**30:.1f} GB but the disk has {free / 2**30:.1f} GB free.")
-        for info in infos:
-            target = (into / _entry_name(info)).resolve()
-            if into.resolve() not in target.parents and target != into.resolve():
-                raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive.")
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with zf.open(info) as src, open(target, "wb") as dst:
-                    written = 0
-                    while chunk := src.read(1 << 20):
-                        written += len(chunk)
-                        if written > info.file_size:  # a lying header
-                            raise ImportFormatError(f"Archive entry '{info.filename}' is larger than declared; refusing.")
-                        dst.write(chunk)
-            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError) as exc:
-                raise ImportFormatError(f"'{archive.name}' is damaged: entry '{info.filename}' cannot be unpacked ({exc}).") from None
-            except OSError as exc:
-                if exc.errno == errno.ENOSPC:
-                    raise ResourceError(f"The disk filled up while unpacking '{archive.name}'.") from None
-                raise ImportFormatError(f"Entry '{info.filename}' of '{archive.name}' cannot be written ({exc.strerror}).") from None
-    entries = [p for p in into.iterdir() if not p.name.startswith("__MACOSX")]
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
+    """Copy a foreign model folder: regular files and folders only, bounded in depth."""
+    count = 0
+    dest.mkdir()
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False, onerror=_walk_error):
+        rel = Path(dirpath).relative_to(src)
+        if len(rel.parts) >= MAX_DEPTH and (dirnames or filenames):
+            raise ImportFormatError(f"'{src.name}' is nested more than {MAX_DEPTH} folders deep; refusing to import it.")
+        for n in dirnames:
+            _refuse_special(Path(dirpath) / n, n, want_dir=True)
+            (dest / rel / n).mkdir()
+        for n in filenames:
+            _refuse_special(Path(dirpath) / n, n, want_dir=False)
+            count += 1
+            if count > MAX_PACK_FILES:
+                raise ImportFormatError(f"'{src.name}' holds more than {MAX_PACK_FILES:,} files; refusing to import it.")
+            shutil.copyfile(Path(dirpath) / n, dest / rel / n, follow_symlinks=False)
 
 
-def _entry_name(info: zipfile.ZipInfo) -> str:
-    return info.filename.replace("\\", "/")
+def _walk_error(exc: OSError) -> None:
+    raise exc
 
 
-def _check_entries(archive: Path, infos: list[zipfile.ZipInfo]) -> None:
-    """Every entry is checked before anything is written."""
-    if len(infos) > MAX_ARCHIVE_ENTRIES:
-        raise ImportFormatError(f"'{archive.name}' has {len(infos)} entries; refusing more than {MAX_ARCHIVE_ENTRIES}.")
-    if not infos:
-        raise ImportFormatError(f"'{archive.name}' is an empty archive.")
-    total, seen = 0, set()
-    for info in infos:
-        name = _entry_name(info)  # a backslash is a separator on Windows: treat it as one here too
-        parts = [p for p in name.split("/") if p]
-        if not parts or name.startswith("/") or ".." in parts or ":" in name or "\0" in name:
-            raise UnsafePathError(f"Archive entry '{info.filename}' points outside the archive; refusing to import.")
-        if (info.external_attr >> 16) & 0o170000 == 0o120000:
-            raise UnsafePathError(f"Archive entry '{info.filename}' is a symbolic link; refusing to import.")
-        if info.flag_bits & 0x1:
-            raise ImportFormatError(f"'{archive.name}' is password-protected; unpack it yourself and import the folder.")
-        key = "/".join(parts).lower()
-        if key in seen:
-            raise UnsafePathError(f"Archive entry '{info.filename}' appears twice; refusing an ambiguous archive.")
-        seen.add(key)
-        total += info.file_size
-        if total > MAX_ARCHIVE_BYTES or (info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1 << 20):
-            raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
-    size = archive.stat().st_size
-    if total > 64 << 20 and total > MAX_RATIO * max(size, 1):
-        # many small entries, each under the per-entry check, can still add up to a bomb
-        raise ImportFormatError(f"'{archive.name}' expands to an implausible size (a zip bomb?); refusing to import.")
+def _refuse_special(path: Path, name: str, want_dir: bool) -> None:
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        raise UnsafePathError(f"'{name}' is a symbolic link; packs may not contain links.")
+    if not (stat.S_ISDIR(mode) if want_dir else stat.S_ISREG(mode)):
+        raise UnsafePathError(f"'{name}' is not a regular file (a pipe or device?); refusing to import it.")
+
+
+def _refuse_strays(root: Path, pack: Pack) -> None:
+    """A pack is exactly what its manifest lists: anything else in the folder is refused."""
+    strays = stray_files(root, pack.manifest)
+    if not strays:
+        return
+    first = root / strays[0]
+    mode = os.lstat(first).st_mode
+    if stat.S_ISLNK(mode):
+        raise UnsafePathError(f"'{strays[0]}' in pack '{pack.name}' is a symbolic link; packs may not contain links.")
+    if not stat.S_ISREG(mode):
+        raise UnsafePathError(f"'{strays[0]}' in pack '{pack.name}' is not a regular file (a pipe or device?); refusing to import it.")
+    more = f" (and {len(strays) - 1} more)" if len(strays) > 1 else ""
+    raise UnsafePathError(f"'{strays[0]}'{more} is in pack '{pack.name}' but not in its manifest; a pack holds only listed, hashed files. Remove it or re-export the pack.")
+
+
+def _copy_listed(pack: Pack, stage: Path) -> None:
+    """Copy an Atelier pack: its manifest and the files it lists, nothing else."""
+    stage.mkdir()
+    for f in pack.files:
+        target = stage / f.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(pack.path_of(f.path), target, follow_symlinks=False)
+    shutil.copyfile(pack.root / MANIFEST_NAME, stage / MANIFEST_NAME, follow_symlinks=False)
 
 
 # -- text folders --------------------------------------------------------------------

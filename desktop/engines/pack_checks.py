@@ -4,20 +4,22 @@
 and hashes. Here we look inside the files a runtime will open:
 * every ``.onnx`` file gets a structural check (:mod:`.onnx_check`): well-formed,
   external data confined to listed files, plausible tensor sizes;
-* ``genai_config.json`` (read by onnxruntime-genai itself) may only name files that the
-  manifest lists, inside the pack;
+* ``genai_config.json`` (read by onnxruntime-genai itself) holds only allowlisted keys
+  (:mod:`.runtime_config`: no native libraries, no profiling or log files) and may only
+  name files that the manifest lists, inside the pack; no other listed JSON carries such
+  a hook;
 * the estimated memory must fit in what is available (:mod:`.memory`).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .errors import PackFormatError, UnsafePathError
 from .memory import check_pack_fits
 from .onnx_check import check_onnx_file
 from .packs import Pack, confined_path
+from .runtime_config import DATA_JSON, check_genai_config, check_hook_keys
 
 RUNTIME_CONFIGS = ("genai_config.json",)
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -46,18 +48,23 @@ def _filenames(value, key: str = ""):
 
 
 def check_runtime_configs(pack: Pack) -> None:
-    """Files that runtimes resolve by themselves must stay inside the pack."""
+    """A pack's runtime configs are data: genai_config.json holds only allowlisted keys
+    and names only listed files; no listed JSON carries a code or file hook."""
     listed = listed_paths(pack)
-    for name in RUNTIME_CONFIGS:
-        path = pack.root / name
-        if not path.is_file():
+    for f in pack.files:
+        if not f.path.lower().endswith(".json") or Path(f.path).name in DATA_JSON:
             continue
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise PackFormatError(f"'{name}' in pack '{pack.name}' is implausibly large.")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise PackFormatError(f"'{name}' in pack '{pack.name}' is not valid JSON.") from None
+        if f.bytes > MAX_CONFIG_BYTES:
+            if Path(f.path).name in RUNTIME_CONFIGS:
+                raise PackFormatError(f"'{f.path}' in pack '{pack.name}' is implausibly large.")
+            continue
+        check_hook_keys(pack.read_json(f.path), pack.name, f.path)
+    for name in RUNTIME_CONFIGS:
+        if not pack.has_file(name):
+            pack.path_of(name)  # a runtime config lying unlisted in the folder is refused
+            continue
+        data = pack.read_json(name)
+        check_genai_config(data, pack.name, name)
         for ref in _filenames(data):
             try:
                 target = confined_path(pack.root, ref)

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import PackFormatError, PackIntegrityError, UnsafePathError
+from .pack_names import check_pack_name
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "atelier-pack"
@@ -109,8 +111,64 @@ class Pack:
             h.update(f"{f.path}\0{f.sha256}\n".encode())
         return h.hexdigest()
 
+    # -- the one way to reach a pack's files -------------------------------------------
+    # A pack is data: only files its manifest lists (and therefore hashed) are ever read,
+    # each a regular file inside the pack, never through a symbolic link. A file lying in
+    # the folder without being listed is refused, not silently used.
+    def listed(self, relative: str) -> PackFile | None:
+        key = _path_key(relative)
+        return next((f for f in self.files if _path_key(f.path) == key), None)
+
+    def has_file(self, relative: str) -> bool:
+        return self.listed(relative) is not None
+
     def path_of(self, relative: str) -> Path:
-        return confined_path(self.root, relative)
+        """The path of a listed file (or of a folder holding only listed files) for a
+        runtime to open. A path nothing lies at comes back as is, so optional files read
+        as absent; anything present but unlisted, linked or irregular is refused."""
+        target = confined_path(self.root, relative)
+        entry = self.listed(relative)
+        if entry is not None:
+            return self._checked_file(entry)
+        if not os.path.lexists(target) and not os.path.lexists(Path(self.root) / relative):
+            return target
+        if target.is_dir() and not Path(self.root, relative).is_symlink():
+            strays = [p for p in stray_files(self.root, self.manifest) if p == relative.rstrip("/") or p.startswith(relative.rstrip("/") + "/")]
+            if not strays:
+                return target
+            relative = strays[0]
+        raise UnsafePathError(
+            f"Pack '{self.name}' holds '{relative}', which its manifest does not list (or a link); "
+            "only listed, hashed files are read. Run `models verify` and re-import the pack."
+        )
+
+    def read_bytes(self, relative: str) -> bytes:
+        """A listed file's bytes, checked against its SHA-256 as they are read."""
+        entry = self.listed(relative)
+        if entry is None:
+            self.path_of(relative)  # refuses a present but unlisted file by name
+            raise PackFormatError(f"Pack '{self.name}' has no file '{relative}'.")
+        path = self._checked_file(entry)
+        if entry.bytes > MAX_MANIFEST_BYTES * 64:
+            raise PackFormatError(f"'{relative}' in pack '{self.name}' is too large to read as a settings file.")
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise PackIntegrityError(f"Pack '{self.name}': file '{relative}' does not match its SHA-256; refusing to read it.")
+        return data
+
+    def read_json(self, relative: str, default: Any = None) -> Any:
+        """A listed JSON file, or ``default`` when the pack has no such file."""
+        if not self.has_file(relative):
+            self.path_of(relative)
+            return default
+        try:
+            return json.loads(self.read_bytes(relative).decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            raise PackFormatError(f"'{relative}' in pack '{self.name}' is not valid JSON.") from None
+
+    def _checked_file(self, entry: PackFile) -> Path:
+        check_regular_file(self.root, entry.path, self.name)
+        return confined_path(self.root, entry.path)
 
     def file_with_role(self, role: str) -> Path:
         for f in self.files:
@@ -146,6 +204,62 @@ def confined_path(root: Path, relative: str) -> Path:
     if target != root_resolved and root_resolved not in target.parents:
         raise UnsafePathError(f"Pack file path '{relative}' points outside the pack folder.")
     return target
+
+
+def _path_key(relative: str) -> str:
+    return str(relative).replace("\\", "/").strip("/")
+
+
+def check_regular_file(root: Path, relative: str, name: str) -> None:
+    """Refuse a listed path that is a link (anywhere below the pack root) or not a file."""
+    current = Path(root)
+    parts = [p for p in _path_key(relative).split("/") if p not in ("", ".")]
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            raise PackIntegrityError(f"Pack '{name}' is incomplete: file '{relative}' is missing. Re-import or re-export the pack.") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePathError(f"Pack '{name}': '{relative}' is reached through a symbolic link; packs may not contain links.")
+        last = i == len(parts) - 1
+        if last and not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(f"Pack '{name}': '{relative}' is not a regular file.")
+
+
+def check_complete(root: Path, manifest: dict[str, Any]) -> None:
+    """Cheap completeness check (no hashing): every listed file is present as a regular
+    file of the listed size. What the library list uses to show a half pack as broken."""
+    for entry in manifest["files"]:
+        target = confined_path(root, entry["path"])
+        check_regular_file(root, entry["path"], manifest["name"])
+        size = target.stat().st_size
+        if size != entry["bytes"]:
+            raise PackIntegrityError(f"Pack '{manifest['name']}' is incomplete: file '{entry['path']}' is {size:,} bytes, the manifest says {entry['bytes']:,}.")
+
+
+def stray_files(root: Path, manifest: dict[str, Any]) -> list[str]:
+    """Everything in a pack folder its manifest does not vouch for: unlisted files,
+    links and special files (pipes, devices). Listed in folder order."""
+    root = Path(root)
+    listed = {_path_key(f.get("path", "")) for f in manifest.get("files", []) if isinstance(f, dict)}
+    strays: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for d in list(dirnames):
+            if (base / d).is_symlink():
+                strays.append((base / d).relative_to(root).as_posix())
+                dirnames.remove(d)
+        for f in filenames:
+            rel = (base / f).relative_to(root).as_posix()
+            if rel == MANIFEST_NAME:
+                continue
+            st = os.lstat(base / f)
+            if rel not in listed or not stat.S_ISREG(st.st_mode):
+                strays.append(rel)
+        if len(strays) > 100:
+            break
+    return sorted(strays)
 
 
 def _check_schema(manifest: Any, where: Path) -> None:
@@ -210,6 +324,7 @@ def _check_extras(entry: dict[str, Any], seen: set[str], where: Path) -> None:
 
 def _check_bounds(manifest: dict[str, Any], where: Path) -> None:
     """Values other code trusts: names it shows, numbers it sizes buffers with."""
+    check_pack_name(manifest["name"], str(where))
     for key in ("name", "architecture", "runtime"):
         value = manifest[key]
         if not value.strip() or len(value) > MAX_NAME_CHARS or any(ord(c) < 32 for c in value):
@@ -246,6 +361,8 @@ def load_pack(root: Path | str, verify_hashes: bool = True) -> Pack:
     files: list[PackFile] = []
     for entry in manifest["files"]:
         target = confined_path(root, entry["path"])
+        if os.path.lexists(target) or os.path.lexists(root / entry["path"]):
+            check_regular_file(root, entry["path"], manifest["name"])
         if not target.is_file():
             raise PackIntegrityError(
                 f"Pack '{manifest['name']}' is incomplete: file '{entry['path']}' is missing. "

@@ -8,7 +8,6 @@ loop: cancelling is simply not asking for the next token.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -16,7 +15,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .base import register_engine
-from .chat_template import ChatTemplate, find_template
+from .chat_template import ChatTemplate
 from .errors import ContextOverflowError, PackFormatError, RequestError
 from .events import Done, Token
 from .packs import Pack
@@ -81,10 +80,13 @@ class TextEngine:
             raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a text model.")
         self.pack = pack
         settings = settings or RuntimeSettings.from_env()
-        self.tokenizer = Tokenizer.from_file(str(pack.path_of("tokenizer.json")))
+        if not pack.has_file("tokenizer.json"):
+            pack.path_of("tokenizer.json")  # names an unlisted tokenizer lying in the folder
+            raise PackFormatError(f"Text pack '{pack.name}' lists no tokenizer.json.")
+        self.tokenizer = Tokenizer.from_str(pack.read_bytes("tokenizer.json").decode("utf-8"))
         tok_cfg = _read_json(pack, "tokenizer_config.json")
         specials = {k: v for k, v in tok_cfg.items() if k.endswith("_token") and isinstance(v, str)}
-        self.template = ChatTemplate(find_template(pack.root), specials)
+        self.template = ChatTemplate(_find_template(pack, tok_cfg), specials)
         self.eos_ids = self._eos_ids(tok_cfg)
         self.backend = open_backend(pack, settings, context_window or settings.context_window)
         self.provider = self.backend.provider
@@ -93,7 +95,7 @@ class TextEngine:
 
     def _eos_ids(self, tok_cfg: dict) -> set[int]:
         ids: set[int] = set()
-        for source in (self.pack.config.get("eos_token_id"), _read_json(self.pack, "genai_config.json").get("model", {}).get("eos_token_id")):
+        for source in (self.pack.config.get("eos_token_id"), _genai_eos(self.pack)):
             if isinstance(source, int):
                 ids.add(source)
             elif isinstance(source, list):
@@ -230,16 +232,30 @@ def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
 
 
 def _read_json(pack: Pack, name: str) -> dict:
-    path = pack.root / name
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        raise PackFormatError(f"'{name}' in pack '{pack.name}' is not valid JSON.") from None
+    # Only through the pack: a listed, hash-checked file, or nothing (never a stray copy).
+    data = pack.read_json(name, default={})
     return data if isinstance(data, dict) else {}
+
+
+def _find_template(pack: Pack, tok_cfg: dict) -> str | None:
+    """The pack's chat template: a listed chat_template.jinja, else tokenizer_config's."""
+    if pack.has_file("chat_template.jinja"):
+        try:
+            return pack.read_bytes("chat_template.jinja").decode("utf-8")
+        except UnicodeDecodeError:
+            raise PackFormatError(f"The chat template of pack '{pack.name}' is not UTF-8 text.") from None
+    pack.path_of("chat_template.jinja")  # present but unlisted: refused by name, never used
+    tpl = tok_cfg.get("chat_template")
+    if isinstance(tpl, list):  # named templates: take the default one
+        tpl = next((t.get("template") for t in tpl if isinstance(t, dict) and t.get("name") == "default"), None)
+    return tpl if isinstance(tpl, str) else None
 
 
 @register_engine("text")
 def _open(pack: Pack, settings: RuntimeSettings) -> TextEngine:
     return TextEngine(pack, settings, context_window=settings.context_window)
+
+
+def _genai_eos(pack: Pack):
+    model = _read_json(pack, "genai_config.json").get("model")
+    return model.get("eos_token_id") if isinstance(model, dict) else None

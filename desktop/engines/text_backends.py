@@ -20,6 +20,7 @@ import numpy as np
 
 from .errors import EngineError, PackFormatError
 from .packs import Pack
+from .runtime_config import check_genai_config
 from .providers import PROVIDERS, ProviderReport, RuntimeSettings, create_with_fallback, make_session
 
 _BACKENDS: dict[str, type] = {}
@@ -69,7 +70,13 @@ class GenaiBackend(DecoderBackend):
         if hasattr(og, "disable_telemetry_events"):
             og.disable_telemetry_events()
         self._og = og
-        genai_cfg = json.loads(pack.path_of("genai_config.json").read_text(encoding="utf-8"))
+        # genai reads the file itself and acts on it (a custom-ops library is native code
+        # it would load): it is checked against the allowlist here, whoever opened the
+        # engine, and genai gets the pack folder only when nothing outside it is set.
+        genai_cfg = pack.read_json("genai_config.json")
+        if genai_cfg is None:
+            raise PackFormatError(f"Pack '{pack.name}' (onnxruntime-genai) lists no genai_config.json.")
+        check_genai_config(genai_cfg, pack.name)
         model_ctx = int(genai_cfg.get("model", {}).get("context_length") or context_window)
         self.capacity = max(8, min(model_ctx, context_window))
 

@@ -8,14 +8,20 @@ on 2 busy cores: one sentence of joe-medium 0.45 s without spinning, 0.74 s with
 
 On the CPU, onnxruntime spends most of a load optimising the graph. The first load saves
 the graph optimised at the portable "extended" level (no CPU-specific layouts) under the
-data folder, keyed by the pack's hash and the onnxruntime version; later loads start from
-it (joe-medium: 0.75 s -> 0.3 s). The pack itself is never modified; a cache that cannot
-be written or read just means the slow path.
+data folder; later loads start from it (joe-medium: 0.75 s -> 0.3 s). The pack itself is
+never modified; a cache that cannot be written or read just means the slow path.
+
+The cache lives outside the pack, so nothing vouches for it but itself: an entry is keyed
+by content (the source graph's SHA-256, the transform's version, the onnxruntime
+version), a sidecar records the SHA-256 of the cached graph, and a load hashes the bytes
+it hands to onnxruntime against that record. An edited or swapped cache file is thrown
+away and rebuilt from the pack, so the audio always comes from the graph provenance names.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -32,13 +38,17 @@ log = logging.getLogger(__name__)
 _CACHE_LOCK = threading.Lock()
 
 
-def _cache_path(pack: Pack) -> Path | None:
+# Bump when the transform (optimisation level, options) changes: old entries stop matching.
+TRANSFORM_VERSION = "extended-1"
+
+
+def _cache_path(source_sha256: str) -> Path | None:
     import onnxruntime as ort
 
     try:
         from .library import data_dir
 
-        key = hashlib.sha256(f"{pack.pack_hash}:{ort.__version__}:extended".encode()).hexdigest()[:24]
+        key = hashlib.sha256(f"{source_sha256}:{TRANSFORM_VERSION}:{ort.__version__}".encode()).hexdigest()[:32]
         folder = data_dir() / "cache" / "voices"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{key}.onnx"
@@ -46,33 +56,77 @@ def _cache_path(pack: Pack) -> Path | None:
         return None
 
 
-def _optimised_graph(pack: Pack, original: str, settings: RuntimeSettings) -> str:
-    """Path of the cached extended-level graph, writing it on first use; else the original."""
-    cached = _cache_path(pack)
+def _record_path(cached: Path) -> Path:
+    return cached.with_suffix(".json")
+
+
+def _source_sha256(pack: Pack) -> str:
+    entry = next(f for f in pack.files if f.role == "model")
+    return entry.sha256
+
+
+def _optimised_graph(pack: Pack, original: str, settings: RuntimeSettings) -> bytes | str:
+    """The verified bytes of the cached extended-level graph (building it on first use),
+    else the path of the pack's own graph."""
+    source = _source_sha256(pack)
+    cached = _cache_path(source)
     if cached is None or settings.graph_optimization != "all":
         return original
     with _CACHE_LOCK:
-        return _write_cache(original, cached)
+        verified = _read_verified(cached, source)
+        if verified is not None:
+            return verified
+        _write_cache(original, cached, source)
+        return _read_verified(cached, source) or original
 
 
-def _write_cache(original: str, cached: Path) -> str:
+def _read_verified(cached: Path, source: str) -> bytes | None:
+    """The cached graph's bytes when its record matches this source and its hash; an
+    entry that does not match is removed so it is rebuilt."""
+    try:
+        record = json.loads(_record_path(cached).read_text(encoding="utf-8"))
+        data = cached.read_bytes()
+    except (OSError, ValueError):
+        return None
+    expected = (record.get("source_sha256"), record.get("transform"), record.get("sha256"))
+    if expected != (source, TRANSFORM_VERSION, hashlib.sha256(data).hexdigest()):
+        log.warning("the cached voice graph %s does not match its record; rebuilding it from the pack", cached.name)
+        cached.unlink(missing_ok=True)
+        _record_path(cached).unlink(missing_ok=True)
+        return None
+    return data
+
+
+def _write_cache(original: str, cached: Path, source: str) -> None:
     import onnxruntime as ort
 
-    if cached.is_file():
-        return str(cached)
-    tmp = cached.with_name(f"{cached.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part")
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp = cached.with_name(f"{cached.name}.{tag}.part")
+    tmp_record = cached.with_name(f"{cached.stem}.{tag}.json.part")
     try:
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         opts.optimized_model_filepath = str(tmp)
         opts.log_severity_level = 3
         ort.InferenceSession(original, sess_options=opts, providers=["CPUExecutionProvider"])
+        record = {"source_sha256": source, "transform": TRANSFORM_VERSION, "onnxruntime": ort.__version__, "sha256": _sha256(tmp)}
+        with open(tmp_record, "x", encoding="utf-8") as fh:
+            json.dump(record, fh)
         os.replace(tmp, cached)  # atomic: a half-written cache is never used
-        return str(cached)
+        os.replace(tmp_record, _record_path(cached))
     except Exception as exc:  # noqa: BLE001 - any failure just means no cache
         log.info("could not cache an optimised voice graph: %s", exc)
+    finally:
         tmp.unlink(missing_ok=True)
-        return original
+        tmp_record.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
 
 
 def voice_session(pack: Pack, settings: RuntimeSettings):
@@ -84,14 +138,17 @@ def voice_session(pack: Pack, settings: RuntimeSettings):
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
 
     def factory(name: str):
-        path = _optimised_graph(pack, original, settings) if name == "cpu" else original
+        graph = _optimised_graph(pack, original, settings) if name == "cpu" else original
         try:
-            return ort.InferenceSession(path, sess_options=opts, providers=[PROVIDERS[name]])
+            return ort.InferenceSession(graph, sess_options=opts, providers=[PROVIDERS[name]])
         except Exception:  # noqa: BLE001
-            if path == original:
+            if graph == original:
                 raise
             log.warning("cached voice graph failed to load; using the pack's own")
-            Path(path).unlink(missing_ok=True)
+            cached = _cache_path(_source_sha256(pack))
+            if cached is not None:
+                cached.unlink(missing_ok=True)
+                _record_path(cached).unlink(missing_ok=True)
             return ort.InferenceSession(original, sess_options=opts, providers=[PROVIDERS[name]])
 
     return create_with_fallback(factory, settings)

@@ -115,8 +115,8 @@ class LibraryPage(QWidget):
             self.ctx.events.library_changed.emit()
 
     def _label(self, e: PackEntry) -> str:
-        if e.manifest is None:
-            return f"⚠ {e.name} - broken"
+        if e.manifest is None:  # a half or damaged pack: listed, never loaded, removable
+            return f"⚠ {e.name} - broken (select it to remove)"
         m = e.manifest
         state = self.integrity.get(str(e.root), ("unknown", ""))[0]
         mark = {"verified": " ✓", "failed": " ✗"}.get(state, "")
@@ -152,7 +152,8 @@ class LibraryPage(QWidget):
             self.ctx.notifier.error(RequestError("Select a model in the list first."))
             return None
         try:
-            check_still_there(entry)
+            if entry.manifest is not None or not entry.root.exists():
+                check_still_there(entry)  # a broken pack has no manifest to look for, only its folder
         except PackError as exc:
             self.ctx.notifier.error(exc)
             self.refresh()
