@@ -242,6 +242,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 _NOTICED: set[str] = set()
+_NOTICE_LISTENERS: list = []
+
+
+def add_notice_listener(callback) -> None:
+    """``callback(text)`` for each new notice about the log (damage found while recording),
+    e.g. the window's notifier; called on the thread that recorded the job."""
+    _NOTICE_LISTENERS.append(callback)
 
 
 def record_job(kind: str, pack=None, settings: Any = None, output: bytes | str | Path | None = None) -> dict[str, Any] | None:
@@ -258,6 +265,11 @@ def record_job(kind: str, pack=None, settings: Any = None, output: bytes | str |
         if notice not in _NOTICED:
             _NOTICED.add(notice)
             print(f"note: {notice}", file=sys.stderr)
+            for callback in list(_NOTICE_LISTENERS):
+                try:
+                    callback(notice)
+                except Exception:  # noqa: BLE001 - a listener must not fail the job
+                    log.exception("audit notice listener failed")
     return record
 
 
