@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from desktop.engines.atomic_write import write_text_atomic
-from desktop.engines.errors import ProvenanceError
+from desktop.engines.errors import AtelierError, ProvenanceError
 from desktop.engines.library import data_dir
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def append(kind: str, pack=None, settings: Any = None, output: bytes | str | Pat
                 os.close(fd)
             try:
                 _write_head(log_file, record["seq"], record["hash"])
-            except OSError as exc:  # the record is safe; verify calls it unanchored, the next job anchors it
+            except (OSError, AtelierError) as exc:  # the record is safe; verify calls it unanchored, the next job anchors it
                 log.warning("audit record #%s written, its anchor (audit.head) not: %s", record["seq"], exc)
     except OSError as exc:
         raise ProvenanceError(f"Could not write the audit log {log_file}: {exc.strerror or exc}.") from None
@@ -242,6 +242,13 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 _NOTICED: set[str] = set()
+_NOTICE_LISTENERS: list = []
+
+
+def add_notice_listener(callback) -> None:
+    """``callback(text)`` for each new notice about the log (damage found while recording),
+    e.g. the window's notifier; called on the thread that recorded the job."""
+    _NOTICE_LISTENERS.append(callback)
 
 
 def record_job(kind: str, pack=None, settings: Any = None, output: bytes | str | Path | None = None) -> dict[str, Any] | None:
@@ -258,6 +265,11 @@ def record_job(kind: str, pack=None, settings: Any = None, output: bytes | str |
         if notice not in _NOTICED:
             _NOTICED.add(notice)
             print(f"note: {notice}", file=sys.stderr)
+            for callback in list(_NOTICE_LISTENERS):
+                try:
+                    callback(notice)
+                except Exception:  # noqa: BLE001 - a listener must not fail the job
+                    log.exception("audit notice listener failed")
     return record
 
 

@@ -14,8 +14,8 @@ Atelier never needs the network. Three layers make that verifiable:
   and resolves ``mobile.events.data.microsoft.com`` from a native thread the Python guard
   cannot see; ``disable_telemetry_events()`` does not stop it, ``ORT_DISABLE_TELEMETRY=1``
   in the environment *before the libraries load* does (measured under ``strace -f``):
-  :func:`switch_off_native_telemetry` is the first thing ``main.py`` and the bundle's
-  runtime hook do, and child processes inherit it.
+  ``main.py`` sets it first (:func:`desktop.telemetry_switch.switch_off_native_telemetry`),
+  as do the bundle's runtime hook and importing ``desktop``; child processes inherit it.
 * :func:`offline_report` lists what was checked, for the Settings page's "Offline"
   status. Qt-free: the Settings page renders the returned checks.
 

@@ -104,7 +104,7 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
         os.replace(tmp, path)
         return
     try:
-        os.link(tmp, path, follow_symlinks=False)
+        os.link(tmp, path)  # tmp is our own regular file: nothing to follow
     except FileExistsError:
         raise OutputExistsError(path) from None
     except OSError as exc:

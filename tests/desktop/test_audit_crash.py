@@ -115,13 +115,17 @@ def test_full_disk_on_the_log_leaves_no_half_record(atelier_home, monkeypatch):
 
 
 # -- damage ----------------------------------------------------------------------------------
-def test_jobs_are_still_recorded_after_a_damaged_last_line(atelier_home, capsys):
+def test_jobs_are_still_recorded_after_a_damaged_last_line(atelier_home, capsys, monkeypatch):
     _fill(3)
     with open(audit.log_path(), "a", encoding="utf-8") as fh:
         fh.write('{"seq": 3, "damaged\n')  # a complete but damaged line
+    shown = []
+    monkeypatch.setattr(audit, "_NOTICE_LISTENERS", [shown.append])
+    monkeypatch.setattr(audit, "_NOTICED", set())
     rec = audit.record_job("speech", None, {}, "after the damage")
     assert rec is not None and rec["seq"] == 3 and "damaged" in rec["notice"]
     assert "note: The audit log has damaged lines" in capsys.readouterr().err  # visible
+    assert shown == [rec["notice"]]  # and handed to the window's listener
     audit.append("speech", None, {}, "and another")
     report = audit.verify()
     assert report.records == 5 and report.problems == ["line 4 is not a valid record (damaged or edited)"]
