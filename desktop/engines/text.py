@@ -66,13 +66,11 @@ class ChatRequest:
 
 class TextEngine:
     def __init__(self, pack: Pack, settings: RuntimeSettings | None = None, context_window: int | None = None):
-        from tokenizers import Tokenizer
-
         if pack.modality != "text":
             raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a text model.")
         self.pack = pack
         settings = settings or RuntimeSettings.from_env()
-        self.tokenizer = Tokenizer.from_file(str(pack.path_of("tokenizer.json")))
+        self.tokenizer = _load_tokenizer(pack)
         tok_cfg = _read_json(pack, "tokenizer_config.json")
         specials = {k: v for k, v in tok_cfg.items() if k.endswith("_token") and isinstance(v, str)}
         self.template = ChatTemplate(find_template(pack.root), specials)
@@ -103,7 +101,10 @@ class TextEngine:
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         text = self.template.render(messages, add_generation_prompt=True)
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+        try:
+            return self.tokenizer.encode(text, add_special_tokens=False).ids
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
+            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.encode_chat(messages))
@@ -211,6 +212,29 @@ def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
                 best = max(best, k)
                 break
     return best
+
+
+def _tokenizer_failure(exc: BaseException, what: str) -> PackFormatError:
+    """The typed error for a failure inside the Rust ``tokenizers`` library. Its errors are
+    plain ``Exception``s, and its panics (a hostile regex, a corrupt normalizer map)
+    ``pyo3_runtime.PanicException``, which derives from BaseException and slips past every
+    ``except Exception``. Interrupts and exits are re-raised untouched."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc
+    if isinstance(exc, MemoryError):
+        return PackFormatError(f"{what}: it ran out of memory.")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return PackFormatError(f"{what}: {first}")
+
+
+def _load_tokenizer(pack: Pack):
+    from tokenizers import Tokenizer
+
+    path = pack.path_of("tokenizer.json")
+    try:
+        return Tokenizer.from_file(str(path))
+    except BaseException as exc:  # noqa: BLE001 - see _tokenizer_failure
+        raise _tokenizer_failure(exc, f"The tokenizer.json of '{pack.name}' cannot be loaded") from None
 
 
 def _read_json(pack: Pack, name: str) -> dict:
