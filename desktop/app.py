@@ -8,7 +8,6 @@ painted and the event loop is idle again, then quits - bench/startup.py times th
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -17,7 +16,9 @@ SHUTDOWN_WAIT_MS = 30_000
 
 
 def run(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from desktop.logfile import setup_logging
+
+    setup_logging(console=True)  # details (tracebacks) to logs/atelier.log; one line on stderr
     from PySide6.QtWidgets import QApplication
 
     from desktop.ui.main_window import MainWindow

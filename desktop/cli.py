@@ -2,6 +2,12 @@
 
 Each ``desktop.commands.*`` module registers its subcommands with :func:`command`; this
 file only parses, dispatches and turns typed errors into one clear line on stderr.
+
+Exit codes: 0 success, 1 "checked, and the answer is no" (verify, audit, self-test),
+2 a request or pack that cannot be used, 65 input text that is not UTF-8, 66 a missing
+or unreadable input, 73 an output that cannot be written there, 74 a full disk or other
+I/O failure, 130 cancelled, 70 only for a bug in Atelier. Details (tracebacks, native
+libraries' own messages) go to the log file, never to the terminal.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import sys
 from typing import Callable
 
 from desktop import __version__
+from desktop.console import error_line, safe_text
 from desktop.engines.errors import AtelierError
 
 COMMAND_MODULES = ("models", "text", "speech", "image", "export", "selftest", "provenance", "serve")
@@ -45,12 +52,33 @@ def _load() -> None:
                 raise
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one escaped line (it quotes what was typed)."""
+
+    def error(self, message: str):
+        error_line(f"{safe_text(message, one_line=True)} (see `{self.prog} --help`)")
+        raise SystemExit(2)
+
+
+def _threads(text: str) -> int:
+    from desktop.engines.providers import check_threads
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--threads must be a whole number (got '{text}')") from None
+    try:
+        return check_threads(value)
+    except AtelierError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     _load()
-    parser = argparse.ArgumentParser(prog="atelier", description="Atelier: private, offline text, image and speech generation.")
+    parser = _Parser(prog="atelier", description="Atelier: private, offline text, image and speech generation.")
     parser.add_argument("--version", action="version", version=f"Atelier {__version__}")
     parser.add_argument("--provider", choices=("auto", "cuda", "directml", "cpu"), help="execution provider (default: auto)")
-    parser.add_argument("--threads", type=int, help="CPU threads for inference (default: all)")
+    parser.add_argument("--threads", type=_threads, help="CPU threads for inference (default: all; at most 4 per core, 256 in all)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in sorted(_COMMANDS):
         configure, _, help_text = _COMMANDS[name]
@@ -60,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from desktop.logfile import native_stderr_to_log, setup_logging
+
+    log_file = setup_logging()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
@@ -72,18 +102,53 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["ATELIER_PROVIDER"] = args.provider
     if args.threads:
         os.environ["ATELIER_THREADS"] = str(args.threads)
+    with native_stderr_to_log(log_file):
+        return _run(args, log_file)
+
+
+def _run(args: argparse.Namespace, log_file) -> int:
+    log = logging.getLogger(__name__)
     try:
         return int(args._run(args) or 0)
     except AtelierError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        log.info("%s failed: %s", args.command, exc, exc_info=True)
+        error_line(exc)
+        return getattr(exc, "exit_code", 2)
     except KeyboardInterrupt:
-        print("error: cancelled.", file=sys.stderr)
+        error_line("cancelled.")
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
-    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, never a traceback
-        logging.getLogger(__name__).debug("unexpected failure", exc_info=True)
+    except OSError as exc:  # a full disk, a read-only folder... : ordinary, not a bug
+        from desktop.engines.os_errors import classify_os_error
+
+        log.warning("%s failed", args.command, exc_info=True)
+        typed = classify_os_error(exc)
+        error_line(typed)
+        return typed.exit_code
+    except MemoryError:
+        log.warning("%s ran out of memory", args.command, exc_info=True)
+        error_line("not enough memory for this job. Close other programs or choose a smaller model or size.")
+        return 74
+    except BaseException as exc:  # noqa: BLE001 - last line of defence (a Rust panic is a BaseException): one line
+        if isinstance(exc, SystemExit):
+            raise
+        log.error("unexpected failure in %s", args.command, exc_info=True)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        print(f"error: unexpected failure ({type(exc).__name__}: {first}). This is a bug in Atelier; please report it.", file=sys.stderr)
+        where = f" Details: {log_file}" if log_file else ""
+        error_line(f"unexpected failure ({type(exc).__name__}: {first}). This is a bug in Atelier; please report it.{where}")
         return INTERNAL_ERROR_EXIT
+
+
+def _quiet_stdout() -> None:
+    """After the reader of our stdout went away, Python would complain once more at exit
+    while flushing it; point stdout at /dev/null so it does not."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QSettings
 
-from desktop.engines.providers import CHOICES, RuntimeSettings
+from desktop.engines.providers import CHOICES, RuntimeSettings, max_threads
 
 ORG, APP = "Atelier", "Atelier"
 PREFS = "preferences"
@@ -103,6 +103,9 @@ class Settings:
             values = d
         if values.provider != provider:
             self.reset_notice = f"Unknown execution provider '{provider}' in settings; using auto."
+        if values.threads > max_threads():  # an edited or copied settings file: 100,000 threads crash the runtime
+            self.reset_notice = f"{values.threads} threads is more than this machine can use (at most {max_threads()}); using automatic."
+            values.threads = 0
         return values
 
     def save(self, s: AppSettings) -> None:

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from desktop.cli import command
-from desktop.commands import open_model
+from desktop.commands import check_output_file, open_model, text_argument
+from desktop.console import err
 from desktop.engines.errors import RequestError
 
 
@@ -74,7 +75,7 @@ def build_request(args):
         record = read_settings(args.reproduce)
         base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""), _pack_name=record.get("pack", ""))
     width, height = parse_size(args.size)
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = text_argument(args.prompt, "--prompt") if args.prompt is not None else None
     pick = lambda value, key: value if value is not None else base.get(key)  # noqa: E731
     return ImageRequest(
         prompt=pick(prompt, "prompt") or "",
@@ -100,10 +101,7 @@ def run(args) -> int:
 
     request, base = build_request(args)
     request.validate()  # generic checks before loading a model
-    if args.out.suffix.lower() != ".png":
-        raise RequestError(f"The output file must end in .png (got '{args.out.name}').")
-    if not args.out.parent.exists():
-        raise RequestError(f"The folder '{args.out.parent}' does not exist.")
+    check_output_file(args.out, ".png")
     paths = output_paths(args.out, request.batch_count)
     taken = [p.name for p in paths if p.exists() or p.is_symlink()]  # a dangling link too
     if taken and not args.overwrite:
@@ -113,7 +111,7 @@ def run(args) -> int:
     else:
         engine = open_model("image", _pack_for_record(base), allow_path=False)
     if base.get("_pack_sha256") and base["_pack_sha256"] != engine.pack.pack_hash:
-        print(f"note: the image was made with a different pack than '{engine.pack.name}' (hash differs); pixels may differ.", file=sys.stderr)
+        err(f"note: the image was made with a different pack than '{engine.pack.name}' (hash differs); pixels may differ.")
     tty = sys.stderr.isatty()
     written = []
     try:
@@ -121,9 +119,9 @@ def run(args) -> int:
             if isinstance(ev, Step):
                 end = "\r" if tty and ev.index < ev.total else "\n"
                 if tty or ev.index == ev.total:
-                    print(f"step {ev.index}/{ev.total}", end=end, file=sys.stderr, flush=True)
+                    err(f"step {ev.index}/{ev.total}", end=end)
             elif isinstance(ev, Notice):
-                print(f"note: {ev.message}", file=sys.stderr)
+                err(f"note: {ev.message}")
             elif isinstance(ev, ImageResult):
                 path = paths[len(written)]
                 try:  # exclusive even now: another job may have taken the name since the check
@@ -132,9 +130,9 @@ def run(args) -> int:
                     raise RequestError(f"{path.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
                 _audit(engine.pack, ev.metadata, path)
                 written.append(path)
-                print(f"wrote {path} (seed {ev.seed})", file=sys.stderr)
+                err(f"wrote {path} (seed {ev.seed})")
             elif isinstance(ev, Done) and args.stats:
-                print(" ".join(f"{k}={v}" for k, v in ev.stats.items()), file=sys.stderr)
+                err(" ".join(f"{k}={v}" for k, v in ev.stats.items()))
     finally:
         engine.close()
     return 0

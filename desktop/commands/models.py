@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 
 from desktop.cli import command
+from desktop.console import err, out
 from desktop.engines.library import Library
 from desktop.engines.errors import PackIntegrityError
 from desktop.engines.packs import load_pack, stray_files
@@ -30,14 +30,14 @@ def run(args) -> int:
     if args.action == "list":
         entries = lib.entries()
         if not entries:
-            print("No models installed. Run the README's set-up command or `models import PATH`.")
+            out("No models installed. Run the README's set-up command or `models import PATH`.")
         for e in entries:
             if e.manifest is None:
-                print(f"{e.name:40s} BROKEN: {e.problem} (remove it: models remove {e.name})")
+                out(f"{e.name:40s} BROKEN: {e.problem} (remove it: models remove {e.name})")
                 continue
             m = e.manifest
             size = sum(f.get("bytes", 0) for f in m["files"])
-            print(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {human_bytes(size):>9s}  {m.get('license', {}).get('id', '?')}")
+            out(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {human_bytes(size):>9s}  {m.get('license', {}).get('id', '?')}")
         return 0
     if args.action == "import":
         from desktop.engines.importers import import_path
@@ -46,7 +46,7 @@ def run(args) -> int:
         from desktop.audit import record_job
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # issue 5: local audit log
-        print(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
+        out(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
         return 0
     if args.action == "verify":
         pack = load_pack(lib.find(args.name, allow_path=True), verify_hashes=True)
@@ -57,10 +57,10 @@ def run(args) -> int:
                 f"'{pack.name}' holds '{strays[0]}'{more}, not listed in its manifest (or a link / special file); "
                 "a pack holds only listed, hashed files. Remove it, or remove and re-import the pack."
             )
-        print(f"OK: '{pack.name}' - {len(pack.files)} files match their SHA-256 (pack hash {pack.pack_hash[:16]}).")
+        out(f"OK: '{pack.name}' - {len(pack.files)} files match their SHA-256 (pack hash {pack.pack_hash[:16]}).")
         return 0
     if args.action == "remove":
         folder = lib.remove(args.name)
-        print(f"removed {folder}", file=sys.stderr)
+        err(f"removed {folder}")
         return 0
     return 2

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from desktop.cli import command
-from desktop.engines.errors import ProvenanceError
+from desktop.console import err, out, out_block
+from desktop.engines.errors import InputFileError, ProvenanceError
 
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"RIFF", b"GIF8", b"BM", b"II*\x00", b"MM\x00*")
 
@@ -43,8 +43,10 @@ def inspect_file(path: Path) -> dict:
     """Findings about ``path``: metadata record, watermark, installed pack matches."""
     from desktop.provenance import read_file_provenance
 
+    if not path.exists():
+        raise InputFileError(f"No such file: '{path}'.")
     if not path.is_file():
-        raise ProvenanceError(f"No such file: {path}")
+        raise InputFileError(f"'{path}' is not a regular file (a folder, a device or a pipe); verify needs a file.")
     findings: dict = {"file": str(path), "from_atelier": False, "record": None, "watermark": None, "packs": [], "warnings": []}
     try:
         findings["record"] = read_file_provenance(path)
@@ -61,6 +63,12 @@ def inspect_file(path: Path) -> dict:
             findings["warnings"].append("the metadata and the watermark name different packs: the metadata was probably edited")
         prefix = prefix or record["pack_sha256"]
     findings["from_atelier"] = bool(record) or bool(mark and mark["found"])
+    # Atelier embeds the watermark in every image it saves with a pack hash, when the image
+    # is big enough to carry it. A record on such an image without the watermark is only
+    # text: it may have been copied from another image or written by hand.
+    findings["watermark_missing"] = bool(
+        record and record.get("pack_sha256") and mark is not None and not mark["found"] and _big_enough_to_mark(path)
+    )
     findings["pack_prefix"] = prefix
     findings["packs"] = find_packs_by_hash(prefix[:10]) if prefix else []
     return findings
@@ -72,6 +80,18 @@ def _is_image(path: Path) -> bool:
     if head[:4] == b"RIFF":
         return head[8:12] == b"WEBP"
     return head.startswith(IMAGE_MAGIC)
+
+
+def _big_enough_to_mark(path: Path) -> bool:
+    from PIL import Image
+
+    from desktop.watermark import MIN_SIDE
+
+    try:
+        with Image.open(path) as img:
+            return min(img.size) >= MIN_SIDE
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return False
 
 
 def _watermark(path: Path, warnings: list[str]) -> dict | None:
@@ -90,29 +110,34 @@ def _watermark(path: Path, warnings: list[str]) -> dict | None:
 def run_verify(args) -> int:
     findings = inspect_file(Path(args.file))
     if args.json:
-        print(json.dumps(findings, indent=2))
-        return 0 if findings["from_atelier"] else 1
+        out_block(json.dumps(findings, indent=2))
+        return 0 if findings["from_atelier"] and not findings["watermark_missing"] else 1
     name = Path(args.file).name
     record, mark = findings["record"], findings["watermark"]
     if record:
-        print(f"{name}: made by Atelier {record.get('app_version', '')} - {record.get('note', 'AI-generated')}")
-        print(f"  pack: {record.get('pack') or '?'} (SHA-256 {record.get('pack_sha256') or '?'})")
+        out(f"{name}: made by Atelier {record.get('app_version', '')} - {record.get('note', 'AI-generated')}")
+        out(f"  pack: {record.get('pack') or '?'} (SHA-256 {record.get('pack_sha256') or '?'})")
         details = {k: record.get(k) for k in ("kind", "precision", "provider", "seed", "created") if record.get(k) not in (None, "")}
         if details:
-            print("  " + ", ".join(f"{k} {v}" for k, v in details.items()))
+            out("  " + ", ".join(f"{k} {v}" for k, v in details.items()))
     if mark and mark["found"]:
-        print(f"{name}: Atelier watermark found (score {mark['score']}): pack SHA-256 begins {mark['pack_prefix']}")
+        out(f"{name}: Atelier watermark found (score {mark['score']}): pack SHA-256 begins {mark['pack_prefix']}")
     elif mark and mark["damaged"]:
-        print(f"{name}: something like an Atelier watermark is present, but too damaged to read the pack")
+        out(f"{name}: something like an Atelier watermark is present, but too damaged to read the pack")
+    if findings["watermark_missing"]:
+        out(
+            f"{name}: metadata only, NO watermark - Atelier watermarks every image of this size, so this record "
+            "may have been copied from another image or forged (or the image was heavily edited). Do not trust it."
+        )
     if findings["from_atelier"]:
         packs = findings["packs"]
-        print(f"  installed pack: {', '.join(packs)}" if packs else "  that pack is not installed here")
+        out(f"  installed pack: {', '.join(packs)}" if packs else "  that pack is not installed here")
     else:
         how = "no Atelier metadata" + (" and no Atelier watermark" if mark is not None else "")
-        print(f"{name}: {how} - not made by Atelier, or altered beyond recognition")
+        out(f"{name}: {how} - not made by Atelier, or altered beyond recognition")
     for warning in findings["warnings"]:
-        print(f"warning: {warning}", file=sys.stderr)
-    return 0 if findings["from_atelier"] else 1
+        err(f"warning: {warning}")
+    return 0 if findings["from_atelier"] and not findings["watermark_missing"] else 1
 
 
 @command("audit", "verify or list the local audit log of jobs")
@@ -129,11 +154,11 @@ def run_audit(args) -> int:
 
     if args.audit_action == "verify":
         report = audit.verify()
-        print(report.message(), file=sys.stdout if report.ok else sys.stderr)
+        (out if report.ok else err)(report.message())
         return 0 if report.ok else 1
     rows = list(audit.records())[-max(1, args.last) :]
     if not rows:
-        print("No jobs recorded yet.")
+        out("No jobs recorded yet.")
     for r in rows:
-        print(f"#{r.get('seq')}  {r.get('time')}  {str(r.get('kind')):8s} {str(r.get('pack') or '-'):30s} output {str(r.get('output_sha256') or '-')[:16]}")
+        out(f"#{r.get('seq')}  {r.get('time')}  {str(r.get('kind')):8s} {str(r.get('pack') or '-'):30s} output {str(r.get('output_sha256') or '-')[:16]}")
     return 0

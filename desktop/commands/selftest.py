@@ -3,10 +3,10 @@ pack, a table of timings, exit 0 only if every pack passed."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from desktop.cli import command
+from desktop.console import err, out, out_block
 from desktop.engines.errors import RequestError
 
 
@@ -27,15 +27,15 @@ def run(args) -> int:
     if not packs:
         raise RequestError("No models to test: none are installed and none ship with this build. Run the set-up or import a model.")
     info = collect(with_runtime=True)
-    print(f"Atelier self-test - {info.cpu_name}, {info.cpu_cores} cores; onnxruntime providers: {', '.join(info.providers)}", flush=True)
+    out(f"Atelier self-test - {info.cpu_name}, {info.cpu_cores} cores; onnxruntime providers: {', '.join(info.providers)}", flush=True)
     rows = []
     for row in selftest.run(packs):
         rows.append(row)
-        print(f"  {row.modality}: {'ok' if row.ok else 'FAILED'}", file=sys.stderr, flush=True)
-    print(selftest.table(rows))
+        err(f"  {row.modality}: {'ok' if row.ok else 'FAILED'}")
+    out_block(selftest.table(rows))
     missing = [m for m in MODALITIES if m not in {r.modality for r in rows}]
     if missing:
-        print(f"not tested (no pack installed): {', '.join(missing)}")
+        out(f"not tested (no pack installed): {', '.join(missing)}")
     failed = [r for r in rows if not r.ok]
-    print("self-test passed" if not failed else f"self-test FAILED: {len(failed)} of {len(rows)}")
+    out("self-test passed" if not failed else f"self-test FAILED: {len(failed)} of {len(rows)}")
     return 1 if failed else 0

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from desktop.cli import command
-from desktop.commands import open_model
-from desktop.engines.errors import RequestError
+from desktop.commands import check_output_file, open_model, text_argument
+from desktop.console import err
 
 
 @command("speak", "speak text with a voice and write a 16-bit WAV (provenance in its LIST/INFO chunk)")
@@ -34,15 +33,12 @@ def run(args) -> int:
     from desktop.engines.events import AudioChunk, Done, Notice
     from desktop.engines.speech import SpeechRequest
 
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = text_argument(args.text, "--text")
     request = SpeechRequest(
         text, speed=args.speed, variation=args.variation, noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker, seed=args.seed
     )
     request.validate()  # before loading a model
-    if args.out.suffix.lower() != ".wav":
-        raise RequestError(f"The output file must end in .wav (got '{args.out.name}').")
-    if not args.out.parent.exists():
-        raise RequestError(f"The folder '{args.out.parent}' does not exist.")
+    check_output_file(args.out, ".wav")
     if not args.overwrite and (args.out.exists() or args.out.is_symlink()):
         raise RequestError(f"{args.out.name} already exists; choose another --out or pass --overwrite.")
     engine = open_model("speech", args.model)
@@ -52,7 +48,7 @@ def run(args) -> int:
             if isinstance(ev, AudioChunk):
                 chunks.append(ev.samples)
             elif isinstance(ev, Notice):
-                print(f"note: {ev.message}", file=sys.stderr)
+                err(f"note: {ev.message}")
             elif isinstance(ev, Done):
                 stats = ev.stats
     finally:
@@ -66,7 +62,7 @@ def run(args) -> int:
     from desktop.audit import record_job
 
     record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # issue 5: local audit log
-    print(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})", file=sys.stderr)
+    err(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})")
     if args.stats:
-        print(" ".join(f"{k}={v}" for k, v in stats.items()), file=sys.stderr)
+        err(" ".join(f"{k}={v}" for k, v in stats.items()))
     return 0

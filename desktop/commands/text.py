@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 from desktop.cli import command
-from desktop.commands import open_model
+from desktop.commands import open_model, text_argument
+from desktop.console import err, out_block
 
 
 @command("text", "chat with a text model; the reply streams to stdout")
@@ -28,7 +27,7 @@ def run(args) -> int:
     from desktop.engines.sampling import SamplingSettings
     from desktop.engines.text import ChatRequest
 
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = text_argument(args.prompt, "--prompt")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": prompt}]
     request = ChatRequest(
         messages,
@@ -41,17 +40,15 @@ def run(args) -> int:
     try:
         for ev in engine.generate(request):
             if isinstance(ev, Token):
-                sys.stdout.write(ev.text)
-                sys.stdout.flush()
+                out_block(ev.text, end="", flush=True)  # escapes terminal controls, keeps newlines
                 reply.append(ev.text)
             elif isinstance(ev, Done):
-                sys.stdout.write("\n")
-                sys.stdout.flush()  # the reply's last line before any note on stderr
+                out_block("", flush=True)  # the reply's last line before any note on stderr
                 _audit(engine.pack, request, ev, "".join(reply))
                 if ev.finish_reason == "context_full":
-                    print("note: the reply stopped because the context window is full.", file=sys.stderr)
+                    err("note: the reply stopped because the context window is full.")
                 if args.stats:
-                    print(" ".join(f"{k}={v}" for k, v in ev.stats.items()), file=sys.stderr)
+                    err(" ".join(f"{k}={v}" for k, v in ev.stats.items()))
     finally:
         engine.close()
     return 0

@@ -1,7 +1,8 @@
 """Chat templates from a tokenizer's own config, rendered in a sandbox.
 
 Templates ship inside packs, which may come from anywhere, so they run in Jinja's
-immutable sandbox: they can format strings, never reach Python objects or files.
+immutable sandbox: they can format strings, never reach Python objects or files; and
+within time and size limits (template_limits.py), so they cannot hang or fill memory.
 """
 
 from __future__ import annotations
@@ -40,23 +41,34 @@ def find_template(folder: Path) -> str | None:
 class ChatTemplate:
     def __init__(self, source: str | None, special_tokens: dict[str, str] | None = None):
         from jinja2 import TemplateError
-        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        from .template_limits import BoundedSandboxEnvironment, TemplateLimitExceeded, compile_bounded
 
         self.source = source or CHATML
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env = BoundedSandboxEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
         env.globals["raise_exception"] = _raise
         env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
         try:
-            self._template = env.from_string(self.source)
-        except TemplateError as exc:
+            self._template = compile_bounded(env, self.source)
+        except TemplateLimitExceeded as exc:
+            raise PackFormatError(f"The pack's chat template was stopped while compiling: {exc}.") from None
+        except (TemplateError, RecursionError, MemoryError) as exc:
             raise PackFormatError(f"The pack's chat template does not parse: {exc}") from None
         self._specials = special_tokens or {}
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         from jinja2 import TemplateError
 
+        from .template_limits import TemplateLimitExceeded, render_bounded
+
         try:
-            return self._template.render(messages=messages, add_generation_prompt=add_generation_prompt, **self._specials)
+            return render_bounded(self._template, messages=messages, add_generation_prompt=add_generation_prompt, **self._specials)
+        except TemplateLimitExceeded as exc:
+            # Rendering happens before the first token, where Stop cannot reach: the limits
+            # are the only thing between a hostile template and a hung or swapping machine.
+            raise PackFormatError(f"The pack's chat template was stopped: {exc}. Use another model or fix its chat template.") from None
+        except MemoryError:
+            raise PackFormatError("The pack's chat template ran out of memory while rendering. Use another model or fix its chat template.") from None
         except TemplateError as exc:
             raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
         except (ArithmeticError, RecursionError, TypeError, ValueError, LookupError, AttributeError) as exc:

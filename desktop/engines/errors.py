@@ -88,3 +88,41 @@ class UnsupportedArchitectureError(ExportError):
 
 class QualityFloorError(ExportError):
     """The exported pack is measurably worse than the floor; --force overrides."""
+
+
+# -- files and the operating system ----------------------------------------------------------
+# Ordinary conditions (a full disk, a read-only folder, a missing input) are not bugs: each
+# has its own type, and the CLI its own exit code (sysexits.h), so scripts can tell them apart.
+
+
+class InputFileError(RequestError):
+    """An input file or folder is missing, unreadable, or not the kind of thing asked for."""
+
+    title = "Cannot read the input"
+    exit_code = 66  # EX_NOINPUT
+
+
+class InputEncodingError(RequestError):
+    """Input text (stdin, a text file) is not valid UTF-8."""
+
+    exit_code = 65  # EX_DATAERR
+
+
+class OutputFileError(RequestError):
+    """The output cannot be written there: a folder, read-only, no permission."""
+
+    title = "Cannot write the output"
+    exit_code = 73  # EX_CANTCREAT
+
+
+class DiskFullError(ResourceError):
+    """The disk (or the user's quota) is full."""
+
+    exit_code = 74  # EX_IOERR
+
+
+class FileSystemError(AtelierError):
+    """Any other error the operating system reported for a file (I/O error, too many open files...)."""
+
+    title = "File system problem"
+    exit_code = 74  # EX_IOERR

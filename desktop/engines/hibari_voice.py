@@ -16,6 +16,7 @@ from collections import Counter
 
 import numpy as np
 
+from .config_limits import bounded_int, bounded_len
 from .errors import EngineError, PackFormatError
 from .packs import Pack
 from .providers import RuntimeSettings
@@ -52,10 +53,11 @@ class HibariVoice:
         cfg = pack.config
         try:
             self.vocab: dict[str, int] = json.loads(pack.file_with_role("vocab").read_text(encoding="utf-8"))
+            bounded_len(self.vocab, "vocab", pack.name, "the phoneme vocabulary")
             self.config = VoiceConfig(
-                sample_rate=int(cfg["sample_rate"]),
+                sample_rate=bounded_int(cfg["sample_rate"], "sample_rate", pack.name),
                 phonemizer=dict(cfg["phonemizer"]),
-                phoneme_id_map={k: [v] for k, v in self.vocab.items()},
+                phoneme_id_map={k: [bounded_int(v, "phoneme_id", pack.name, "a phoneme id")] for k, v in self.vocab.items()},
                 id_style="plain",
                 language=str(cfg.get("language", "en_US")),
                 noise_scale=1.0,

@@ -24,6 +24,24 @@ PROVIDERS: dict[str, str] = {
     "cpu": "CPUExecutionProvider",
 }
 CHOICES = ("auto", *PROVIDERS)
+# Each intra-op thread is a real OS thread with its own stack: 500 hang a small container
+# and 100,000 crash onnxruntime outright. More threads than 4 per core only adds contention.
+MAX_THREADS = 256
+MAX_CONTEXT_WINDOW = 1 << 20  # tokens; far beyond any model a desktop runs
+THREADS_PER_CORE = 4
+
+
+def max_threads() -> int:
+    return max(1, min(MAX_THREADS, THREADS_PER_CORE * (os.cpu_count() or 1)))
+
+
+def check_threads(threads: object) -> int:
+    """``threads`` if it is a usable thread count (0 = onnxruntime's default), else a
+    :class:`ProviderError` saying the allowed range."""
+    limit = max_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= limit:
+        raise ProviderError(f"The thread count must be between 1 and {limit} (4 per CPU core, at most {MAX_THREADS}), or 0 for the default; got {threads!r}.")
+    return threads
 
 
 @dataclass(frozen=True)
@@ -42,18 +60,19 @@ class RuntimeSettings:
             raise ProviderError(f"Unknown execution provider '{self.provider}'. Choose one of: {', '.join(CHOICES)}.")
         if self.graph_optimization not in ("disabled", "basic", "extended", "all"):
             raise ProviderError(f"Unknown graph optimisation level '{self.graph_optimization}'.")
-        if self.threads < 0:
-            raise ProviderError("Thread count cannot be negative.")
-        if self.context_window < 8:
-            raise ProviderError("The context window must hold at least 8 tokens.")
+        check_threads(self.threads)
+        if isinstance(self.context_window, bool) or not isinstance(self.context_window, int) or not 8 <= self.context_window <= MAX_CONTEXT_WINDOW:
+            raise ProviderError(f"The context window must hold from 8 to {MAX_CONTEXT_WINDOW:,} tokens.")
 
     @staticmethod
     def from_env() -> "RuntimeSettings":
         """Environment overrides let tests and benchmarks pin threads without the UI."""
-        return RuntimeSettings(
-            provider=os.environ.get("ATELIER_PROVIDER", "auto"),
-            threads=int(os.environ.get("ATELIER_THREADS", "0") or 0),
-        )
+        raw = os.environ.get("ATELIER_THREADS", "0").strip() or "0"
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ProviderError(f"ATELIER_THREADS must be a whole number (got '{raw[:40]}').") from None
+        return RuntimeSettings(provider=os.environ.get("ATELIER_PROVIDER", "auto"), threads=threads)
 
 
 @dataclass

@@ -56,9 +56,32 @@ def read_voice_json(path: Path) -> dict:
         problems.append("phoneme_id_map is missing or malformed")
     if data.get("phoneme_type", "espeak") not in ("espeak", "text"):
         problems.append(f"phoneme_type '{data.get('phoneme_type')}' is not supported (espeak, text)")
+    problems += _out_of_bounds(data, path.name)
     if problems:
         raise ImportFormatError(f"The voice config '{path.name}' is unusable: " + "; ".join(problems) + ".")
     return data
+
+
+def _out_of_bounds(data: dict, name: str) -> list[str]:
+    """Numbers a hostile or broken voice JSON can inflate (300 million speakers...),
+    checked at import so the pack never reaches the library."""
+    from .config_limits import BOUNDS, bounded_float, bounded_int
+    from .errors import PackFormatError
+
+    problems = []
+    checks = [("num_speakers", data.get("num_speakers", 1) or 1, bounded_int), ("hop_length", data.get("hop_length", 256), bounded_int)]
+    inference = data.get("inference") if isinstance(data.get("inference"), dict) else {}
+    checks += [(k, inference[k], bounded_float) for k in ("noise_scale", "length_scale", "noise_w") if k in inference]
+    for key, value, check in checks:
+        try:
+            check(value, key, name)
+        except PackFormatError:
+            problems.append(f"{key} = {str(value)[:40]} is out of range ({BOUNDS[key][0]:g}-{BOUNDS[key][1]:g})")
+    for key in ("phoneme_id_map", "speaker_id_map"):
+        entries = data.get(key)
+        if isinstance(entries, (dict, list)) and len(entries) > BOUNDS[key][1]:
+            problems.append(f"{key} has {len(entries):,} entries (at most {BOUNDS[key][1]:,})")
+    return problems
 
 
 def voice_config(data: dict) -> dict:

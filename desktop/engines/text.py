@@ -74,16 +74,11 @@ class ChatRequest:
 
 class TextEngine:
     def __init__(self, pack: Pack, settings: RuntimeSettings | None = None, context_window: int | None = None):
-        from tokenizers import Tokenizer
-
         if pack.modality != "text":
             raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a text model.")
         self.pack = pack
         settings = settings or RuntimeSettings.from_env()
-        if not pack.has_file("tokenizer.json"):
-            pack.path_of("tokenizer.json")  # names an unlisted tokenizer lying in the folder
-            raise PackFormatError(f"Text pack '{pack.name}' lists no tokenizer.json.")
-        self.tokenizer = Tokenizer.from_str(pack.read_bytes("tokenizer.json").decode("utf-8"))
+        self.tokenizer = _load_tokenizer(pack)
         tok_cfg = _read_json(pack, "tokenizer_config.json")
         specials = {k: v for k, v in tok_cfg.items() if k.endswith("_token") and isinstance(v, str)}
         self.template = ChatTemplate(_find_template(pack, tok_cfg), specials)
@@ -114,12 +109,18 @@ class TextEngine:
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         text = self.template.render(messages, add_generation_prompt=True)
-        return self.tokenizer.encode(text, add_special_tokens=False).ids
+        try:
+            return self.tokenizer.encode(text, add_special_tokens=False).ids
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
+            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
 
     def encode_request(self, request: ChatRequest) -> list[int]:
-        if request.raw:
+        if not request.raw:
+            return self.encode_chat(request.messages)
+        try:
             return self.tokenizer.encode(request.messages[-1]["content"], add_special_tokens=False).ids
-        return self.encode_chat(request.messages)
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
+            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.encode_chat(messages))
@@ -229,6 +230,31 @@ def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
                 best = max(best, k)
                 break
     return best
+
+
+def _tokenizer_failure(exc: BaseException, what: str) -> PackFormatError:
+    """The typed error for a failure inside the Rust ``tokenizers`` library. Its errors are
+    plain ``Exception``s, and its panics (a hostile regex, a corrupt normalizer map)
+    ``pyo3_runtime.PanicException``, which derives from BaseException and slips past every
+    ``except Exception``. Interrupts and exits are re-raised untouched."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+        raise exc
+    if isinstance(exc, MemoryError):
+        return PackFormatError(f"{what}: it ran out of memory.")
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    return PackFormatError(f"{what}: {first}")
+
+
+def _load_tokenizer(pack: Pack):
+    from tokenizers import Tokenizer
+
+    if not pack.has_file("tokenizer.json"):
+        pack.path_of("tokenizer.json")  # names an unlisted tokenizer lying in the folder
+        raise PackFormatError(f"Text pack '{pack.name}' lists no tokenizer.json.")
+    try:
+        return Tokenizer.from_str(pack.read_bytes("tokenizer.json").decode("utf-8"))
+    except BaseException as exc:  # noqa: BLE001 - see _tokenizer_failure
+        raise _tokenizer_failure(exc, f"The tokenizer.json of '{pack.name}' cannot be loaded") from None
 
 
 def _read_json(pack: Pack, name: str) -> dict:

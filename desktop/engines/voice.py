@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .config_limits import bounded_int, bounded_len, config_float, config_int
 from .errors import EngineError, PackFormatError, RequestError
 from .packs import Pack
 from .phonemes import PhonemeIds, make_phonemizer
@@ -50,25 +51,29 @@ class VoiceConfig:
 
     @staticmethod
     def from_pack(pack: Pack) -> "VoiceConfig":
-        cfg = pack.config
+        """The voice config of ``pack``, every number checked against sane bounds before
+        anything is built from it (config_limits.py)."""
+        cfg, name = pack.config, pack.name
         try:
             inference = cfg.get("inference") or {}
-            rate = int(cfg["sample_rate"])
-            if not 4000 <= rate <= 192_000:
-                raise ValueError(f"sample rate {rate}")
+            id_map = cfg["phoneme_id_map"]
+            speakers = cfg.get("speaker_id_map") or {}
+            bounded_len(id_map, "phoneme_id_map", name)
+            bounded_len(speakers, "speaker_id_map", name)
+            num_speakers = bounded_int(cfg.get("num_speakers", 1) or 1, "num_speakers", name)
             return VoiceConfig(
-                sample_rate=rate,
+                sample_rate=bounded_int(cfg["sample_rate"], "sample_rate", name),
                 phonemizer=dict(cfg["phonemizer"]),
-                phoneme_id_map={str(k): [int(i) for i in (v if isinstance(v, list) else [v])] for k, v in cfg["phoneme_id_map"].items()},
+                phoneme_id_map={str(k): _phoneme_ids(v, name) for k, v in id_map.items()},
                 id_style=str(cfg.get("id_style", "piper")),
-                blank_id=int(cfg.get("blank_id", 0)),
-                num_speakers=max(1, int(cfg.get("num_speakers", 1))),
-                speaker_id_map={str(k): int(v) for k, v in (cfg.get("speaker_id_map") or {}).items()},
-                noise_scale=float(inference.get("noise_scale", 0.667)),
-                length_scale=float(inference.get("length_scale", 1.0)),
-                noise_w=float(inference.get("noise_w", 0.8)),
+                blank_id=bounded_int(cfg.get("blank_id", 0), "blank_id", name),
+                num_speakers=num_speakers,
+                speaker_id_map={str(k): bounded_int(v, "speaker_id", name, f"the id of speaker '{str(k)[:40]}'") for k, v in speakers.items()},
+                noise_scale=config_float(inference, "noise_scale", 0.667, name),
+                length_scale=config_float(inference, "length_scale", 1.0, name),
+                noise_w=config_float(inference, "noise_w", 0.8, name),
                 language=str(cfg.get("language", "")),
-                hop_length=int(cfg.get("hop_length", 256)),
+                hop_length=config_int(cfg, "hop_length", 256, name),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise PackFormatError(f"Pack '{pack.name}' has an unusable voice config ({exc}); re-import or re-export it.") from None
@@ -76,6 +81,12 @@ class VoiceConfig:
     def speaker_names(self) -> list[str]:
         by_id = {v: k for k, v in self.speaker_id_map.items()}
         return [by_id.get(i, f"speaker {i}") for i in range(self.num_speakers)]
+
+
+def _phoneme_ids(value, pack_name: str) -> list[int]:
+    ids = value if isinstance(value, list) else [value]
+    bounded_len(ids, "phoneme_ids_per_symbol", pack_name, "one phoneme's id list")
+    return [bounded_int(i, "phoneme_id", pack_name, "a phoneme id") for i in ids]
 
 
 @dataclass(frozen=True)
@@ -128,7 +139,9 @@ class Voice:
             return 0
         if isinstance(speaker, str) and not speaker.strip().lstrip("-").isdigit():
             if speaker not in cfg.speaker_id_map:
-                raise RequestError(f"This voice has no speaker '{speaker}'. Speakers: {', '.join(cfg.speaker_names())}.")
+                names = cfg.speaker_names()
+                shown = ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+                raise RequestError(f"This voice has no speaker '{speaker[:60]}'. Speakers: {shown}.")
             return cfg.speaker_id_map[speaker]
         sid = int(speaker)
         if not 0 <= sid < cfg.num_speakers:

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engines.errors import RequestError
-from desktop.engines.providers import CHOICES, resolve_order
+from desktop.engines.providers import CHOICES, max_threads, resolve_order
 from desktop.offline_checks import CheckResult, run_checks
 from desktop.settings import AppSettings
 from desktop.ui.theme import THEMES
@@ -59,7 +59,7 @@ class SettingsPage(QWidget):
         self.offered = QLabel("Checking what onnxruntime offers…")
         self.offered.setWordWrap(True)
         self.threads = QSpinBox()
-        self.threads.setRange(0, max(64, (os.cpu_count() or 1) * 2))
+        self.threads.setRange(0, max_threads())  # the runtime's own bound (providers.py)
         self.threads.setSpecialValueText("Automatic")
         self.threads.setToolTip(f"CPU threads per model; this machine has {os.cpu_count()} logical cores")
         self.context_window = QSpinBox()

@@ -181,7 +181,7 @@ def test_verify_names_the_installed_pack(tmp_path, capsys, tiny_text_pack):
 
 
 def test_verify_bad_input_is_one_line_error(tmp_path, capsys):
-    assert cli_main(["verify", str(tmp_path / "missing.png")]) == 2
+    assert cli_main(["verify", str(tmp_path / "missing.png")]) == 66  # EX_NOINPUT
     err = capsys.readouterr().err
     assert err.startswith("error:") and "Traceback" not in err
     (tmp_path / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\xff" * 50)

@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..config_limits import config_float, config_int
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Notice, Step
 from ..providers import make_session
@@ -32,7 +33,7 @@ class EmojiDiffusionPipeline(ImagePipeline):
         if missing:
             raise PackFormatError(f"Emoji pack '{pack.name}' is missing its {', '.join(missing)}. Re-export it from its recipe.")
         cfg = pack.config
-        self.native = int(cfg.get("sample_size", 32))
+        self.native = config_int(cfg, "sample_size", 32, pack.name)
         self.vocab = EmojiVocabulary.load(pack.file_with_role("vocabulary"))
         self.scheduler_config = cfg.get("scheduler") or {}
         self.text_encoder, _ = make_session(pack.file_with_role("text_encoder"), settings)
@@ -49,8 +50,8 @@ class EmojiDiffusionPipeline(ImagePipeline):
             img2img=True,
             schedulers=names,
             sizes=[(4 * n, 4 * n), (n, n), (2 * n, 2 * n), (8 * n, 8 * n)],
-            default_steps=int(cfg.get("default_steps", 25)),
-            default_guidance=float(cfg.get("default_guidance", 3.0)),
+            default_steps=config_int(cfg, "default_steps", 25, pack.name),
+            default_guidance=config_float(cfg, "default_guidance", 3.0, pack.name),
         )
 
     def estimate_memory(self, request) -> int:

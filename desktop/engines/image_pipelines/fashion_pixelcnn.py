@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..config_limits import bounded_len, config_int
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Step
 from . import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
@@ -28,12 +29,14 @@ class PixelCNNPipeline(ImagePipeline):
     def __init__(self, pack, settings):
         super().__init__(pack, settings)
         cfg = pack.config
-        self.classes = [str(c) for c in cfg.get("classes") or []]
+        classes = cfg.get("classes") or []
+        bounded_len(classes, "classes", pack.name)
+        self.classes = [str(c) for c in classes]
         if not self.classes:
             raise PackFormatError(f"Pack '{pack.name}' lists no classes in its config.")
-        self.native = int(cfg.get("sample_size", 28))
-        self.levels = int(cfg.get("levels", 16))
-        self.receptive_rows = int(cfg.get("receptive_rows", self.native))
+        self.native = config_int(cfg, "sample_size", 28, pack.name)
+        self.levels = config_int(cfg, "levels", 16, pack.name)
+        self.receptive_rows = config_int(cfg, "receptive_rows", self.native, pack.name)
         self.session, self.provider = make_image_session(pack.file_with_role("step_model"), settings)
         self.capabilities = capabilities(classes=list(self.classes), sizes=[(self.native, self.native)])
 

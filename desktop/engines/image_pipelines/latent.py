@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..config_limits import bounded_int
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Step
 from . import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
@@ -31,14 +32,14 @@ class LatentGeneratorPipeline(ImagePipeline):
         inputs = {i.name: i for i in self.session.get_inputs()}
         if "z" not in inputs:
             raise PackFormatError(f"The generator of '{pack.name}' has no 'z' input.")
-        self.z_dim = int(cfg.get("z_dim") or inputs["z"].shape[1])
-        self.classes = [str(c) for c in cfg.get("classes") or []]
+        self.z_dim = bounded_int(cfg.get("z_dim") or inputs["z"].shape[1], "z_dim", pack.name)
+        self.classes = [str(c) for c in _bounded_classes(cfg, pack.name)]
         self.conditioned = "class_weights" in inputs
         if self.conditioned and not self.classes:
             width = inputs["class_weights"].shape[1]
-            self.classes = [f"class {i}" for i in range(int(width))] if isinstance(width, int) else []
+            self.classes = [f"class {i}" for i in range(bounded_int(width, "classes", pack.name, "the generator's class count"))] if isinstance(width, int) else []
         self.low = -1.0 if str(cfg.get("output_range", "0,1")) == "-1,1" else 0.0
-        size = tuple(cfg.get("image_size") or (28, 28))
+        size = tuple(bounded_int(side, "image_size", pack.name) for side in _pair(cfg.get("image_size") or (28, 28), pack.name))
         self.capabilities = capabilities(sizes=[size], classes=self.classes, morph=True)
 
     def _latent(self, seed: int) -> np.ndarray:
@@ -103,3 +104,17 @@ def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     if omega < 1e-6:
         return ((1 - t) * a + t * b).astype(np.float32)
     return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+
+
+def _bounded_classes(cfg: dict, pack_name: str) -> list:
+    from ..config_limits import bounded_len
+
+    classes = cfg.get("classes") or []
+    bounded_len(classes, "classes", pack_name)
+    return list(classes)
+
+
+def _pair(value, pack_name: str) -> tuple:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise PackFormatError(f"Pack '{pack_name}' declares image_size {str(value)[:40]}; expected [width, height].")
+    return tuple(value)

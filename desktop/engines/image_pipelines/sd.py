@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..config_limits import config_float, config_int
 from .. import latent_preview
 from ..clip_tokenizer import ClipTokenizer
 from ..errors import EngineError, PackFormatError
@@ -48,8 +49,8 @@ class StableDiffusionPipeline(ImagePipeline):
         self.vae_decoder, _ = make_image_session(pack.file_with_role("vae_decoder"), settings)
         self.vae_encoder = make_image_session(pack.file_with_role("vae_encoder"), settings)[0] if "vae_encoder" in roles else None
         self._read_io()
-        self.latent_channels = int(cfg.get("latent_channels", 4))
-        self.vae_scale = int(cfg.get("vae_scale_factor", 8))
+        self.latent_channels = config_int(cfg, "latent_channels", 4, pack.name)
+        self.vae_scale = config_int(cfg, "vae_scale_factor", 8, pack.name)
         self.scaling_factor = float(cfg.get("scaling_factor", 0.18215))
         self.shift_factor = float(cfg.get("shift_factor") or 0.0)
         self.preview_fit = cfg.get("latent_rgb")
@@ -58,7 +59,7 @@ class StableDiffusionPipeline(ImagePipeline):
         self.distilled = "timestep_cond" in self.unet_inputs
         default = DIFFUSERS_NAMES.get(str(cfg.get("scheduler_class", "")), "lcm" if self.distilled else "dpmpp_2m")
         default = cfg.get("default_scheduler", default)
-        side = int(cfg.get("sample_size", 64)) * self.vae_scale
+        side = config_int(cfg, "sample_size", 64, pack.name) * self.vae_scale
         self.capabilities = capabilities(
             prompt=True,
             negative_prompt=not self.distilled,
@@ -67,10 +68,10 @@ class StableDiffusionPipeline(ImagePipeline):
             img2img=self.vae_encoder is not None,
             schedulers=[default] + [n for n in scheduler_names() if n != default],
             free_size=True,
-            size_multiple=int(cfg.get("size_multiple", self.vae_scale)),
+            size_multiple=config_int(cfg, "size_multiple", self.vae_scale, pack.name),
             default_size=(side, side),
-            default_steps=int(cfg.get("default_steps", 4 if self.distilled else 25)),
-            default_guidance=float(cfg.get("default_guidance", 1.5 if self.distilled else 7.5)),
+            default_steps=config_int(cfg, "default_steps", 4 if self.distilled else 25, pack.name),
+            default_guidance=config_float(cfg, "default_guidance", 1.5 if self.distilled else 7.5, pack.name),
         )
 
     def _read_io(self) -> None:
@@ -93,7 +94,7 @@ class StableDiffusionPipeline(ImagePipeline):
         # unfused attention holds every score (and its softmax); fused kernels work in tiles
         per_query = 256 if self.attention.get("fused") else tokens * 2
         attention = batch * int(self.attention["heads"]) * tokens * per_query * 4
-        decoder = request.width * request.height * int(self.pack.config.get("vae_decoder_channels", 128)) * 4 * 3
+        decoder = request.width * request.height * config_int(self.pack.config, "vae_decoder_channels", 128, self.pack.name) * 4 * 3
         return attention + decoder + self.pack.size_bytes
 
     def generate(self, request) -> Iterator[Any]:
