@@ -10,18 +10,13 @@ the composer, and the composer's draft is kept per chat across restarts.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -34,20 +29,19 @@ from desktop.defaults import default_model
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
-from desktop.provenance import provenance_record
 from desktop.store import ChatStore
 from desktop.ui.chat_composer import Composer
 from desktop.ui.chat_context import ContextMeter
-from desktop.ui.chat_messages import Transcript
+from desktop.ui.chat_actions import ChatActions
+from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 
-FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
 CLOSED_NOTE = "stopped: the app was closed"
 
 
-class ChatStudio(QWidget):
+class ChatStudio(ChatActions, QWidget):
     reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -253,44 +247,6 @@ class ChatStudio(QWidget):
         conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key())
         self._load_conversations(select=conv.id)
 
-    def rename_conversation(self) -> None:
-        if self.conversation_id is None:
-            return
-        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=self.store.get(self.conversation_id).title)
-        if ok and title.strip():
-            self.store.rename(self.conversation_id, title)
-            self._retitle(self.conversation_id)
-
-    def delete_conversation(self) -> None:
-        if self.conversation_id is None:
-            return
-        title = self.store.get(self.conversation_id).title
-        if QMessageBox.question(self, "Delete chat", f"Delete “{title}” and all its messages?") != QMessageBox.StandardButton.Yes:
-            return
-        if self._job is not None and self._job.conversation_id == self.conversation_id:
-            self.stop()  # its reply has nowhere to go
-        self.store.delete(self.conversation_id)
-        self.conversation_id = None
-        self._load_conversations()
-
-    def export_conversation(self, path: str | None = None) -> None:
-        if self.conversation_id is None:
-            return
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
-            if not path:
-                return
-        pack = None
-        if self.slot.engine is not None:
-            pack = self.slot.engine.pack
-        record = provenance_record("chat", pack, self.panel.sampling().__dict__, provider=self.slot.engine.provider.used if self.slot.engine else "")
-        try:
-            Path(path).write_text(self.store.to_markdown(self.conversation_id, {"provenance": record}), encoding="utf-8")
-        except OSError as exc:
-            self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
-            return
-        self.ctx.notifier.info(f"Exported to {path}")
-
     # -- drafts and the context meter -------------------------------------------------------
     def _on_typing(self) -> None:
         self._draft_timer.start()
@@ -470,41 +426,6 @@ class ChatStudio(QWidget):
     def stop(self) -> None:
         self.slot.stop()
 
-    # -- per-message actions -------------------------------------------------------------------
-    def _on_message_action(self, name: str, bubble) -> None:
-        if bubble.message_id is None:
-            return
-        if name == "regenerate":
-            self.regenerate()
-            return
-        if self._job is not None and self._job.conversation_id == self.conversation_id:
-            self.ctx.notifier.warning("A reply is being written in this chat: wait for it or press Stop first.")
-            return
-        if name == "delete":
-            if QMessageBox.question(self, "Delete message", "Delete this message from the chat?") != QMessageBox.StandardButton.Yes:
-                return
-            self.store.delete_message(bubble.message_id)
-            self.transcript.remove(bubble)
-        elif name == "edit":
-            text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", bubble.text)
-            if not ok or not text.strip() or text == bubble.text:
-                return
-            self.store.edit_message(bubble.message_id, text)
-            bubble.set_text(text)
-        self.transcript.mark_last_reply()
-        self._recount()
-
-    def _read_aloud(self, text: str) -> None:
-        reader = getattr(self, "_reader", None)
-        if reader is None:
-            try:
-                from desktop.ui.read_aloud import ReadAloud
-            except ImportError:
-                self.ctx.notifier.warning("Read aloud needs the Speech studio, which is not part of this build.")
-                return
-            reader = self._reader = ReadAloud(self.ctx)
-        reader.speak(text)
-
     def shutdown(self) -> None:
         """Closing the window: keep the draft and the reply in flight, THEN close the history."""
         self._meter_timer.stop()
@@ -534,23 +455,3 @@ class ChatStudio(QWidget):
 def _as_bool(value) -> bool:
     """QSettings INI hands booleans back as the strings 'true' / 'false'."""
     return value.lower() == "true" if isinstance(value, str) else bool(value)
-
-
-def _footer(stats: dict) -> str:
-    if not stats:
-        return ""
-    parts = []
-    if stats.get("tokens_per_s"):
-        parts.append(f"{stats['tokens_per_s']:.1f} tok/s")
-    if stats.get("generated_tokens") is not None:
-        parts.append(f"{stats['generated_tokens']} tokens")
-    if stats.get("ttft_s") is not None:
-        parts.append(f"first token {stats['ttft_s'] * 1000:.0f} ms")
-    if stats.get("reused_tokens"):
-        parts.append(f"{stats['reused_tokens']} cached")
-    finish = stats.get("finish")
-    if finish and finish != "eos":
-        parts.append(FINISH_NOTES.get(finish, finish))
-    if stats.get("edited"):
-        parts.append("edited")
-    return " · ".join(parts)

@@ -12,6 +12,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
+FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
 
 
 class MessageBubble(QFrame):
@@ -144,3 +145,23 @@ class Transcript(QScrollArea):
         if self._stick_to_bottom or bar.value() >= bar.maximum() - 40:
             bar.setValue(maximum)
         self._stick_to_bottom = False
+
+
+def footer_text(stats: dict) -> str:
+    if not stats:
+        return ""
+    parts = []
+    if stats.get("tokens_per_s"):
+        parts.append(f"{stats['tokens_per_s']:.1f} tok/s")
+    if stats.get("generated_tokens") is not None:
+        parts.append(f"{stats['generated_tokens']} tokens")
+    if stats.get("ttft_s") is not None:
+        parts.append(f"first token {stats['ttft_s'] * 1000:.0f} ms")
+    if stats.get("reused_tokens"):
+        parts.append(f"{stats['reused_tokens']} cached")
+    finish = stats.get("finish")
+    if finish and finish != "eos":
+        parts.append(FINISH_NOTES.get(finish, finish))
+    if stats.get("edited"):
+        parts.append("edited")
+    return " · ".join(parts)
