@@ -149,6 +149,7 @@ class ChatStudio(ChatActions, QWidget):
     def _choose_policy(self, policy: str) -> None:
         if self.conversation_id is not None:
             self.store.set_context_policy(self.conversation_id, policy)
+            self._recount()
 
     def _ensure_engine(self, then) -> bool:
         name = self.panel.current_model()
@@ -244,7 +245,7 @@ class ChatStudio(ChatActions, QWidget):
 
     def new_conversation(self) -> None:
         self._save_draft()
-        conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key())
+        conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key(), system_prompt=self.panel.preset_system_prompt())
         self._load_conversations(select=conv.id)
 
     # -- drafts and the context meter -------------------------------------------------------
@@ -276,7 +277,8 @@ class ChatStudio(ChatActions, QWidget):
         draft = self.input.toPlainText()
         if draft.strip():
             messages.append({"role": "user", "content": draft})
-        self.meter.recount(self.slot.engine, messages)
+        policy = self.store.get(self.conversation_id).context_policy
+        self.meter.recount(self.slot.engine, messages, "" if policy == "stop" else POLICIES.get(policy, ""))
 
     # -- sending -------------------------------------------------------------------------
     def _refuse_while_busy(self) -> bool:
@@ -294,7 +296,9 @@ class ChatStudio(ChatActions, QWidget):
             return
         if self.conversation_id is None:
             self.new_conversation()
-        self.store.set_system_prompt(self.conversation_id, self.panel.system.toPlainText().strip())
+        system = self.panel.system.toPlainText().strip()
+        self.store.set_system_prompt(self.conversation_id, system)
+        self.panel.remember_system_prompt(system)  # the default for this model's next new chat
         messages = self._conversation_messages(self.conversation_id) + [{"role": "user", "content": text}]
         self._start(ReplyJob(self.conversation_id, text), messages)
 
