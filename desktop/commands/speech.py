@@ -30,6 +30,7 @@ def run(args) -> int:
 
     from desktop.audio import save_clip, speech_record
     from desktop.engines.atomic_write import OutputExistsError
+    from desktop.engines.errors import RequestError
     from desktop.engines.events import AudioChunk, Done, Notice
     from desktop.engines.speech import SpeechRequest
 

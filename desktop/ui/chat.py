@@ -13,13 +13,10 @@ from __future__ import annotations
 from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QFileDialog,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -28,25 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.audit import record_job
-from desktop.engines.atomic_write import write_text_atomic
 from desktop.defaults import default_model
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
-from desktop.provenance import provenance_record
 from desktop.store import ChatStore
 from desktop.ui.chat_composer import Composer
 from desktop.ui.chat_context import ContextMeter
-from desktop.ui.chat_messages import Transcript
+from desktop.ui.chat_actions import ChatActions
+from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 
-FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
 CLOSED_NOTE = "stopped: the app was closed"
 
 
-class ChatStudio(QWidget):
+class ChatStudio(ChatActions, QWidget):
     reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -154,6 +149,7 @@ class ChatStudio(QWidget):
     def _choose_policy(self, policy: str) -> None:
         if self.conversation_id is not None:
             self.store.set_context_policy(self.conversation_id, policy)
+            self._recount()
 
     def _ensure_engine(self, then) -> bool:
         name = self.panel.current_model()
@@ -249,47 +245,8 @@ class ChatStudio(QWidget):
 
     def new_conversation(self) -> None:
         self._save_draft()
-        conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key())
+        conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key(), system_prompt=self.panel.preset_system_prompt())
         self._load_conversations(select=conv.id)
-
-    def rename_conversation(self) -> None:
-        if self.conversation_id is None:
-            return
-        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=self.store.get(self.conversation_id).title)
-        if ok and title.strip():
-            self.store.rename(self.conversation_id, title)
-            self._retitle(self.conversation_id)
-
-    def delete_conversation(self) -> None:
-        if self.conversation_id is None:
-            return
-        title = self.store.get(self.conversation_id).title
-        if QMessageBox.question(self, "Delete chat", f"Delete “{title}” and all its messages?") != QMessageBox.StandardButton.Yes:
-            return
-        if self._job is not None and self._job.conversation_id == self.conversation_id:
-            self.stop()  # its reply has nowhere to go
-        self.store.delete(self.conversation_id)
-        self.conversation_id = None
-        self._load_conversations()
-
-    def export_conversation(self, path: str | None = None) -> None:
-        if self.conversation_id is None:
-            return
-        if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
-            if not path:
-                return
-        pack = None
-        if self.slot.engine is not None:
-            pack = self.slot.engine.pack
-        record = provenance_record("chat", pack, self.panel.sampling().__dict__, provider=self.slot.engine.provider.used if self.slot.engine else "")
-        try:
-            # the save dialog already asked before replacing a file
-            write_text_atomic(path, self.store.to_markdown(self.conversation_id, {"provenance": record}), overwrite=True)
-        except OSError as exc:
-            self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
-            return
-        self.ctx.notifier.info(f"Exported to {path}")
 
     # -- drafts and the context meter -------------------------------------------------------
     def _on_typing(self) -> None:
@@ -320,7 +277,8 @@ class ChatStudio(QWidget):
         draft = self.input.toPlainText()
         if draft.strip():
             messages.append({"role": "user", "content": draft})
-        self.meter.recount(self.slot.engine, messages)
+        policy = self.store.get(self.conversation_id).context_policy
+        self.meter.recount(self.slot.engine, messages, "" if policy == "stop" else POLICIES.get(policy, ""))
 
     # -- sending -------------------------------------------------------------------------
     def _refuse_while_busy(self) -> bool:
@@ -338,7 +296,9 @@ class ChatStudio(QWidget):
             return
         if self.conversation_id is None:
             self.new_conversation()
-        self.store.set_system_prompt(self.conversation_id, self.panel.system.toPlainText().strip())
+        system = self.panel.system.toPlainText().strip()
+        self.store.set_system_prompt(self.conversation_id, system)
+        self.panel.remember_system_prompt(system)  # the default for this model's next new chat
         messages = self._conversation_messages(self.conversation_id) + [{"role": "user", "content": text}]
         self._start(ReplyJob(self.conversation_id, text), messages)
 
@@ -470,41 +430,6 @@ class ChatStudio(QWidget):
     def stop(self) -> None:
         self.slot.stop()
 
-    # -- per-message actions -------------------------------------------------------------------
-    def _on_message_action(self, name: str, bubble) -> None:
-        if bubble.message_id is None:
-            return
-        if name == "regenerate":
-            self.regenerate()
-            return
-        if self._job is not None and self._job.conversation_id == self.conversation_id:
-            self.ctx.notifier.warning("A reply is being written in this chat: wait for it or press Stop first.")
-            return
-        if name == "delete":
-            if QMessageBox.question(self, "Delete message", "Delete this message from the chat?") != QMessageBox.StandardButton.Yes:
-                return
-            self.store.delete_message(bubble.message_id)
-            self.transcript.remove(bubble)
-        elif name == "edit":
-            text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", bubble.text)
-            if not ok or not text.strip() or text == bubble.text:
-                return
-            self.store.edit_message(bubble.message_id, text)
-            bubble.set_text(text)
-        self.transcript.mark_last_reply()
-        self._recount()
-
-    def _read_aloud(self, text: str) -> None:
-        reader = getattr(self, "_reader", None)
-        if reader is None:
-            try:
-                from desktop.ui.read_aloud import ReadAloud
-            except ImportError:
-                self.ctx.notifier.warning("Read aloud needs the Speech studio, which is not part of this build.")
-                return
-            reader = self._reader = ReadAloud(self.ctx)
-        reader.speak(text)
-
     def shutdown(self) -> None:
         """Closing the window: keep the draft and the reply in flight, THEN close the history."""
         self._meter_timer.stop()
@@ -534,23 +459,3 @@ class ChatStudio(QWidget):
 def _as_bool(value) -> bool:
     """QSettings INI hands booleans back as the strings 'true' / 'false'."""
     return value.lower() == "true" if isinstance(value, str) else bool(value)
-
-
-def _footer(stats: dict) -> str:
-    if not stats:
-        return ""
-    parts = []
-    if stats.get("tokens_per_s"):
-        parts.append(f"{stats['tokens_per_s']:.1f} tok/s")
-    if stats.get("generated_tokens") is not None:
-        parts.append(f"{stats['generated_tokens']} tokens")
-    if stats.get("ttft_s") is not None:
-        parts.append(f"first token {stats['ttft_s'] * 1000:.0f} ms")
-    if stats.get("reused_tokens"):
-        parts.append(f"{stats['reused_tokens']} cached")
-    finish = stats.get("finish")
-    if finish and finish != "eos":
-        parts.append(FINISH_NOTES.get(finish, finish))
-    if stats.get("edited"):
-        parts.append("edited")
-    return " · ".join(parts)

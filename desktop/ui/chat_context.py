@@ -34,22 +34,23 @@ class ContextMeter(QProgressBar):
         self.setValue(0)
         self.setFormat("Context: counted once the model is loaded")
 
-    def recount(self, engine, messages: list[dict]) -> None:
+    def recount(self, engine, messages: list[dict], trims: str = "") -> None:
+        """``trims``: the name of the chat's policy when it leaves messages out, else ''."""
         if engine is None:
             self.show_unknown()
             return
         self._serial += 1
         serial, length = self._serial, engine.context_length
         worker = GeneratorWorker(count_stream, engine, messages)
-        worker.signals.yielded.connect(lambda n: self._show(serial, n, length))
+        worker.signals.yielded.connect(lambda n: self._show(serial, n, length, trims))
         start(worker)
 
-    def _show(self, serial: int, tokens: int, length: int) -> None:
+    def _show(self, serial: int, tokens: int, length: int, trims: str = "") -> None:
         if serial != self._serial:
             return
         self.tokens, self.context_length = tokens, length
         self.setRange(0, max(1, length))
         self.setValue(min(tokens, length))
-        over = " — over the limit" if tokens > length else ""
+        over = (f" — over: {trims} leaves older messages out" if trims else " — over the limit") if tokens > length else ""
         self.setFormat(f"Context: {tokens:,} / {length:,} tokens ({tokens / max(1, length):.0%}){over}")
         self.counted.emit(tokens)

@@ -1,5 +1,11 @@
 """The Chat side panel: model picker with pack facts, system prompt, sampling settings, the
-chat's context policy and how Enter behaves in the composer."""
+chat's context policy and how Enter behaves in the composer.
+
+Sampling settings are a preset per model (QSettings ``chat_presets/<model>/...``; not the
+group ``general``, which QSettings' INI format writes as ``[%General]`` and loses): a
+change is kept at once, and picking a model brings its own values back, across restarts.
+The system prompt a model was last used with is the default for its new chats.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +74,10 @@ class ChatSettingsPanel(QWidget):
         self.seed = _ispin(0, 2**31 - 1, 42, "Same seed + same settings = same text")
         self.seed.setEnabled(False)
         self.fixed_seed.toggled.connect(self.seed.setEnabled)
+        self._loading_preset = False
+        for w in (self.temperature, self.top_k, self.top_p, self.repetition, self.max_tokens, self.seed):
+            w.valueChanged.connect(self._save_preset)
+        self.fixed_seed.toggled.connect(self._save_preset)
         for label, w in (("Temperature", self.temperature), ("Top-k", self.top_k), ("Top-p", self.top_p), ("Repetition penalty", self.repetition), ("Max tokens", self.max_tokens)):
             form.addRow(label, w)
         form.addRow(self.fixed_seed, self.seed)
@@ -103,6 +113,7 @@ class ChatSettingsPanel(QWidget):
         self.model.setCurrentIndex(max(idx, 0))
         self.model.blockSignals(False)
         self._show_info()
+        self.load_preset()
 
     def policy_key(self) -> str:
         return self.policy.currentData() or "stop"
@@ -122,8 +133,64 @@ class ChatSettingsPanel(QWidget):
             seed=self.seed.value() if self.fixed_seed.isChecked() else None,
         )
 
+    # -- per-model presets -----------------------------------------------------------------
+    def _preset_key(self, field: str, model: str | None = None) -> str | None:
+        model = model or self.current_model()
+        if not model or self.settings is None:
+            return None
+        return f"chat_presets/{model.replace('/', '_')}/{field}"
+
+    def _save_preset(self, *_args) -> None:
+        if self._loading_preset or self._preset_key("x") is None:
+            return
+        for field, value in self._preset_values().items():
+            self.settings.set_value(self._preset_key(field), value)
+
+    def _preset_values(self) -> dict:
+        return {
+            "temperature": self.temperature.value(),
+            "top_k": self.top_k.value(),
+            "top_p": self.top_p.value(),
+            "repetition_penalty": self.repetition.value(),
+            "max_tokens": self.max_tokens.value(),
+            "fixed_seed": self.fixed_seed.isChecked(),
+            "seed": self.seed.value(),
+        }
+
+    def load_preset(self) -> None:
+        """The current model's values, or the defaults for a model never tuned."""
+        if self._preset_key("x") is None:
+            return
+        d = SamplingSettings()
+        defaults = {"temperature": d.temperature, "top_k": d.top_k, "top_p": d.top_p, "repetition_penalty": d.repetition_penalty, "max_tokens": 512, "fixed_seed": False, "seed": 42}
+        widgets = {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p, "repetition_penalty": self.repetition, "max_tokens": self.max_tokens, "seed": self.seed}
+        self._loading_preset = True
+        try:
+            for field, default in defaults.items():
+                raw = self.settings.value(self._preset_key(field), default)
+                try:
+                    if field == "fixed_seed":
+                        self.fixed_seed.setChecked(raw.lower() == "true" if isinstance(raw, str) else bool(raw))
+                    else:
+                        w = widgets[field]
+                        w.setValue(type(w.value())(float(raw)) if isinstance(w.value(), int) else float(raw))
+                except (TypeError, ValueError):
+                    continue  # a damaged value (hand-edited file): keep what is shown
+        finally:
+            self._loading_preset = False
+
+    def preset_system_prompt(self) -> str:
+        key = self._preset_key("system_prompt")
+        return str(self.settings.value(key, "") or "") if key else ""
+
+    def remember_system_prompt(self, prompt: str) -> None:
+        key = self._preset_key("system_prompt")
+        if key:
+            self.settings.set_value(key, prompt)
+
     def _on_model(self, _index: int) -> None:
         self._show_info()
+        self.load_preset()
         name = self.current_model()
         if name:
             self.model_chosen.emit(name)

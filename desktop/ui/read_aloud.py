@@ -3,12 +3,18 @@
 API (kept stable for the chat): ``ReadAloud(ctx)``, ``speak(text)``, ``stop()``, and the
 ``busy_changed(bool)`` signal. The voice is the one picked in the Speech studio (stored in
 settings), else the first voice in the library. Speaking again replaces what is playing.
+
+What was read is saved as a clip (``clips/``, with its provenance, like the Speech studio's
+clips), so "clips can still be saved as WAV" holds when this machine cannot play sound.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.audio import speech_record
+from desktop.audit import record_job
+from desktop.clips import ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import MAX_TEXT_CHARS, SpeechRequest
 from desktop.ui.speech_runner import SpeechRunner
@@ -16,12 +22,15 @@ from desktop.ui.speech_runner import SpeechRunner
 
 class ReadAloud(QObject):
     busy_changed = Signal(bool)
+    clip_saved = Signal(object)  # the Clip
 
-    def __init__(self, ctx, parent=None):
+    def __init__(self, ctx, parent=None, clips: ClipStore | None = None):
         super().__init__(parent)
         self.ctx = ctx
+        self.clips = clips
         self.runner = SpeechRunner(ctx, self)
         self.runner.busy_changed.connect(self.busy_changed)
+        self.runner.finished.connect(self._save_clip)
 
     @property
     def busy(self) -> bool:
@@ -43,6 +52,22 @@ class ReadAloud(QObject):
             self.ctx.notifier.warning(f"Reading the first {MAX_TEXT_CHARS:,} characters of this reply.")
             text = text[:MAX_TEXT_CHARS]
         return self.runner.speak(SpeechRequest(text), voice=voice)
+
+    def _save_clip(self, outcome: str, stats) -> None:
+        audio, engine, req = self.runner.audio(), self.runner.engine, self.runner.request
+        if audio.size == 0 or engine is None or req is None:
+            return
+        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
+        try:
+            self.clips = self.clips or ClipStore()
+            clip = self.clips.add(audio, engine.sample_rate, record, req.text)
+        except OSError as exc:
+            self.ctx.notifier.error(f"Could not save the clip: {exc.strerror or exc}")
+            return
+        record_job("speech", engine.pack, settings, clip.path)
+        self.ctx.notifier.info(f"Read aloud saved as a clip: {clip.path.name} (Speech studio, clips)")
+        self.clip_saved.emit(clip)
 
     def stop(self) -> None:
         self.runner.stop()

@@ -18,6 +18,7 @@ import desktop.ui.engine_slot as engine_slot
 from desktop.engines.events import Token
 from desktop.store import ChatStore
 from tests.desktop.test_chat import ctx, make_studio  # noqa: F401 - the fixtures
+from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow  # builds and runs a real (tiny) exported model
 
@@ -267,3 +268,31 @@ def test_export_button_writes_the_chat(qtbot, ctx, monkeypatch, tmp_path):
         studio.list_buttons["Export"].click()
     assert shown.args[0] == "info" and "Export me" in out.read_text()
     studio.shutdown()
+
+
+def test_read_aloud_saves_what_it_read_as_a_clip(qtbot, tiny_voice, atelier_home, monkeypatch):  # noqa: F811
+    """With no sound device the notice says clips can still be saved as WAV: one is."""
+    import desktop.audio as audio
+    from desktop.clips import ClipStore
+    from desktop.engines.importers import import_path
+    from desktop.engines.library import Library
+    from desktop.settings import Settings
+    from desktop.ui.main_window import AppContext
+    from desktop.ui.notifier import Notifier
+    from desktop.ui.read_aloud import ReadAloud
+
+    def missing():
+        raise audio.PlaybackUnavailable("Audio playback needs the PortAudio library, which is not installed. Clips can still be saved as WAV.")
+
+    monkeypatch.setattr(audio, "_sounddevice", missing)
+    lib = Library()
+    import_path(tiny_voice, lib, name="tiny-voice")
+    ctx = AppContext(Settings(), Notifier(), lib)
+    reader = ReadAloud(ctx)
+    with qtbot.waitSignal(reader.clip_saved, timeout=60_000) as saved:
+        assert reader.speak("The capital of France is Paris.")
+    clip = saved.args[0]
+    [again] = ClipStore().clips()
+    assert again.path == clip.path and again.text == "The capital of France is Paris." and again.samples.size > 0
+    assert again.record.get("pack") == "tiny-voice"
+    reader.shutdown()

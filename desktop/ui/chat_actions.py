@@ -1,0 +1,90 @@
+"""What the Chat studio does to a chat or a message on request: rename, delete, export to
+Markdown, edit / delete / regenerate one message, read a reply aloud.
+
+A mixin of ``ChatStudio`` (it uses the studio's store, transcript and slot), kept apart so
+each file stays readable. Destructive actions ask first.
+"""
+
+from __future__ import annotations
+
+from desktop.engines.atomic_write import write_text_atomic
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
+
+from desktop.provenance import provenance_record
+
+
+class ChatActions:
+    def rename_conversation(self) -> None:
+        if self.conversation_id is None:
+            return
+        title, ok = QInputDialog.getText(self, "Rename chat", "Title:", text=self.store.get(self.conversation_id).title)
+        if ok and title.strip():
+            self.store.rename(self.conversation_id, title)
+            self._retitle(self.conversation_id)
+
+    def delete_conversation(self) -> None:
+        if self.conversation_id is None:
+            return
+        title = self.store.get(self.conversation_id).title
+        if QMessageBox.question(self, "Delete chat", f"Delete “{title}” and all its messages?") != QMessageBox.StandardButton.Yes:
+            return
+        if self._job is not None and self._job.conversation_id == self.conversation_id:
+            self.stop()  # its reply has nowhere to go
+        self.store.delete(self.conversation_id)
+        self.conversation_id = None
+        self._load_conversations()
+
+    def export_conversation(self, path: str | None = None) -> None:
+        if self.conversation_id is None:
+            return
+        if not path:
+            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
+            if not path:
+                return
+        pack = None
+        if self.slot.engine is not None:
+            pack = self.slot.engine.pack
+        record = provenance_record("chat", pack, self.panel.sampling().__dict__, provider=self.slot.engine.provider.used if self.slot.engine else "")
+        try:
+            # the save dialog already asked before replacing a file
+            write_text_atomic(path, self.store.to_markdown(self.conversation_id, {"provenance": record}), overwrite=True)
+        except OSError as exc:
+            self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
+            return
+        self.ctx.notifier.info(f"Exported to {path}")
+
+    # -- per-message actions -------------------------------------------------------------------
+    def _on_message_action(self, name: str, bubble) -> None:
+        if bubble.message_id is None:
+            return
+        if name == "regenerate":
+            self.regenerate()
+            return
+        if self._job is not None and self._job.conversation_id == self.conversation_id:
+            self.ctx.notifier.warning("A reply is being written in this chat: wait for it or press Stop first.")
+            return
+        if name == "delete":
+            if QMessageBox.question(self, "Delete message", "Delete this message from the chat?") != QMessageBox.StandardButton.Yes:
+                return
+            self.store.delete_message(bubble.message_id)
+            self.transcript.remove(bubble)
+        elif name == "edit":
+            text, ok = QInputDialog.getMultiLineText(self, "Edit message", "Message:", bubble.text)
+            if not ok or not text.strip() or text == bubble.text:
+                return
+            self.store.edit_message(bubble.message_id, text)
+            bubble.set_text(text)
+        self.transcript.mark_last_reply()
+        self._recount()
+
+    def _read_aloud(self, text: str) -> None:
+        reader = getattr(self, "_reader", None)
+        if reader is None:
+            try:
+                from desktop.ui.read_aloud import ReadAloud
+            except ImportError:
+                self.ctx.notifier.warning("Read aloud needs the Speech studio, which is not part of this build.")
+                return
+            reader = self._reader = ReadAloud(self.ctx)
+        reader.speak(text)
