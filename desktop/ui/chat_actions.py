@@ -7,10 +7,9 @@ each file stays readable. Destructive actions ask first.
 
 from __future__ import annotations
 
-from desktop.engines.atomic_write import write_text_atomic
-
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
+from desktop.engines.atomic_write import write_text_atomic
 from desktop.provenance import provenance_record
 
 
