@@ -23,6 +23,7 @@ import pytest
 
 from desktop import telemetry_switch as ts
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
+from tests.tiny_sources import tiny_text_source  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = ts.NATIVE_TELEMETRY_ENV
@@ -220,3 +221,22 @@ def test_window_and_a_long_real_job_make_no_network_syscall_and_write_no_telemet
     assert network == [] and dns == [], f"network syscalls during the window's jobs ({report}): {(network + dns)[:10]}"
     assert telemetry_files(home) == []
     print(f"window {report['window_s']:.0f} s, jobs {report['jobs']}, {len(calls)} traced socket calls, none inet/inet6/netlink/DNS")
+
+
+@pytest.mark.slow
+def test_an_export_and_its_child_processes_stay_silent(tmp_path, tiny_text_source):  # noqa: F811
+    """Exporting runs onnxruntime in this process and onnxruntime-genai's model builder in
+    a child: under strace -f, none of them opens an internet socket or writes telemetry."""
+    strace = _strace()
+    if strace is None:
+        pytest.skip("strace is not installed or ptrace is not permitted here (scripts/test installs it with apt-get)")
+    home = tmp_path / "home"
+    trace = tmp_path / "strace.log"
+    cmd = [strace, "-f", "-qq", "-s", "64", "--seccomp-bpf", "-e", "trace=socket,connect,sendto,sendmsg,bind,execve", "-o", str(trace), sys.executable, "main.py", "export", "text", str(tiny_text_source), "--out", str(tmp_path / "exported"), "--precision", "fp32", "--force"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=clean_env(home), capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    calls = trace.read_text(errors="replace").splitlines()
+    builder = [c for c in calls if "execve(" in c and "onnxruntime_genai.models.builder" in c]
+    assert builder, "the model builder did not run as a child process; this test would prove nothing about children"
+    bad = [c for c in calls if NETWORK_FAMILIES.search(c) or DNS.search(c)]
+    assert bad == [] and telemetry_files(home) == [], (bad[:10], telemetry_files(home))
