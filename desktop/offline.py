@@ -217,6 +217,7 @@ _IN_SOCKETPAIR = threading.local()
 
 
 _LISTENER_PORTS: set[int] = set()
+_LISTENING_ON: list[str] = []  # "host:port" of each local API server listener, for the status line
 _UNGUARDED_SOCKET = socket.socket  # captured at import, before any guard replaces it
 
 
@@ -237,6 +238,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     _LISTENER_PORTS.add(sock.getsockname()[1])
+    _LISTENING_ON.append(f"{host}:{sock.getsockname()[1]}")
     return sock
 
 
@@ -370,7 +372,8 @@ def _check_guard() -> OfflineCheck:
     n = len(guard.attempts)
     if n:
         return OfflineCheck("Network guard", False, f"blocked {n} connection attempt(s), last: {guard.attempts[-1].what} at {guard.attempts[-1].where}")
-    return OfflineCheck("Network guard", True, "internet sockets are refused; 0 attempts since start")
+    listening = f"; the local API server listens on {', '.join(_LISTENING_ON)} (inbound only)" if _LISTENING_ON else ""
+    return OfflineCheck("Network guard", True, f"internet sockets are refused; 0 attempts since start{listening}")
 
 
 def app_sources() -> list[Path]:
@@ -403,12 +406,24 @@ def network_imports(paths: list[Path]) -> list[str]:
     return hits
 
 
+# The local API server binds a listening socket (and only that: offline.listening_socket),
+# so its package may import ``socket``; every other network module stays banned there too.
+SERVER_PACKAGE = "server"
+
+
 def _check_sources() -> OfflineCheck:
     paths = app_sources()
-    hits = network_imports(paths)
+    server = [p for p in paths if p.parent.name == SERVER_PACKAGE]
+    others = [p for p in paths if p.parent.name != SERVER_PACKAGE]
+    hits = network_imports(others) + [h for h in network_imports(server) if not h.endswith(": socket")]
     if hits:
         return OfflineCheck("No network code", False, "; ".join(hits[:5]))
-    return OfflineCheck("No network code", True, f"{len(paths)} app modules scanned: no update checks, no HTTP/socket clients, no QtNetwork")
+    return OfflineCheck(
+        "No network code",
+        True,
+        f"{len(paths)} app modules scanned: no update checks, no HTTP/socket clients, no QtNetwork; "
+        "the local API server only listens, and only when started",
+    )
 
 
 def _check_telemetry() -> OfflineCheck:
