@@ -112,13 +112,22 @@ def _write_cache(original: str, cached: Path, source: str) -> None:
         record = {"source_sha256": source, "transform": TRANSFORM_VERSION, "onnxruntime": ort.__version__, "sha256": _sha256(tmp)}
         with open(tmp_record, "x", encoding="utf-8") as fh:
             json.dump(record, fh)
-        os.replace(tmp, cached)  # atomic: a half-written cache is never used
+        # record first: a cached graph never exists without its record (one without is
+        # left over from an older scheme and removed below)
         os.replace(tmp_record, _record_path(cached))
+        os.replace(tmp, cached)  # atomic: a half-written cache is never used
+        _remove_unrecorded(cached.parent)
     except Exception as exc:  # noqa: BLE001 - any failure just means no cache
         log.info("could not cache an optimised voice graph: %s", exc)
     finally:
         tmp.unlink(missing_ok=True)
         tmp_record.unlink(missing_ok=True)
+
+
+def _remove_unrecorded(folder: Path) -> None:
+    for graph in folder.glob("*.onnx"):
+        if not _record_path(graph).exists():
+            graph.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:
