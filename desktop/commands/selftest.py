@@ -23,7 +23,7 @@ def run(args) -> int:
     from desktop.system_info import collect
 
     lib = Library()
-    packs = [Path(lib.find(name)) for name in args.pack] if args.pack else selftest.default_packs(lib)
+    packs = [Path(lib.find(name, allow_path=True)) for name in args.pack] if args.pack else selftest.default_packs(lib)
     if not packs:
         raise RequestError("No models to test: none are installed and none ship with this build. Run the set-up or import a model.")
     info = collect(with_runtime=True)

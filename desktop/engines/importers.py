@@ -140,8 +140,11 @@ def _check_free(library: Library, name: str) -> None:
     dest = library.destination(name)
     if clash is None and dest.exists() and not any(e.root == dest and e.manifest for e in library.entries()):
         raise PackError(f"The library folder '{dest.name}' holds a broken pack; remove it first (`models remove {dest.name}` or the Library page).")
-    if clash == name or dest.exists():
+    if clash == name:
         raise PackError(f"A model named '{name}' is already installed. Remove it first or import under another --name.")
+    if dest.exists():
+        owner = next((e.name for e in library.entries() if e.root == dest), dest.name)
+        raise PackError(f"The library folder '{dest.name}' is already taken by the installed model '{owner}'; import under another --name.")
     if clash:
         raise PackFormatError(f"The name '{name}' looks like the installed model '{clash}' (they differ only in look-alike or invisible characters); choose another --name.")
 

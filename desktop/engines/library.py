@@ -41,8 +41,10 @@ def models_dir() -> Path:
 
 def safe_pack_name(name: str) -> str:
     """A folder name derived from a pack name: no separators, no dots at the start."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")
-    return cleaned[:80] or "pack"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip(".-")[:80]
+    if not name.isascii():  # letters dropped: a short hash keeps distinct names in distinct folders
+        cleaned = f"{cleaned}-{hashlib.sha256(name.encode()).hexdigest()[:8]}".strip("-")
+    return cleaned or "pack"
 
 
 def _a(word: object) -> str:

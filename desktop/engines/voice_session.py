@@ -13,8 +13,8 @@ never modified; a cache that cannot be written or read just means the slow path.
 
 The cache lives outside the pack, so nothing vouches for it but itself: an entry is keyed
 by content (the source graph's SHA-256, the transform's version, the onnxruntime
-version), a sidecar records the SHA-256 of the cached graph, and a load hashes the bytes
-it hands to onnxruntime against that record. An edited or swapped cache file is thrown
+version), a sidecar records the SHA-256 of the cached graph sealed with a key private to
+this user's cache, and a load hashes the bytes it hands to onnxruntime against that record. An edited or swapped cache file is thrown
 away and rebuilt from the pack, so the audio always comes from the graph provenance names.
 """
 
@@ -88,8 +88,9 @@ def _read_verified(cached: Path, source: str) -> bytes | None:
         data = cached.read_bytes()
     except (OSError, ValueError):
         return None
-    expected = (record.get("source_sha256"), record.get("transform"), record.get("sha256"))
-    if expected != (source, TRANSFORM_VERSION, hashlib.sha256(data).hexdigest()):
+    digest = hashlib.sha256(data).hexdigest()
+    expected = (record.get("source_sha256"), record.get("transform"), record.get("sha256"), record.get("mac"))
+    if expected != (source, TRANSFORM_VERSION, digest, _mac(cached.parent, source, digest)):
         log.warning("the cached voice graph %s does not match its record; rebuilding it from the pack", cached.name)
         cached.unlink(missing_ok=True)
         _record_path(cached).unlink(missing_ok=True)
@@ -109,16 +110,48 @@ def _write_cache(original: str, cached: Path, source: str) -> None:
         opts.optimized_model_filepath = str(tmp)
         opts.log_severity_level = 3
         ort.InferenceSession(original, sess_options=opts, providers=["CPUExecutionProvider"])
-        record = {"source_sha256": source, "transform": TRANSFORM_VERSION, "onnxruntime": ort.__version__, "sha256": _sha256(tmp)}
+        digest = _sha256(tmp)
+        record = {"source_sha256": source, "transform": TRANSFORM_VERSION, "onnxruntime": ort.__version__, "sha256": digest, "mac": _mac(cached.parent, source, digest)}
         with open(tmp_record, "x", encoding="utf-8") as fh:
             json.dump(record, fh)
-        os.replace(tmp, cached)  # atomic: a half-written cache is never used
+        # record first: a cached graph never exists without its record (one without is
+        # left over from an older scheme and removed below)
         os.replace(tmp_record, _record_path(cached))
+        os.replace(tmp, cached)  # atomic: a half-written cache is never used
+        _remove_unrecorded(cached.parent)
     except Exception as exc:  # noqa: BLE001 - any failure just means no cache
         log.info("could not cache an optimised voice graph: %s", exc)
     finally:
         tmp.unlink(missing_ok=True)
         tmp_record.unlink(missing_ok=True)
+
+
+def _mac(folder: Path, source: str, digest: str) -> str | None:
+    """A keyed seal over (source, transform, cached hash): rewriting a record's hash after
+    editing a cached graph does not make it pass. The key is private to this user's cache."""
+    import hmac
+
+    key_path = folder / ".key"
+    try:
+        try:
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = key_path.read_bytes()
+        else:
+            key = os.urandom(32)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+    except OSError:
+        return None
+    if len(key) != 32:  # a half-written or edited key: no cache entry verifies until it is replaced
+        return None
+    return hmac.new(key, f"{source}:{TRANSFORM_VERSION}:{digest}".encode(), hashlib.sha256).hexdigest()
+
+
+def _remove_unrecorded(folder: Path) -> None:
+    for graph in folder.glob("*.onnx"):
+        if not _record_path(graph).exists():
+            graph.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

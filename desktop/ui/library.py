@@ -116,7 +116,7 @@ class LibraryPage(QWidget):
 
     def _label(self, e: PackEntry) -> str:
         if e.manifest is None:  # a half or damaged pack: listed, never loaded, removable
-            return f"⚠ {e.name} - broken (select it to remove)"
+            return f"⚠ {e.name} - broken"
         m = e.manifest
         state = self.integrity.get(str(e.root), ("unknown", ""))[0]
         mark = {"verified": " ✓", "failed": " ✗"}.get(state, "")

@@ -261,3 +261,18 @@ def test_a_read_only_library_is_a_typed_error(tmp_path, tiny_mount, monkeypatch,
     code = main(["models", "import", str(src)])
     err = capsys.readouterr().err
     assert code not in (0, INTERNAL_ERROR_EXIT) and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_unlocked_work_folders_are_removed_once_stale_and_kept_while_fresh(atelier_home):
+    from desktop.engines.staging import STALE_UNLOCKED_S
+
+    lib_root = Library().root
+    old, fresh = lib_root / ".export-killed", lib_root / ".export-running"
+    for folder in (old, fresh):
+        (folder / "fp32").mkdir(parents=True)
+        (folder / "fp32" / "model.onnx").write_bytes(b"x" * 1000)
+    stale = time.time() - STALE_UNLOCKED_S - 60
+    for p in (old / "fp32" / "model.onnx", old / "fp32", old):
+        os.utime(p, (stale, stale))
+    Library()
+    assert not old.exists() and fresh.is_dir()

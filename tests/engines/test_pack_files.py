@@ -150,3 +150,25 @@ def test_a_changed_voice_graph_gets_its_own_cache_entry(tmp_path, atelier_home):
     _rehash(other)
     assert _run(load_pack(other)) == 6.0
     assert len(list((atelier_home / "cache" / "voices").glob("*.onnx"))) == 2
+
+
+def test_cache_entries_without_a_record_are_dropped(tmp_path, atelier_home):
+    folder = atelier_home / "cache" / "voices"
+    folder.mkdir(parents=True)
+    legacy = folder / "0123456789abcdef01234567.onnx"  # the old scheme: keyed by pack hash, no record
+    _graph(legacy, 100.0)
+    assert _run(load_pack(_voice_pack(tmp_path / "voice"))) == 2.0
+    assert not legacy.exists() and len(list(folder.glob("*.onnx"))) == 1
+
+
+def test_a_cache_edit_with_a_recomputed_record_hash_is_still_refused(tmp_path, atelier_home):
+    import hashlib
+
+    pack = load_pack(_voice_pack(tmp_path / "voice"))
+    assert _run(pack) == 2.0
+    cached = next((atelier_home / "cache" / "voices").glob("*.onnx"))
+    _graph(cached, 100.0)
+    record = json.loads(cached.with_suffix(".json").read_text())
+    record["sha256"] = hashlib.sha256(cached.read_bytes()).hexdigest()  # a careful editor fixes the hash
+    cached.with_suffix(".json").write_text(json.dumps(record))
+    assert _run(pack) == 2.0

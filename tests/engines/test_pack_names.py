@@ -98,3 +98,11 @@ def test_an_impostor_placed_by_hand_is_broken_and_never_opened_for_the_real_name
     assert "Traceback" not in capsys.readouterr().err
     manifest = json.loads((lib.root / GENUINE / "manifest.json").read_text())
     assert manifest["name"].endswith("\u200b")  # refused, not silently renamed
+
+
+def test_distinct_non_latin_names_get_distinct_folders(tiny_text_pack):  # noqa: F811
+    lib = Library()
+    for name in ("модель один", "модель два", "声の模型"):
+        import_path(tiny_text_pack, lib, name=name)
+    assert sorted(e.name for e in lib.entries()) == sorted(["модель один", "модель два", "声の模型"])
+    assert all(e.manifest for e in lib.entries())
