@@ -8,7 +8,6 @@ generator of Progress events so the CLI prints them and the app can show and can
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from desktop import __version__
 from desktop.engines.errors import AtelierError, ExportError, QualityFloorError
 from desktop.engines.events import Done, Progress
 from desktop.engines.packs import write_manifest
+from desktop.engines.staging import staging_folder
 
 EXPORTER_NAME = f"atelier-exporters {__version__}"
 
@@ -82,8 +82,9 @@ def run_export(config: ExportConfig, out: Path, precision: str, force: bool = Fa
         raise ExportError(f"Output folder '{out}' already exists and is not empty; choose another or remove it.")
     out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent) as tmp:
-        work = Path(tmp)
+    # a locked work folder: if this process is killed, the next start of the library
+    # sees the lock released and removes it (an unlocked folder could be a live export)
+    with staging_folder(out.parent) as work:
         yield Progress("Converting to ONNX", 0.05)
         fp32_dir = _step("conversion to ONNX", config.convert, work)
         yield Progress("Validating the fp32 graph against PyTorch", 0.35)
