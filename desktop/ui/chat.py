@@ -157,7 +157,7 @@ class ChatStudio(ChatActions, QWidget):
             self.ctx.notifier.warning("No text model is installed. Run the set-up command or import one in the Library.")
             return False
         if self.slot.name != name or self.slot.engine is None:
-            self._pending = then  # done once the model has loaded
+            self._pending = (then, self.conversation_id)  # done once the model has loaded
             self.slot.load(name)
             return False
         return True
@@ -169,8 +169,8 @@ class ChatStudio(ChatActions, QWidget):
         self._set_loading(False, f"{self.slot.name} ready on {engine.provider.used.upper()} · context {engine.context_length} tokens")
         self._recount()
         pending, self._pending = self._pending, None
-        if pending is not None:
-            pending()
+        if pending is not None and pending[1] == self.conversation_id:
+            pending[0]()  # (the user moved to another chat meanwhile: its draft is not sent)
 
     def _set_loading(self, on: bool, text: str) -> None:
         self.progress.setVisible(on)
@@ -338,6 +338,7 @@ class ChatStudio(ChatActions, QWidget):
             job.add(ev.text)
             if job.tokens % 4 == 0 and job.conversation_id == self.conversation_id:
                 self.status.setText(job.live_status())
+                self.meter.show_live(job.accepted.prompt_tokens + job.tokens, job.accepted.context_length)
         elif isinstance(ev, Accepted):
             self._on_accepted(job, ev)
         elif isinstance(ev, Done):

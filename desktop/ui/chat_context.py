@@ -45,6 +45,11 @@ class ContextMeter(QProgressBar):
         worker.signals.yielded.connect(lambda n: self._show(serial, n, length, trims))
         start(worker)
 
+    def show_live(self, tokens: int, length: int) -> None:
+        """While a reply streams: its prompt plus the tokens written so far (no count needed)."""
+        self._serial += 1
+        self._show(self._serial, tokens, length)
+
     def _show(self, serial: int, tokens: int, length: int, trims: str = "") -> None:
         if serial != self._serial:
             return
