@@ -296,3 +296,30 @@ def test_read_aloud_saves_what_it_read_as_a_clip(qtbot, tiny_voice, atelier_home
     assert again.path == clip.path and again.text == "The capital of France is Paris." and again.samples.size > 0
     assert again.record.get("pack") == "tiny-voice"
     reader.shutdown()
+
+
+def test_history_from_before_drafts_and_policies_opens_and_gains_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # the first release's schema, with one chat in it
+    old.executescript(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, title TEXT NOT NULL, system_prompt TEXT NOT NULL DEFAULT '', "
+        "model TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, "
+        "role TEXT NOT NULL, content TEXT NOT NULL, stats TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL);"
+        "INSERT INTO conversations VALUES (1, 'Old chat', '', 'm', 1.0, 1.0);"
+        "INSERT INTO messages VALUES (1, 1, 'user', 'hello', '{}', 1.0);"
+    )
+    old.commit()
+    old.close()
+    store = ChatStore(path)
+    [conv] = store.conversations()
+    assert (conv.title, conv.draft, conv.context_policy) == ("Old chat", "", "stop")
+    store.set_draft(1, "kept")
+    store.set_context_policy(1, "rolling_window")
+    assert [m.content for m in store.messages(1)] == ["hello"]
+    store.close()
+    again = ChatStore(path)
+    assert (again.get(1).draft, again.get(1).context_policy) == ("kept", "rolling_window")
+    again.close()
