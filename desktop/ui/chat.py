@@ -34,7 +34,7 @@ from desktop.ui.chat_composer import Composer
 from desktop.ui.chat_context import ContextMeter
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
-from desktop.ui.chat_reply import POLICIES, Accepted, ReplyJob, reply_stream
+from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 
@@ -226,8 +226,8 @@ class ChatStudio(ChatActions, QWidget):
             self._job.bubble = None  # its bubble is about to go: it keeps streaming into the job
         self.transcript.clear()
         for m in self.store.messages(self.conversation_id):
-            if job is not None and job.accepted and m.id == job.replaces:
-                continue  # being regenerated: the new reply streams in its place
+            if job is not None and job.accepted and m.id in (job.replaces, job.message_id):
+                continue  # the reply streaming below (and the one it regenerates)
             self.transcript.add(m.role, m.content, _footer(m.stats), m.id)
         if job is not None and job.accepted and not job.stored:
             job.bubble = self.transcript.add("assistant", job.text)
@@ -336,6 +336,8 @@ class ChatStudio(ChatActions, QWidget):
     def _on_event(self, job: ReplyJob, ev) -> None:
         if isinstance(ev, Token):
             job.add(ev.text)
+            if job.tokens % CHECKPOINT_TOKENS == 0:
+                self._checkpoint(job)
             if job.tokens % 4 == 0 and job.conversation_id == self.conversation_id:
                 self.status.setText(job.live_status())
                 self.meter.show_live(job.accepted.prompt_tokens + job.tokens, job.accepted.context_length)
@@ -343,6 +345,17 @@ class ChatStudio(ChatActions, QWidget):
             self._on_accepted(job, ev)
         elif isinstance(ev, Done):
             job.stats = dict(ev.stats, finish=ev.finish_reason)
+
+    def _checkpoint(self, job: ReplyJob) -> None:
+        """Write the reply so far, so that a crash or kill loses only the last few tokens. A
+        regenerated reply is checkpointed beside the old one, which goes only at the end."""
+        if job.stored or self.store.closed or not self.store.exists(job.conversation_id):
+            return
+        stats = {"finish": "interrupted", "generated_tokens": job.tokens}
+        if job.message_id is None:
+            job.message_id = self.store.add_message(job.conversation_id, "assistant", job.text, stats).id
+        else:
+            self.store.update_message(job.message_id, job.text, stats)
 
     def _on_accepted(self, job: ReplyJob, ev: Accepted) -> None:
         """The message fits: store it (clearing its draft) and open the reply's bubble."""
@@ -398,7 +411,7 @@ class ChatStudio(ChatActions, QWidget):
             if saved is not None:
                 bubble.finish()
                 bubble.set_footer(_footer(stats))
-                bubble.set_stored(saved.id)
+                bubble.set_stored(saved)
                 self.transcript.mark_last_reply()
             else:
                 self._render_transcript()  # an empty failed reply leaves no "…" behind
@@ -415,11 +428,17 @@ class ChatStudio(ChatActions, QWidget):
         self.reply_finished.emit(outcome)
 
     def _store_reply(self, job: ReplyJob, stats: dict, outcome: str):
-        if not job.text and (outcome == "error" or job.replaces is not None):
-            return None  # nothing written: an old reply being regenerated stays
         if not self.store.exists(job.conversation_id):
             return None  # the chat was deleted while its reply was written
-        saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces)
+        if not job.text and (outcome == "error" or job.replaces is not None):
+            if job.message_id is not None:
+                self.store.delete_message(job.message_id)  # an empty checkpoint
+            return None  # nothing written: an old reply being regenerated stays
+        if job.message_id is not None:
+            self.store.update_message(job.message_id, job.text, stats, replaces=job.replaces)
+            saved = job.message_id
+        else:
+            saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces).id
         engine = self.slot.engine
         record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, job.text)
         return saved

@@ -16,7 +16,12 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPush
 from desktop.ui.chat_markdown import Block, is_long, preview, split_blocks
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
-FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
+FINISH_NOTES = {
+    "context_full": "stopped: the context window is full",
+    "length": "stopped at the max-token limit",
+    "stop": "stopped at a stop string",
+    "interrupted": "interrupted: the app ended while this reply was written",
+}
 
 
 class MessageBubble(QFrame):
