@@ -30,8 +30,8 @@ from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
 from desktop.store import ChatStore
-from desktop.ui.chat_composer import Composer
-from desktop.ui.chat_context import ContextMeter
+from desktop.ui.chat_composer import Composer, as_bool
+from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
@@ -41,7 +41,7 @@ from desktop.ui.engine_slot import EngineSlot
 CLOSED_NOTE = "stopped: the app was closed"
 
 
-class ChatStudio(ChatActions, QWidget):
+class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -99,7 +99,7 @@ class ChatStudio(ChatActions, QWidget):
         cl.addWidget(self.progress)
         self.meter = ContextMeter()
         cl.addWidget(self.meter)
-        self.input = Composer(enter_sends=_as_bool(self.ctx.settings.value("chat/enter_sends", True)))
+        self.input = Composer(enter_sends=as_bool(self.ctx.settings.value("chat/enter_sends", True)))
         self.input.submitted.connect(self.send)
         cl.addWidget(self.input)
         bar = QHBoxLayout()
@@ -247,38 +247,6 @@ class ChatStudio(ChatActions, QWidget):
         self._save_draft()
         conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key(), system_prompt=self.panel.preset_system_prompt())
         self._load_conversations(select=conv.id)
-
-    # -- drafts and the context meter -------------------------------------------------------
-    def _on_typing(self) -> None:
-        self._draft_timer.start()
-        self._meter_timer.start()
-
-    def _save_draft(self) -> None:
-        self._draft_timer.stop()
-        if self.conversation_id is not None and not self.store.closed and self.store.exists(self.conversation_id):
-            self.store.set_draft(self.conversation_id, self.input.toPlainText())
-
-    def _conversation_messages(self, conversation_id: int, upto: int | None = None) -> list[dict]:
-        """System prompt + stored history (up to, not including, message ``upto``)."""
-        system = self.panel.system.toPlainText().strip() if conversation_id == self.conversation_id else self.store.get(conversation_id).system_prompt
-        history = []
-        for m in self.store.messages(conversation_id):
-            if m.id == upto:
-                break
-            if m.role != "system":
-                history.append({"role": m.role, "content": m.content})
-        return ([{"role": "system", "content": system}] if system else []) + history
-
-    def _recount(self) -> None:
-        self._meter_timer.stop()
-        if self.conversation_id is None or self.store.closed:
-            return
-        messages = self._conversation_messages(self.conversation_id)
-        draft = self.input.toPlainText()
-        if draft.strip():
-            messages.append({"role": "user", "content": draft})
-        policy = self.store.get(self.conversation_id).context_policy
-        self.meter.recount(self.slot.engine, messages, "" if policy == "stop" else POLICIES.get(policy, ""))
 
     # -- sending -------------------------------------------------------------------------
     def _refuse_while_busy(self) -> bool:
@@ -474,8 +442,3 @@ class ChatStudio(ChatActions, QWidget):
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
         self.slot.busy_changed.disconnect(loop.quit)
-
-
-def _as_bool(value) -> bool:
-    """QSettings INI hands booleans back as the strings 'true' / 'false'."""
-    return value.lower() == "true" if isinstance(value, str) else bool(value)
