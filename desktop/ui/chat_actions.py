@@ -39,10 +39,7 @@ class ChatActions:
         if self.conversation_id is None:
             return
         if not path:
-            # in the output folder (else home), never the app's working directory
-            folder = Path(self.ctx.settings.load().output_dir or Path.home())
-            name = "".join(c if c.isalnum() or c in " -_" else "_" for c in self.store.get(self.conversation_id).title).strip() or "chat"
-            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", str(folder / f"{name}.md"), "Markdown (*.md)")
+            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
             if not path:
                 return
         pack = None
