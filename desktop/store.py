@@ -1,8 +1,8 @@
 """Chat history in SQLite under the per-user data folder.
 
 Durability first: WAL journal with synchronous=FULL, and each message is its own
-transaction, so a kill -9 in the middle of a reply loses at most that reply (replies are
-written when they finish or are stopped). Each conversation also keeps its unsent draft and
+transaction; a reply being written is checkpointed every few tokens, so a kill -9 in the
+middle of a reply loses at most its last few tokens. Each conversation also keeps its unsent draft and
 its context policy, so neither is lost by switching chats or restarting. Qt-free; used from
 the GUI thread only.
 """
@@ -153,6 +153,15 @@ class ChatStore:
             if clear_draft:
                 self.db.execute("UPDATE conversations SET draft = '' WHERE id = ?", (conversation_id,))
         return Message(cur.lastrowid, conversation_id, role, content, stats or {}, now)
+
+    def update_message(self, message_id: int, content: str, stats: dict[str, Any], *, replaces: int | None = None) -> None:
+        """Rewrite a reply stored while it was being written (a checkpoint, or its final text);
+        ``replaces`` as in ``add_message``, in the same transaction."""
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if replaces is not None:
+                self.db.execute("DELETE FROM messages WHERE id = ?", (replaces,))
+            self.db.execute("UPDATE messages SET content = ?, stats = ? WHERE id = ?", (content, json.dumps(stats), message_id))
 
     def edit_message(self, message_id: int, content: str) -> None:
         row = self.db.execute("SELECT stats FROM messages WHERE id = ?", (message_id,)).fetchone()

@@ -30,18 +30,18 @@ from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text import ChatRequest
 from desktop.store import ChatStore
-from desktop.ui.chat_composer import Composer
-from desktop.ui.chat_context import ContextMeter
+from desktop.ui.chat_composer import Composer, as_bool
+from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
-from desktop.ui.chat_reply import POLICIES, Accepted, ReplyJob, reply_stream
+from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 
 CLOSED_NOTE = "stopped: the app was closed"
 
 
-class ChatStudio(ChatActions, QWidget):
+class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -99,7 +99,7 @@ class ChatStudio(ChatActions, QWidget):
         cl.addWidget(self.progress)
         self.meter = ContextMeter()
         cl.addWidget(self.meter)
-        self.input = Composer(enter_sends=_as_bool(self.ctx.settings.value("chat/enter_sends", True)))
+        self.input = Composer(enter_sends=as_bool(self.ctx.settings.value("chat/enter_sends", True)))
         self.input.submitted.connect(self.send)
         cl.addWidget(self.input)
         bar = QHBoxLayout()
@@ -157,7 +157,7 @@ class ChatStudio(ChatActions, QWidget):
             self.ctx.notifier.warning("No text model is installed. Run the set-up command or import one in the Library.")
             return False
         if self.slot.name != name or self.slot.engine is None:
-            self._pending = then  # done once the model has loaded
+            self._pending = (then, self.conversation_id)  # done once the model has loaded
             self.slot.load(name)
             return False
         return True
@@ -169,8 +169,8 @@ class ChatStudio(ChatActions, QWidget):
         self._set_loading(False, f"{self.slot.name} ready on {engine.provider.used.upper()} · context {engine.context_length} tokens")
         self._recount()
         pending, self._pending = self._pending, None
-        if pending is not None:
-            pending()
+        if pending is not None and pending[1] == self.conversation_id:
+            pending[0]()  # (the user moved to another chat meanwhile: its draft is not sent)
 
     def _set_loading(self, on: bool, text: str) -> None:
         self.progress.setVisible(on)
@@ -226,8 +226,8 @@ class ChatStudio(ChatActions, QWidget):
             self._job.bubble = None  # its bubble is about to go: it keeps streaming into the job
         self.transcript.clear()
         for m in self.store.messages(self.conversation_id):
-            if job is not None and job.accepted and m.id == job.replaces:
-                continue  # being regenerated: the new reply streams in its place
+            if job is not None and job.accepted and m.id in (job.replaces, job.message_id):
+                continue  # the reply streaming below (and the one it regenerates)
             self.transcript.add(m.role, m.content, _footer(m.stats), m.id)
         if job is not None and job.accepted and not job.stored:
             job.bubble = self.transcript.add("assistant", job.text)
@@ -247,38 +247,6 @@ class ChatStudio(ChatActions, QWidget):
         self._save_draft()
         conv = self.store.create(model=self.panel.current_model() or "", context_policy=self.panel.policy_key(), system_prompt=self.panel.preset_system_prompt())
         self._load_conversations(select=conv.id)
-
-    # -- drafts and the context meter -------------------------------------------------------
-    def _on_typing(self) -> None:
-        self._draft_timer.start()
-        self._meter_timer.start()
-
-    def _save_draft(self) -> None:
-        self._draft_timer.stop()
-        if self.conversation_id is not None and not self.store.closed and self.store.exists(self.conversation_id):
-            self.store.set_draft(self.conversation_id, self.input.toPlainText())
-
-    def _conversation_messages(self, conversation_id: int, upto: int | None = None) -> list[dict]:
-        """System prompt + stored history (up to, not including, message ``upto``)."""
-        system = self.panel.system.toPlainText().strip() if conversation_id == self.conversation_id else self.store.get(conversation_id).system_prompt
-        history = []
-        for m in self.store.messages(conversation_id):
-            if m.id == upto:
-                break
-            if m.role != "system":
-                history.append({"role": m.role, "content": m.content})
-        return ([{"role": "system", "content": system}] if system else []) + history
-
-    def _recount(self) -> None:
-        self._meter_timer.stop()
-        if self.conversation_id is None or self.store.closed:
-            return
-        messages = self._conversation_messages(self.conversation_id)
-        draft = self.input.toPlainText()
-        if draft.strip():
-            messages.append({"role": "user", "content": draft})
-        policy = self.store.get(self.conversation_id).context_policy
-        self.meter.recount(self.slot.engine, messages, "" if policy == "stop" else POLICIES.get(policy, ""))
 
     # -- sending -------------------------------------------------------------------------
     def _refuse_while_busy(self) -> bool:
@@ -336,12 +304,26 @@ class ChatStudio(ChatActions, QWidget):
     def _on_event(self, job: ReplyJob, ev) -> None:
         if isinstance(ev, Token):
             job.add(ev.text)
+            if job.tokens % CHECKPOINT_TOKENS == 0:
+                self._checkpoint(job)
             if job.tokens % 4 == 0 and job.conversation_id == self.conversation_id:
                 self.status.setText(job.live_status())
+                self.meter.show_live(job.accepted.prompt_tokens + job.tokens, job.accepted.context_length)
         elif isinstance(ev, Accepted):
             self._on_accepted(job, ev)
         elif isinstance(ev, Done):
             job.stats = dict(ev.stats, finish=ev.finish_reason)
+
+    def _checkpoint(self, job: ReplyJob) -> None:
+        """Write the reply so far, so that a crash or kill loses only the last few tokens. A
+        regenerated reply is checkpointed beside the old one, which goes only at the end."""
+        if job.stored or self.store.closed or not self.store.exists(job.conversation_id):
+            return
+        stats = {"finish": "interrupted", "generated_tokens": job.tokens}
+        if job.message_id is None:
+            job.message_id = self.store.add_message(job.conversation_id, "assistant", job.text, stats).id
+        else:
+            self.store.update_message(job.message_id, job.text, stats)
 
     def _on_accepted(self, job: ReplyJob, ev: Accepted) -> None:
         """The message fits: store it (clearing its draft) and open the reply's bubble."""
@@ -397,7 +379,7 @@ class ChatStudio(ChatActions, QWidget):
             if saved is not None:
                 bubble.finish()
                 bubble.set_footer(_footer(stats))
-                bubble.set_stored(saved.id)
+                bubble.set_stored(saved)
                 self.transcript.mark_last_reply()
             else:
                 self._render_transcript()  # an empty failed reply leaves no "…" behind
@@ -414,11 +396,17 @@ class ChatStudio(ChatActions, QWidget):
         self.reply_finished.emit(outcome)
 
     def _store_reply(self, job: ReplyJob, stats: dict, outcome: str):
-        if not job.text and (outcome == "error" or job.replaces is not None):
-            return None  # nothing written: an old reply being regenerated stays
         if not self.store.exists(job.conversation_id):
             return None  # the chat was deleted while its reply was written
-        saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces)
+        if not job.text and (outcome == "error" or job.replaces is not None):
+            if job.message_id is not None:
+                self.store.delete_message(job.message_id)  # an empty checkpoint
+            return None  # nothing written: an old reply being regenerated stays
+        if job.message_id is not None:
+            self.store.update_message(job.message_id, job.text, stats, replaces=job.replaces)
+            saved = job.message_id
+        else:
+            saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces).id
         engine = self.slot.engine
         record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, job.text)
         return saved
@@ -454,8 +442,3 @@ class ChatStudio(ChatActions, QWidget):
         QTimer.singleShot(ms, loop.quit)
         loop.exec()
         self.slot.busy_changed.disconnect(loop.quit)
-
-
-def _as_bool(value) -> bool:
-    """QSettings INI hands booleans back as the strings 'true' / 'false'."""
-    return value.lower() == "true" if isinstance(value, str) else bool(value)

@@ -34,3 +34,8 @@ class Composer(QPlainTextEdit):
                 self.insertPlainText("\n")
                 return
         super().keyPressEvent(event)
+
+
+def as_bool(value) -> bool:
+    """QSettings INI hands booleans back as the strings 'true' / 'false'."""
+    return value.lower() == "true" if isinstance(value, str) else bool(value)

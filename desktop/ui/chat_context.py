@@ -1,4 +1,5 @@
-"""The context meter: tokens the chat would send / the model's context window.
+"""The context meter (tokens the chat would send / the model's context window) and the
+per-chat draft, both fed by typing in the composer.
 
 Counting means rendering the chat template and tokenizing the whole history, which takes
 long enough on a long chat to stutter typing, so it runs on the worker pool; only the
@@ -10,7 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QProgressBar
 
-from desktop.ui.chat_reply import count_stream
+from desktop.ui.chat_reply import POLICIES, count_stream
 from desktop.workers import GeneratorWorker, start
 
 
@@ -45,6 +46,11 @@ class ContextMeter(QProgressBar):
         worker.signals.yielded.connect(lambda n: self._show(serial, n, length, trims))
         start(worker)
 
+    def show_live(self, tokens: int, length: int) -> None:
+        """While a reply streams: its prompt plus the tokens written so far (no count needed)."""
+        self._serial += 1
+        self._show(self._serial, tokens, length)
+
     def _show(self, serial: int, tokens: int, length: int, trims: str = "") -> None:
         if serial != self._serial:
             return
@@ -54,3 +60,39 @@ class ContextMeter(QProgressBar):
         over = (f" — over: {trims} leaves older messages out" if trims else " — over the limit") if tokens > length else ""
         self.setFormat(f"Context: {tokens:,} / {length:,} tokens ({tokens / max(1, length):.0%}){over}")
         self.counted.emit(tokens)
+
+
+class ChatDraftsAndMeter:
+    """A mixin of ``ChatStudio``: typing is saved to the chat's draft and recounted in the
+    meter after a short pause (both timers are the studio's)."""
+
+    def _on_typing(self) -> None:
+        self._draft_timer.start()
+        self._meter_timer.start()
+
+    def _save_draft(self) -> None:
+        self._draft_timer.stop()
+        if self.conversation_id is not None and not self.store.closed and self.store.exists(self.conversation_id):
+            self.store.set_draft(self.conversation_id, self.input.toPlainText())
+
+    def _conversation_messages(self, conversation_id: int, upto: int | None = None) -> list[dict]:
+        """System prompt + stored history (up to, not including, message ``upto``)."""
+        system = self.panel.system.toPlainText().strip() if conversation_id == self.conversation_id else self.store.get(conversation_id).system_prompt
+        history = []
+        for m in self.store.messages(conversation_id):
+            if m.id == upto:
+                break
+            if m.role != "system":
+                history.append({"role": m.role, "content": m.content})
+        return ([{"role": "system", "content": system}] if system else []) + history
+
+    def _recount(self) -> None:
+        self._meter_timer.stop()
+        if self.conversation_id is None or self.store.closed:
+            return
+        messages = self._conversation_messages(self.conversation_id)
+        draft = self.input.toPlainText()
+        if draft.strip():
+            messages.append({"role": "user", "content": draft})
+        policy = self.store.get(self.conversation_id).context_policy
+        self.meter.recount(self.slot.engine, messages, "" if policy == "stop" else POLICIES.get(policy, ""))

@@ -16,7 +16,12 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPush
 from desktop.ui.chat_markdown import Block, is_long, preview, split_blocks
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
-FINISH_NOTES = {"context_full": "stopped: the context window is full", "length": "stopped at the max-token limit", "stop": "stopped at a stop string"}
+FINISH_NOTES = {
+    "context_full": "stopped: the context window is full",
+    "length": "stopped at the max-token limit",
+    "stop": "stopped at a stop string",
+    "interrupted": "interrupted: the app ended while this reply was written",
+}
 
 
 class MessageBubble(QFrame):
@@ -60,6 +65,7 @@ class MessageBubble(QFrame):
         self.body = QWidget()
         self._body_layout = QVBoxLayout(self.body)
         self._body_layout.setContentsMargins(0, 0, 0, 0)
+        self._body_layout.addStretch(1)
         self._blocks: list[tuple[Block, QWidget]] = []
         lay.addWidget(self.body)
         self.expanded = not is_long(text)  # a long stored message starts collapsed
@@ -116,7 +122,7 @@ class MessageBubble(QFrame):
         view.setReadOnly(True)
         view.setPlainText(self._text)
         view.setMinimumHeight(min(600, 24 + view.fontMetrics().lineSpacing() * (self._text.count("\n") + 1)))
-        self._body_layout.addWidget(view)
+        self._body_layout.insertWidget(0, view)
 
     def code_blocks(self) -> list[tuple[str, QPushButton]]:
         """(code, its Copy button) for each code block shown."""
@@ -146,18 +152,22 @@ class MessageBubble(QFrame):
             w.deleteLater()
         del self._blocks[keep:]
         for block in blocks[keep:]:
-            w = _code_widget(block) if block.kind == "code" else _text_label(block.content)
-            self._body_layout.addWidget(w)
+            w = _code_widget(block) if block.kind == "code" else _text_label(block.content, markdown=self.role != "user")
+            self._body_layout.insertWidget(self._body_layout.count() - 1, w)  # above the stretch
             self._blocks.append((block, w))
 
 
-def _text_label(text: str) -> QLabel:
+def _text_label(text: str, markdown: bool = True) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.MarkdownText)
+    # what the user typed is shown as typed (line breaks kept); replies are markdown
+    label.setTextFormat(Qt.TextFormat.MarkdownText if markdown else Qt.TextFormat.PlainText)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse)
     label.setOpenExternalLinks(False)  # offline app: links never open a browser by surprise
-    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+    # a word-wrapped label's height hint is guessed at a narrower width than it gets; the
+    # spare height goes to the stretch below the blocks, not into gaps between paragraphs
+    label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     return label
 
 

@@ -22,6 +22,7 @@ from typing import Callable, Iterator
 from desktop.engines.errors import ContextOverflowError
 from desktop.engines.text import ChatRequest
 
+CHECKPOINT_TOKENS = 16  # a reply in flight is written to the store this often (crash safety)
 POLICIES = {
     "stop": "Stop at the limit",
     "truncate_middle": "Truncate the middle",
@@ -147,6 +148,7 @@ class ReplyJob:
         self.accepted: Accepted | None = None
         self.stored = False  # set once the reply is in the store (or given up): never twice
         self.bubble = None  # the transcript bubble, while this conversation is on screen
+        self.message_id: int | None = None  # its row in the store, once checkpointed
         self._t_first: float | None = None
 
     def add(self, piece: str) -> None:

@@ -143,6 +143,31 @@ def test_closing_mid_reply_stores_it_before_the_history_closes(qtbot, ctx, monke
     again.close()
 
 
+def test_a_reply_in_flight_is_checkpointed_so_a_crash_loses_only_a_few_tokens(qtbot, ctx, monkeypatch):
+    from desktop.ui.chat_reply import CHECKPOINT_TOKENS
+
+    studio = loaded(qtbot, make_studio(qtbot, ctx))
+    studio.panel.max_tokens.setValue(40)
+    conv = studio.conversation_id
+    hold = HoldAt(monkeypatch, CHECKPOINT_TOKENS + 4)
+    studio.input.setPlainText("Tell me more")
+    studio.send()
+    qtbot.waitUntil(lambda: hold.reached.is_set() and studio._job.tokens >= CHECKPOINT_TOKENS + 3, timeout=30_000)
+    other = ChatStore(studio.store.path)  # what a restart after a kill -9 would read now
+    [_user, partial] = other.messages(conv)
+    assert partial.stats == {"finish": "interrupted", "generated_tokens": CHECKPOINT_TOKENS}
+    assert partial.content and studio._job.text.startswith(partial.content)
+    other.close()
+    select(studio, conv)  # re-rendered mid-reply: the checkpoint is not shown twice
+    assert [b.role for b in studio.transcript.bubbles] == ["user", "assistant"]
+    with qtbot.waitSignal(studio.reply_finished, timeout=30_000):
+        hold.release.set()
+    [_user, final] = studio.store.messages(conv)
+    assert final.id == partial.id and final.stats["generated_tokens"] == 40 and final.stats["finish"] == "length"
+    assert studio.transcript.bubbles[-1].text == final.content
+    studio.shutdown()
+
+
 def test_too_long_message_is_refused_before_it_is_stored(qtbot, ctx):
     ctx.settings.set_value("text/context_window", 256)
     studio = loaded(qtbot, make_studio(qtbot, ctx), endless=False)
@@ -229,6 +254,7 @@ def test_edit_delete_and_regenerate_a_message(qtbot, ctx, monkeypatch):
         studio.transcript.bubbles[-1].action_buttons["regenerate"].click()
     saved = studio.store.messages(conv)
     assert len(saved) == 4 and saved[-1].created > old_reply.created and saved[-1].role == "assistant"
+    assert saved[-1].content != old_reply.content or saved[-1].stats["seed"] != old_reply.stats["seed"]
     assert [b.text for b in studio.transcript.bubbles] == [m.content for m in saved]
 
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
@@ -296,3 +322,30 @@ def test_read_aloud_saves_what_it_read_as_a_clip(qtbot, tiny_voice, atelier_home
     assert again.path == clip.path and again.text == "The capital of France is Paris." and again.samples.size > 0
     assert again.record.get("pack") == "tiny-voice"
     reader.shutdown()
+
+
+def test_history_from_before_drafts_and_policies_opens_and_gains_them(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)  # the first release's schema, with one chat in it
+    old.executescript(
+        "CREATE TABLE conversations (id INTEGER PRIMARY KEY, title TEXT NOT NULL, system_prompt TEXT NOT NULL DEFAULT '', "
+        "model TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL);"
+        "CREATE TABLE messages (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, "
+        "role TEXT NOT NULL, content TEXT NOT NULL, stats TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL);"
+        "INSERT INTO conversations VALUES (1, 'Old chat', '', 'm', 1.0, 1.0);"
+        "INSERT INTO messages VALUES (1, 1, 'user', 'hello', '{}', 1.0);"
+    )
+    old.commit()
+    old.close()
+    store = ChatStore(path)
+    [conv] = store.conversations()
+    assert (conv.title, conv.draft, conv.context_policy) == ("Old chat", "", "stop")
+    store.set_draft(1, "kept")
+    store.set_context_policy(1, "rolling_window")
+    assert [m.content for m in store.messages(1)] == ["hello"]
+    store.close()
+    again = ChatStore(path)
+    assert (again.get(1).draft, again.get(1).context_policy) == ("kept", "rolling_window")
+    again.close()
