@@ -7,6 +7,8 @@ each file stays readable. Destructive actions ask first.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from desktop.engines.atomic_write import write_text_atomic
@@ -38,7 +40,9 @@ class ChatActions:
         if self.conversation_id is None:
             return
         if not path:
-            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", f"{self.store.get(self.conversation_id).title}.md", "Markdown (*.md)")
+            title = self.store.get(self.conversation_id).title.replace("/", "-").replace("\\", "-")
+            suggested = str(Path(self.ctx.settings.save_folder()) / f"{title}.md")
+            path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", suggested, "Markdown (*.md)")
             if not path:
                 return
         pack = None
@@ -51,6 +55,7 @@ class ChatActions:
         except OSError as exc:
             self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
             return
+        self.ctx.settings.remember_save(path)
         self.ctx.notifier.info(f"Exported to {path}")
 
     # -- per-message actions -------------------------------------------------------------------
