@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -120,7 +121,13 @@ def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
     catalog = Catalog(library or Library())
     executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
     pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
-    app = FastAPI(title="Atelier local API", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+        pool.close()
+
+    app = FastAPI(title="Atelier local API", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.config, app.state.catalog, app.state.pool = config, catalog, pool
     app.state.jobs = JobRunner(pool, executor)
 
@@ -169,11 +176,6 @@ def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
 
     routes_text.register(app)
     routes_media.register(app)
-
-    @app.on_event("shutdown")
-    def _shutdown():
-        executor.shutdown(wait=False, cancel_futures=True)
-        pool.close()
 
     return app
 

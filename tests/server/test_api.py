@@ -133,7 +133,8 @@ def test_oversized_body_is_413(server):
 def test_client_that_disconnects_mid_stream_stops_the_engine_within_one_token(client, server):
     runner = server.app.state.jobs
     with client.chat.completions.with_streaming_response.create(
-        model=LONG, messages=[{"role": "user", "content": "go"}], max_tokens=4000, temperature=1.0, stream=True
+        model=LONG, messages=[{"role": "user", "content": "go"}], max_tokens=4000, temperature=1.0, stream=True,
+        extra_body={"ignore_eos": True},
     ) as response:
         seen = 0
         for line in response.iter_lines():
@@ -161,7 +162,7 @@ def test_requests_beyond_the_queue_are_429(api_library):
     srv = start_server(api_library, max_queue=1)
     try:
         url = f"{srv.url}/chat/completions"
-        body = {"model": LONG, "messages": [{"role": "user", "content": "go"}], "max_tokens": 3000, "stream": True}
+        body = {"model": LONG, "messages": [{"role": "user", "content": "go"}], "max_tokens": 3000, "stream": True, "ignore_eos": True}
         results = []
 
         def long_stream():
