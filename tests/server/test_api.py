@@ -243,3 +243,16 @@ def test_cors_is_off_unless_origins_are_listed(server, api_library):
         assert bad.headers.get("access-control-allow-origin") is None
     finally:
         srv.stop()
+
+
+def test_chunked_oversized_body_is_413_and_bad_field_is_400(server):
+    limit = server.config.max_body_bytes
+
+    def chunks():  # no Content-Length: the limit must hold while the body streams in
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    r = httpx.post(f"{server.url}/chat/completions", content=chunks(), headers={"content-type": "application/json"}, timeout=30)
+    assert r.status_code == 413
+    bad = httpx.post(f"{server.url}/chat/completions", json={"model": TEXT, "messages": [{"role": "user", "content": "hi"}], "max_tokens": "lots"}, timeout=30)
+    assert bad.status_code == 400 and "max_tokens" in bad.json()["error"]["message"]
