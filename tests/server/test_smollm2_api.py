@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import openai
@@ -15,11 +16,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smol_server(smollm2_pack, tmp_path_factory):  # noqa: F811
+def smol_pack(request):
+    """The default pack setup installed (read only), else the shared export (slow when cold)."""
+    from platformdirs import user_data_dir
+
+    from desktop.engines.packs import load_pack
+
+    installed = Path(user_data_dir("Atelier", appauthor=False)) / "models" / "smollm2-135m-instruct"
+    if (installed / "manifest.json").is_file():
+        return load_pack(installed)
+    return request.getfixturevalue("smollm2_pack")
+
+
+@pytest.fixture(scope="module")
+def smol_server(smol_pack, tmp_path_factory):
     library = tmp_path_factory.mktemp("smol-library")
-    (library / "smollm2").symlink_to(smollm2_pack.root, target_is_directory=True)
+    (library / "smollm2").symlink_to(smol_pack.root, target_is_directory=True)
     srv = start_server(library)
-    yield srv, smollm2_pack.name
+    yield srv, smol_pack.name
     srv.stop()
 
 
