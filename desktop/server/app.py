@@ -12,6 +12,7 @@ import hmac
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -93,18 +94,29 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             return await _too_large(self.limit, send)
-        seen = 0
+        seen, too_large = 0, False
 
         async def counted():
-            nonlocal seen
+            # Past the limit the app is told the client left, its reply is dropped, and the
+            # 413 is sent here: raising would reach FastAPI's body parser as a generic 400.
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise ApiError(413, f"The request body is larger than the {self.limit:,}-byte limit.", code="request_too_large")
+                    too_large = True
+                    return {"type": "http.disconnect"}
             return message
 
-        return await self.app(scope, counted, send)
+        async def guarded_send(message):
+            if not too_large:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded_send)
+        finally:
+            if too_large:
+                await _too_large(self.limit, send)
 
 
 async def _too_large(limit: int, send) -> None:
@@ -120,7 +132,13 @@ def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
     catalog = Catalog(library or Library())
     executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
     pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
-    app = FastAPI(title="Atelier local API", docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        executor.shutdown(wait=False, cancel_futures=True)
+        pool.close()
+
+    app = FastAPI(title="Atelier local API", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.config, app.state.catalog, app.state.pool = config, catalog, pool
     app.state.jobs = JobRunner(pool, executor)
 
@@ -132,10 +150,7 @@ def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
             ok = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), config.api_key.encode())
             if not ok:
                 return error_response(401, "Missing or wrong API key (send 'Authorization: Bearer KEY').", "invalid_request_error", "invalid_api_key")
-        try:
-            return await call_next(request)
-        except ApiError as exc:  # raised by the body limit while a handler reads the body
-            return error_response(exc.status, exc.message, exc.kind, exc.code)
+        return await call_next(request)
 
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -169,11 +184,6 @@ def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
 
     routes_text.register(app)
     routes_media.register(app)
-
-    @app.on_event("shutdown")
-    def _shutdown():
-        executor.shutdown(wait=False, cancel_futures=True)
-        pool.close()
 
     return app
 

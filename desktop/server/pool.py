@@ -50,7 +50,8 @@ class ModelPool:
         self.max_queue = max_queue
         self._open_engine = open_engine or default_open
         self._slots: dict[str, Slot] = {}
-        self._load_lock = threading.Lock()  # one load at a time: estimates are per load
+        self._lock = threading.Lock()  # guards residency: engine, bytes, active
+        self._loading = threading.Lock()  # one load at a time
 
     def slot(self, name: str) -> Slot:
         if name not in self._slots:
@@ -70,34 +71,43 @@ class ModelPool:
         return slot
 
     def ensure_loaded(self, slot: Slot):
-        """Load ``slot``'s engine if needed (called on a worker thread, holding the slot)."""
+        """Load ``slot``'s engine if needed (called on a worker thread, holding the slot).
+
+        Bookkeeping is under a short lock; the load itself is not, so jobs on models
+        already resident start while another model loads. Loads run one at a time: each
+        one's room is measured against what the others already reserved."""
         from desktop.engines.memory import estimated_load_bytes
 
-        with self._load_lock:
+        with self._lock:
             slot.active = True
             slot.last_used = time.monotonic()
             if slot.engine is not None:
                 return slot.engine
+        with self._loading:
             pack = self.library.load(slot.name)
             need = estimated_load_bytes(pack)
-            self._make_room(need, keep=slot)
+            with self._lock:
+                self._make_room(need, keep=slot)
+                slot.bytes = need  # reserved while loading
             try:
-                slot.engine = self._open_engine(pack)
+                engine = self._open_engine(pack)
             except BaseException:
-                slot.active = False
+                with self._lock:
+                    slot.bytes = 0
                 raise
-            slot.bytes = need
+            with self._lock:
+                slot.engine = engine
             log.info("loaded %s (%d MB)", slot.name, need >> 20)
-            return slot.engine
+            return engine
 
     def finished(self, slot: Slot) -> None:
         """The job on ``slot`` stopped (worker thread): its engine may be unloaded again."""
-        with self._load_lock:
+        with self._lock:
             slot.active = False
             slot.last_used = time.monotonic()
 
     def _make_room(self, need: int, keep: Slot) -> None:
-        resident = [s for s in self._slots.values() if s.engine is not None and s is not keep]
+        resident = [s for s in self._slots.values() if s.bytes and s is not keep]
         used = sum(s.bytes for s in resident)
         for victim in sorted((s for s in resident if not s.active), key=lambda s: s.last_used):
             if used + need <= self.budget_bytes:
@@ -121,5 +131,8 @@ class ModelPool:
         return [s.name for s in self._slots.values() if s.engine is not None]
 
     def close(self) -> None:
-        for slot in self._slots.values():
-            self.unload(slot)
+        """Unload every idle engine (shutdown); one still running a job is left to finish."""
+        with self._lock:
+            for slot in self._slots.values():
+                if not slot.active:
+                    self.unload(slot)

@@ -53,7 +53,7 @@ def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None
     from desktop.engines.text import ChatRequest
 
     def make(engine, slot):
-        request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw)
+        request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw, ignore_eos=body.ignore_eos)
         request.validate()
         prompt = len(engine.encode_request(request))
         ctx = engine.context_length

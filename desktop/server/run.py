@@ -8,7 +8,6 @@ port back, and lets the start-up security checks run before anything listens.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 
 from .config import ServerConfig
@@ -16,7 +15,7 @@ from .config import ServerConfig
 log = logging.getLogger(__name__)
 
 
-def bind(config: ServerConfig) -> socket.socket:
+def bind(config: ServerConfig):
     from desktop.offline import listening_socket
 
     try:

@@ -57,6 +57,7 @@ class _Sampling(_Body):
     # Atelier extras (extra_body)
     top_k: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, ge=0.5, le=3)
+    ignore_eos: bool = False  # benchmarks and tests: always produce max_tokens tokens (as in vLLM)
 
     def refuse_unsupported(self) -> None:
         if self.n != 1:

@@ -43,15 +43,25 @@ def export_long_tiny(root: Path) -> Path:
     return out
 
 
+def _cache_key() -> str:
+    """Rebuild cached packs when the exporter or the tiny model recipe changes."""
+    import hashlib
+
+    sources = [ROOT / "tests" / "tiny_models.py", Path(__file__), *sorted((ROOT / "exporters").glob("text*.py"))]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
+
+
 @pytest.fixture(scope="session")
-def api_library(tmp_path_factory, tiny_packs, cache_dir) -> Path:
+def api_library(tmp_path_factory, cache_dir) -> Path:
     """A model folder with a text pack (tiny llama, 256 context), a long-context text pack,
     a voice and an image pack."""
     from desktop.engines.packs import load_pack
+    from tests.tiny_models import export_tiny
 
     root = tmp_path_factory.mktemp("api-library")
-    work = tmp_path_factory.mktemp("api-build")
-    for src in (tiny_packs["llama"], export_long_tiny(work), cached_voice(cache_dir), IMAGE_PACK):
+    work = cache_dir / f"server-{_cache_key()}"
+    work.mkdir(parents=True, exist_ok=True)
+    for src in (export_tiny("llama", work), export_long_tiny(work), cached_voice(cache_dir), IMAGE_PACK):
         name = load_pack(src, verify_hashes=False).name
         shutil.copytree(src, root / name)
     return root
