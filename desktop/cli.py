@@ -5,8 +5,8 @@ file only parses, dispatches and turns typed errors into one clear line on stder
 
 Exit codes: 0 success, 1 "checked, and the answer is no" (verify, audit, self-test),
 2 a request or pack that cannot be used, 65 input text that is not UTF-8, 66 a missing
-or unreadable input, 73 an output that cannot be written there, 74 a full disk or other
-I/O failure, 130 cancelled, 70 only for a bug in Atelier. Details (tracebacks, native
+or unreadable input, 71 out of memory, 73 an output that cannot be written there, 74 a full
+disk or other I/O failure, 130 cancelled, 70 only for a bug in Atelier. Details (tracebacks, native
 libraries' own messages) go to the log file, never to the terminal.
 """
 
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace, log_file) -> int:
     except MemoryError:
         log.warning("%s ran out of memory", args.command, exc_info=True)
         error_line("not enough memory for this job. Close other programs or choose a smaller model or size.")
-        return 74
+        return 71  # EX_OSERR
     except BaseException as exc:  # noqa: BLE001 - last line of defence (a Rust panic is a BaseException): one line
         if isinstance(exc, SystemExit):
             raise
