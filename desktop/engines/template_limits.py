@@ -129,11 +129,13 @@ def _check_format(fmt: str, args: Iterable[Any]) -> None:
     for digits in numbers:
         if len(digits) > 7 or int(digits) > MAX_VALUE_CHARS:
             raise _too_big("a formatted string")
-    total = len(fmt)
+    biggest = 0
     for a in args:  # '*' widths and nested '{:{}}' specs take numbers from the arguments
         _int_arg(a, "a formatted string")
-        total += size_of(a)
-    _ensure_fits(total, "a formatted string")
+        biggest = max(biggest, size_of(a))
+    # each field may repeat any argument ('{0}{0}{0}...'): the worst case is fields x biggest
+    fields = fmt.count("{") + fmt.count("%")
+    _ensure_fits(len(fmt) + fields * biggest, "a formatted string")
 
 
 def _check_repeat(seq: Any, times: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .config_limits import bounded_int
 from .errors import EngineError, PackFormatError
 from .packs import Pack
 from .providers import PROVIDERS, ProviderReport, RuntimeSettings, create_with_fallback, make_session
@@ -70,7 +71,7 @@ class GenaiBackend(DecoderBackend):
             og.disable_telemetry_events()
         self._og = og
         genai_cfg = json.loads(pack.path_of("genai_config.json").read_text(encoding="utf-8"))
-        model_ctx = int(genai_cfg.get("model", {}).get("context_length") or context_window)
+        model_ctx = bounded_int(genai_cfg.get("model", {}).get("context_length") or context_window, "context_length", pack.name)
         self.capacity = max(8, min(model_ctx, context_window))
 
         def factory(name: str):
@@ -135,7 +136,7 @@ class OrtDecoderBackend(DecoderBackend):
 
     def __init__(self, pack: Pack, settings: RuntimeSettings, context_window: int):
         self._session, self.provider = make_session(str(pack.file_with_role("decoder")), settings)
-        self.capacity = max(8, min(int(pack.manifest.get("context_length") or context_window), context_window))
+        self.capacity = min(bounded_int(pack.manifest.get("context_length") or context_window, "context_length", pack.name), context_window)
         inputs = {i.name: i for i in self._session.get_inputs()}
         self._past_names = sorted((n for n in inputs if n.startswith("past_key_values.")), key=_layer_order)
         self._present_names = [n.replace("past_key_values.", "present.") for n in self._past_names]
