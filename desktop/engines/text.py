@@ -21,7 +21,7 @@ from .packs import Pack
 from .providers import RuntimeSettings
 from .sampling import Sampler, SamplingSettings
 from .text_backends import open_backend
-from .tokenizer_errors import tokenizer_failure
+from .tokenizer_errors import tokenizer_failure as _tokenizer_failure
 
 MAX_PROMPT_CHARS = 200_000
 ROLES = ("system", "user", "assistant")
@@ -104,8 +104,8 @@ class TextEngine:
         text = self.template.render(messages, add_generation_prompt=True)
         try:
             return self.tokenizer.encode(text, add_special_tokens=False).ids
-        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException (tokenizer_errors.py)
-            raise tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
+            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.encode_chat(messages))
@@ -221,8 +221,8 @@ def _load_tokenizer(pack: Pack):
     path = pack.path_of("tokenizer.json")
     try:
         return Tokenizer.from_file(str(path))
-    except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException (tokenizer_errors.py)
-        raise tokenizer_failure(exc, f"The tokenizer.json of '{pack.name}' cannot be loaded") from None
+    except BaseException as exc:  # noqa: BLE001 - see _tokenizer_failure
+        raise _tokenizer_failure(exc, f"The tokenizer.json of '{pack.name}' cannot be loaded") from None
 
 
 def _read_json(pack: Pack, name: str) -> dict:

@@ -71,8 +71,8 @@ class GenaiBackend(DecoderBackend):
             og.disable_telemetry_events()
         self._og = og
         genai_cfg = json.loads(pack.path_of("genai_config.json").read_text(encoding="utf-8"))
-        model_ctx = bounded_int(genai_cfg.get("model", {}).get("context_length") or context_window, "context_length", pack.name)
-        self.capacity = max(8, min(model_ctx, context_window))
+        model_ctx = int(genai_cfg.get("model", {}).get("context_length") or context_window)
+        self.capacity = min(bounded_int(model_ctx, "context_length", pack.name), context_window)
 
         def factory(name: str):
             cfg = og.Config(str(pack.root))
