@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace, log_file) -> int:
     except AtelierError as exc:
         log.info("%s failed: %s", args.command, exc, exc_info=True)
         error_line(exc)
-        return getattr(exc, "exit_code", 2)
+        return exit_code_of(exc)
     except KeyboardInterrupt:
         error_line("cancelled.")
         return 130
@@ -139,6 +139,17 @@ def _run(args: argparse.Namespace, log_file) -> int:
         where = f" Details: {log_file}" if log_file else ""
         error_line(f"unexpected failure ({type(exc).__name__}: {first}). This is a bug in Atelier; please report it.{where}")
         return INTERNAL_ERROR_EXIT
+
+
+def exit_code_of(exc: AtelierError) -> int:
+    """The error's own exit code; a typed error that is also an OSError (a write helper's
+    "could not write") gets the code of its errno, so a full disk is 74 however it is raised."""
+    code = getattr(exc, "exit_code", None)
+    if code is None and isinstance(exc, OSError) and exc.errno:
+        from desktop.engines.os_errors import classify_os_error
+
+        code = classify_os_error(exc).exit_code
+    return code or 2
 
 
 def _quiet_stdout() -> None:

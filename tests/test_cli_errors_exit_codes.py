@@ -149,3 +149,16 @@ def test_every_errno_gets_a_typed_one_line_error(code, writing, expected, words)
     exc = classify_os_error(OSError(code, os.strerror(code), "/data/out\x1b[2J.wav"), writing=writing)
     assert type(exc) is expected and words in str(exc).lower() and "\n" not in str(exc)
     assert exc.exit_code in (EX_NOINPUT, EX_CANTCREAT, EX_IOERR)
+
+
+def test_a_typed_error_that_is_also_an_os_error_takes_its_errno_exit_code():
+    from desktop.cli import exit_code_of
+    from desktop.engines.errors import AtelierError, RequestError
+
+    class WriteFailed(AtelierError, OSError):  # the shape of a write helper's own error
+        pass
+
+    assert exit_code_of(WriteFailed(errno.ENOSPC, "Could not write 'a.wav': the disk is full.")) == EX_IOERR
+    assert exit_code_of(WriteFailed(errno.EROFS, "Could not write 'a.wav': read-only.")) == EX_CANTCREAT
+    assert exit_code_of(RequestError("bad request")) == 2
+    assert exit_code_of(InputFileError("missing")) == EX_NOINPUT
