@@ -5,8 +5,8 @@ file only parses, dispatches and turns typed errors into one clear line on stder
 
 Exit codes: 0 success, 1 "checked, and the answer is no" (verify, audit, self-test),
 2 a request or pack that cannot be used, 65 input text that is not UTF-8, 66 a missing
-or unreadable input, 73 an output that cannot be written there, 74 a full disk or other
-I/O failure, 130 cancelled, 70 only for a bug in Atelier. Details (tracebacks, native
+or unreadable input, 71 out of memory, 73 an output that cannot be written there, 74 a full
+disk or other I/O failure, 130 cancelled, 70 only for a bug in Atelier. Details (tracebacks, native
 libraries' own messages) go to the log file, never to the terminal.
 """
 
@@ -113,7 +113,7 @@ def _run(args: argparse.Namespace, log_file) -> int:
     except AtelierError as exc:
         log.info("%s failed: %s", args.command, exc, exc_info=True)
         error_line(exc)
-        return getattr(exc, "exit_code", 2)
+        return exit_code_of(exc)
     except KeyboardInterrupt:
         error_line("cancelled.")
         return 130
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace, log_file) -> int:
     except MemoryError:
         log.warning("%s ran out of memory", args.command, exc_info=True)
         error_line("not enough memory for this job. Close other programs or choose a smaller model or size.")
-        return 74
+        return 71  # EX_OSERR
     except BaseException as exc:  # noqa: BLE001 - last line of defence (a Rust panic is a BaseException): one line
         if isinstance(exc, SystemExit):
             raise
@@ -139,6 +139,17 @@ def _run(args: argparse.Namespace, log_file) -> int:
         where = f" Details: {log_file}" if log_file else ""
         error_line(f"unexpected failure ({type(exc).__name__}: {first}). This is a bug in Atelier; please report it.{where}")
         return INTERNAL_ERROR_EXIT
+
+
+def exit_code_of(exc: AtelierError) -> int:
+    """The error's own exit code; a typed error that is also an OSError (a write helper's
+    "could not write") gets the code of its errno, so a full disk is 74 however it is raised."""
+    code = getattr(exc, "exit_code", None)
+    if code is None and isinstance(exc, OSError) and exc.errno:
+        from desktop.engines.os_errors import classify_os_error
+
+        code = classify_os_error(exc).exit_code
+    return code or 2
 
 
 def _quiet_stdout() -> None:

@@ -16,6 +16,7 @@ import pytest
 from desktop.engines.errors import ImportFormatError, PackFormatError, ProviderError
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 from tests.test_cli import cli, env_with
+from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
 pytest.importorskip("transformers")
 
@@ -185,3 +186,14 @@ def test_saved_settings_with_too_many_threads_fall_back_to_automatic(atelier_hom
     store = Settings()
     assert store.load().threads == 0 and "at most" in store.reset_notice
     assert store.runtime().threads == 0 and max_threads() >= 1
+
+
+@pytest.mark.parametrize("value", [10**15, "lots", -5, 2.5])
+def test_text_context_length_out_of_bounds_is_refused(value, tiny_text_pack, tmp_path):  # noqa: F811
+    pack = tmp_path / "t"
+    shutil.copytree(tiny_text_pack, pack)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    manifest["context_length"] = value
+    (pack / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PackFormatError, match="context_length"):
+        _open(pack).close()

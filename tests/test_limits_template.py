@@ -165,3 +165,10 @@ def test_cli_text_with_hostile_template_is_one_line_exit_2(name, tiny_text_pack,
     assert r.stderr.startswith("error: The pack's chat template was stopped") and r.stderr.count("\n") == 1, r.stderr
     assert time.monotonic() - start < 60
     assert json.loads((pack / "manifest.json").read_text())["modality"] == "text"
+
+
+def test_format_fields_repeating_a_big_argument_are_refused_before_formatting():
+    # '{0}' a million times over a 1 MB argument: each check alone passes, the product is 1 TB
+    template = ChatTemplate("{% set b = 'x' * 1000000 %}{{ ('{0}' * 1000000).format(b) }}")
+    with pytest.raises(PackFormatError, match="formatted string"):
+        template.render(MESSAGES)

@@ -86,3 +86,25 @@ def test_cli_tokenizer_failure_is_one_line_and_the_details_go_to_the_log(name, t
     assert "panicked" not in r.stderr and "Traceback" not in r.stderr
     if name == "panic at load":
         assert "panicked" in (atelier_home / "logs" / "atelier.log").read_text(encoding="utf-8")
+
+
+def _minimal_tokenizer(change) -> dict:
+    from tokenizers import Tokenizer, models
+
+    tok = json.loads(Tokenizer(models.WordLevel({"<|startoftext|>": 0, "<|endoftext|>": 1, "a": 2}, unk_token="a")).to_str())
+    change(tok)
+    return tok
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_image_clip_tokenizer_failures_are_pack_errors(name, tmp_path):
+    from desktop.engines.clip_tokenizer import ClipTokenizer
+
+    def change(tok):
+        CASES[name](tok)
+        if name == "error at encode":  # keep the two specials the CLIP tokenizer looks up
+            tok["model"]["vocab"] = [["<|startoftext|>", 0.0], ["<|endoftext|>", 0.0]]
+
+    (tmp_path / "tokenizer.json").write_text(json.dumps(_minimal_tokenizer(change)))
+    with pytest.raises(PackFormatError, match="tokenizer"):
+        ClipTokenizer(tmp_path).encode("a red apple")

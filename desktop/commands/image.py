@@ -10,7 +10,7 @@ from pathlib import Path
 from desktop.cli import command
 from desktop.commands import check_output_file, open_model, text_argument
 from desktop.console import err
-from desktop.engines.errors import RequestError
+from desktop.engines.errors import InputFileError, RequestError
 
 
 @command("image", "generate an image to a PNG (settings, pack hash and an AI-generated note in its metadata)")
@@ -54,7 +54,9 @@ def load_init_image(path: Path):
                 raise RequestError(f"'{path.name}' is {img.width}x{img.height}; starting images above 64 megapixels are refused.")
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
-        raise RequestError(f"No such starting image: '{path}'.") from None
+        raise InputFileError(f"No such starting image: '{path}'.") from None
+    except IsADirectoryError:
+        raise InputFileError(f"'{path}' is a folder; --init needs an image file.") from None
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise RequestError(f"'{path.name}' is not an image this app can read ({exc}).") from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from desktop.cli import command
 from desktop.commands import open_model, text_argument
-from desktop.console import err, out_block
+from desktop.console import err, out_block, safe_text
 
 
 @command("text", "chat with a text model; the reply streams to stdout")
@@ -40,8 +40,9 @@ def run(args) -> int:
     try:
         for ev in engine.generate(request):
             if isinstance(ev, Token):
-                out_block(ev.text, end="", flush=True)  # escapes terminal controls, keeps newlines
-                reply.append(ev.text)
+                shown = safe_text(ev.text)  # terminal controls made visible, newlines kept
+                out_block(shown, end="", flush=True)
+                reply.append(shown)  # the audit hashes exactly what stdout received
             elif isinstance(ev, Done):
                 out_block("", flush=True)  # the reply's last line before any note on stderr
                 _audit(engine.pack, request, ev, "".join(reply))

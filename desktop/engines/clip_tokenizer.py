@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import PackFormatError
+from .tokenizer_errors import tokenizer_failure
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 _SPLIT = r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
@@ -36,8 +37,8 @@ class ClipTokenizer:
         if (folder / "tokenizer.json").is_file():
             try:
                 self.tok = Tokenizer.from_file(str(folder / "tokenizer.json"))
-            except Exception as exc:  # a malformed file is the pack's fault, say which
-                raise PackFormatError(f"The tokenizer in '{folder}' cannot be read ({exc}).") from None
+            except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException (tokenizer_errors.py)
+                raise tokenizer_failure(exc, f"The tokenizer in '{folder.name}' cannot be read") from None
         elif (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
             self.tok = _build_from_vocab(folder)
         else:
@@ -60,7 +61,10 @@ class ClipTokenizer:
         return found
 
     def encode(self, text: str) -> Encoded:
-        enc = self.tok.encode(text, add_special_tokens=False)
+        try:
+            enc = self.tok.encode(text, add_special_tokens=False)
+        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException (tokenizer_errors.py)
+            raise tokenizer_failure(exc, "The image model's tokenizer failed on this prompt") from None
         body = enc.ids
         room = self.max_length - 2
         cut = ""

@@ -45,7 +45,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "image_size": (1, 8192),  # each side
     "classes": (0, 100_000),  # entries
     # text
-    "context_length": (8, 1 << 20),
+    "context_length": (8, 1 << 24),  # a declaration; the KV cache is still capped by Settings > context window
 }
 
 

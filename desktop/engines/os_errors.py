@@ -12,7 +12,7 @@ import os
 
 from .errors import AtelierError, DiskFullError, FileSystemError, InputFileError, OutputFileError
 
-_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _READ_ONLY = {errno.EROFS}
 _PERMISSION = {errno.EACCES, errno.EPERM}
 _MISSING = {errno.ENOENT, errno.ENOTDIR}
@@ -32,6 +32,8 @@ def classify_os_error(exc: OSError, writing: bool | None = None) -> AtelierError
     reason = (exc.strerror or str(exc) or type(exc).__name__).rstrip(".")
     if code in _DISK_FULL:
         return DiskFullError(f"The disk is full (writing{where or ' a file'}). Free some space and try again.")
+    if code == errno.EFBIG:
+        return DiskFullError(f"Cannot write{where or ' a file'}: the file is too large for this file system or for your file-size limit.")
     if code in _READ_ONLY:
         return OutputFileError(f"Cannot write{where}: the folder is on a read-only file system. Choose another folder.")
     if code in _PERMISSION:

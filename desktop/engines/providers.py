@@ -155,6 +155,7 @@ def session_options(settings: RuntimeSettings):
         opts.intra_op_num_threads = settings.threads
         opts.inter_op_num_threads = 1
     opts.log_severity_level = 3  # warnings from ORT go to our log, not the user's terminal
+    ort.set_default_logger_severity(3)  # the process-wide logger too (it prints straight to stderr)
     return opts
 
 

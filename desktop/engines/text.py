@@ -22,6 +22,7 @@ from .packs import Pack
 from .providers import RuntimeSettings
 from .sampling import Sampler, SamplingSettings
 from .text_backends import open_backend
+from .tokenizer_errors import tokenizer_failure as _tokenizer_failure
 
 MAX_PROMPT_CHARS = 200_000
 ROLES = ("system", "user", "assistant")
@@ -230,19 +231,6 @@ def _stop_prefix_len(text: str, stops: tuple[str, ...]) -> int:
                 best = max(best, k)
                 break
     return best
-
-
-def _tokenizer_failure(exc: BaseException, what: str) -> PackFormatError:
-    """The typed error for a failure inside the Rust ``tokenizers`` library. Its errors are
-    plain ``Exception``s, and its panics (a hostile regex, a corrupt normalizer map)
-    ``pyo3_runtime.PanicException``, which derives from BaseException and slips past every
-    ``except Exception``. Interrupts and exits are re-raised untouched."""
-    if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
-        raise exc
-    if isinstance(exc, MemoryError):
-        return PackFormatError(f"{what}: it ran out of memory.")
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    return PackFormatError(f"{what}: {first}")
 
 
 def _load_tokenizer(pack: Pack):

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .config_limits import bounded_int
 from .errors import EngineError, PackFormatError
 from .packs import Pack
 from .runtime_config import check_genai_config
@@ -78,7 +79,7 @@ class GenaiBackend(DecoderBackend):
             raise PackFormatError(f"Pack '{pack.name}' (onnxruntime-genai) lists no genai_config.json.")
         check_genai_config(genai_cfg, pack.name)
         model_ctx = int(genai_cfg.get("model", {}).get("context_length") or context_window)
-        self.capacity = max(8, min(model_ctx, context_window))
+        self.capacity = min(bounded_int(model_ctx, "context_length", pack.name), context_window)
 
         def factory(name: str):
             cfg = og.Config(str(pack.root))
@@ -142,7 +143,7 @@ class OrtDecoderBackend(DecoderBackend):
 
     def __init__(self, pack: Pack, settings: RuntimeSettings, context_window: int):
         self._session, self.provider = make_session(str(pack.file_with_role("decoder")), settings)
-        self.capacity = max(8, min(int(pack.manifest.get("context_length") or context_window), context_window))
+        self.capacity = min(bounded_int(pack.manifest.get("context_length") or context_window, "context_length", pack.name), context_window)
         inputs = {i.name: i for i in self._session.get_inputs()}
         self._past_names = sorted((n for n in inputs if n.startswith("past_key_values.")), key=_layer_order)
         self._present_names = [n.replace("past_key_values.", "present.") for n in self._past_names]

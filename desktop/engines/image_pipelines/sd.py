@@ -18,9 +18,9 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..config_limits import config_float, config_int
 from .. import latent_preview
 from ..clip_tokenizer import ClipTokenizer
+from ..config_limits import config_float, config_int
 from ..errors import EngineError, PackFormatError
 from ..events import Done, ImageResult, Notice, Step
 from ..schedulers import DIFFUSERS_NAMES, make_scheduler, scheduler_names
