@@ -40,9 +40,11 @@ def _image_job(body: ImageBody):
 
     def make(engine, slot):
         with tempfile.TemporaryDirectory(prefix="atelier-api-") as tmp:
+            made = 0
             for event in engine.generate(request):
                 if isinstance(event, ImageResult):
-                    path = save_image(Path(tmp) / "image.png", event.image, image_record(engine.pack, event.metadata, engine.provider.used))
+                    made += 1  # one file per image of the batch: writes never replace a file
+                    path = save_image(Path(tmp) / f"image-{made}.png", event.image, image_record(engine.pack, event.metadata, engine.provider.used))
                     png = path.read_bytes()
                     record_job("image", engine.pack, event.metadata, png)
                     yield {"b64_json": base64.b64encode(png).decode("ascii"), "revised_prompt": None, "seed": event.seed}
