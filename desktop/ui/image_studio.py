@@ -32,6 +32,7 @@ from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.finish_jobs import stop_and_collect
+from desktop.ui.open_folder import open_folder
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
 from desktop.ui.image_morph import MorphPanel
@@ -144,6 +145,10 @@ class ImageStudio(QWidget):
             gallery_buttons.addWidget(b)
             self.selection_buttons.append(b)
         self.gallery.itemSelectionChanged.connect(self._on_gallery_selection)
+        open_button = QPushButton("Open folder")
+        open_button.setToolTip("Where the gallery's PNGs are kept")
+        open_button.clicked.connect(lambda: open_folder(self.store.root, self))
+        gallery_buttons.addWidget(open_button)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
