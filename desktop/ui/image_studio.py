@@ -16,10 +16,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QVBoxLayout,
@@ -51,7 +53,7 @@ class PreviewView(QLabel):
     def __init__(self):
         super().__init__("Your picture appears here.")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(256, 256)
+        self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._pixmap: QPixmap | None = None
 
@@ -126,6 +128,14 @@ class ImageStudio(QWidget):
         ll.addWidget(self.progress)
         ll.addWidget(self.status)
         ll.addStretch(1)
+        # the settings column scrolls: every control stays reachable in a 900×600 window
+        # without the column setting the window's minimum height
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width())
 
         self.preview = PreviewView()
         self.morph = MorphPanel()
@@ -174,7 +184,7 @@ class ImageStudio(QWidget):
         right.addWidget(bottom)
         right.setSizes([520, 260])
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(left_scroll)
         split.addWidget(right)
         split.setSizes([380, 820])
         lay = QVBoxLayout(self)

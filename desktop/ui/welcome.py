@@ -106,6 +106,8 @@ class WelcomeDialog(QDialog):
         else:
             self.bundled.setText("All bundled models are in your library.")
         self.add_button.setVisible(bool(self.missing))
+        if self.isVisible():
+            self._fit_text()
 
     def add_bundled(self) -> GeneratorWorker | None:
         if self.job_bar.busy or not self.missing:
@@ -145,6 +147,17 @@ class WelcomeDialog(QDialog):
             f"ONNX Runtime offers: {', '.join(offered) or 'CPU'}. {accel}\n"
             f"{info.os_name}"
         )
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Grow to show every line that arrived after the dialog was laid out (a dialog
+        does not follow its wrapped labels' height on its own), within the screen."""
+        lay = self.layout()
+        lay.invalidate()  # a wrapped label's new height is not asked for otherwise
+        lay.activate()
+        need = lay.heightForWidth(self.width()) if lay.hasHeightForWidth() else self.sizeHint().height()
+        screen = self.screen().availableGeometry().height() if self.screen() else need
+        self.resize(self.width(), min(max(self.height(), need), screen))
 
     def done(self, result: int) -> None:
         self.job_bar.cancel()  # closing the welcome stops a copy in progress
