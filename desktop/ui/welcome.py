@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QDialog, QGroupBox, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout
 
 from desktop import bundled
 from desktop.engines.packs import MODALITIES, Pack
@@ -30,6 +30,7 @@ class WelcomeDialog(QDialog):
         self.setWindowTitle("Welcome to Atelier")
         self.setMinimumWidth(560)
         self.info = None
+        self._fitting = False
         self._probe: GeneratorWorker | None = None
         lay = QVBoxLayout(self)
         title = QLabel("Welcome to Atelier")
@@ -155,9 +156,32 @@ class WelcomeDialog(QDialog):
         lay = self.layout()
         lay.invalidate()  # a wrapped label's new height is not asked for otherwise
         lay.activate()
-        need = lay.heightForWidth(self.width()) if lay.hasHeightForWidth() else self.sizeHint().height()
+        # the size hint wraps at the hint's (narrower) width: never less than is needed
+        need = max(lay.heightForWidth(self.width()), self.sizeHint().height())
         screen = self.screen().availableGeometry().height() if self.screen() else need
-        self.resize(self.width(), min(max(self.height(), need), screen))
+        need = min(need, screen)
+        # a minimum, not only a resize: a window manager may map the dialog at the size it
+        # had first and drop a resize that came before (seen under openbox); the layout
+        # would put back its own (wrap-blind) minimum, so it sets none
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setMinimumHeight(need)
+        self.resize(self.width(), max(self.height(), need))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_text()
+        QTimer.singleShot(0, self._fit_text)  # again once the window manager has mapped it
+
+    def event(self, e) -> bool:
+        handled = super().event(e)
+        # a label's new text is measured only when its layout request is handled: fit then
+        if e.type() == QEvent.Type.LayoutRequest and self.isVisible() and not self._fitting:
+            self._fitting = True
+            try:
+                self._fit_text()
+            finally:
+                self._fitting = False
+        return handled
 
     def done(self, result: int) -> None:
         self.job_bar.cancel()  # closing the welcome stops a copy in progress
