@@ -419,6 +419,7 @@ class ImageStudio(QWidget):
         except OSError as exc:
             self.ctx.notifier.error(RequestError(f"Could not delete the image: {exc.strerror or exc}."))
             return
+        self._on_gallery_selection()  # nothing selected now: Delete is off (signals were held)
         if trashed is None:
             return
         self.preview.clear_image()
@@ -434,6 +435,8 @@ class ImageStudio(QWidget):
             self.ctx.notifier.error(RequestError(f"Could not bring the image back: {exc.strerror or exc}."))
             return
         self.gallery.reload()
+        self._on_gallery_selection()
+        self.ctx.notifier.info(f"Restored {trashed.original.name}.")
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""

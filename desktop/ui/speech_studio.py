@@ -292,6 +292,7 @@ class SpeechStudio(QWidget):
             return
         self.clip_list.clear()
         self._load_clips()
+        self.ctx.notifier.info(f"Restored {trashed.original.name}.")
 
     def shutdown(self) -> None:
         """Closing mid-sentence keeps what was spoken: the job is stopped, its queued

@@ -55,6 +55,7 @@ def test_gallery_delete_goes_to_the_trash_and_undo_brings_it_back(qtbot, ctx):
     trashed = list((data_dir() / "trash").iterdir())
     assert [t.name.split("--", 1)[1] for t in trashed] == [Path(chosen).name]
     assert studio.gallery.selected_path() is None  # nothing for a second click to hit
+    assert not button(studio, "Delete").isEnabled() and not button(studio, "Save as…").isEnabled()
     click(qtbot, button(studio, "Delete"))  # the double click that used to take the next image
     assert studio.gallery.count() == 2 and all(p.exists() for p in paths if str(p) != chosen)
     banner = ctx.notifier.banner
@@ -79,6 +80,7 @@ def test_clip_delete_goes_to_the_trash_and_undo_brings_it_back(qtbot, ctx):
     click(qtbot, button(studio, "Delete"))
     assert studio.clip_list.count() == 2 and not chosen.exists()
     assert studio.selected_clip() is None and not studio.clip_list.selectedItems()
+    assert not button(studio, "Delete").isEnabled()
     click(qtbot, button(studio, "Delete"))
     assert studio.clip_list.count() == 2 and len(list(store.root.glob("clip-*.wav"))) == 2
     click(qtbot, ctx.notifier.banner.undo_button)
