@@ -109,3 +109,20 @@ def test_restoring_beside_a_file_that_took_the_name(tmp_path):
     f.write_bytes(b"second")
     back = trash.restore(item)
     assert back == tmp_path / "a-2.png" and back.read_bytes() == b"first" and f.read_bytes() == b"second"
+
+
+def test_the_window_empties_old_trash_after_its_first_paint(qtbot, ctx):
+    from desktop.ui.main_window import MainWindow
+
+    trash = Trash()
+    trash.root.mkdir(parents=True, exist_ok=True)
+    old = trash.root / f"{time.time() - 31 * 86400:.6f}--img-old.png"
+    recent = trash.root / f"{time.time() - 86400:.6f}--img-recent.png"
+    old.write_bytes(b"x")
+    recent.write_bytes(b"y")
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.first_painted, timeout=10_000):
+        window.show()
+    qtbot.waitUntil(lambda: not old.exists(), timeout=5_000)
+    assert recent.exists()
