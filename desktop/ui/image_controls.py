@@ -140,6 +140,7 @@ class ImageControls(QWidget):
         self.init_label = QLabel("no starting image")
         # a name must not widen the column past the window (the chip above the prompt shows it)
         self.init_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.init_label.setMinimumWidth(self.init_label.fontMetrics().horizontalAdvance("no starting image") + 4)
         row.addWidget(self.init_button)
         row.addWidget(self.init_clear)
         row.addWidget(self.init_label, 1)
