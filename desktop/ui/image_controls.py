@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -34,6 +35,12 @@ from PySide6.QtWidgets import (
 from desktop.engines.errors import RequestError
 from desktop.engines.image import ImageRequest
 from desktop.engines.schedulers import LABELS
+
+
+def _short(name: str, limit: int = 24) -> str:
+    """A file name cut in the middle: a long one would widen the settings column past the
+    window and push the chip's × out of sight (seen at 900×600)."""
+    return name if len(name) <= limit else f"{name[: limit // 2 - 1]}…{name[-(limit // 2):]}"
 
 
 class ImageControls(QWidget):
@@ -131,6 +138,9 @@ class ImageControls(QWidget):
         self.init_clear = QPushButton("Clear")
         self.init_clear.clicked.connect(lambda: self.set_init_image(None))
         self.init_label = QLabel("no starting image")
+        # a name must not widen the column past the window (the chip above the prompt shows it)
+        self.init_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.init_label.setMinimumWidth(self.init_label.fontMetrics().horizontalAdvance("no starting image") + 4)
         row.addWidget(self.init_button)
         row.addWidget(self.init_clear)
         row.addWidget(self.init_label, 1)
@@ -213,7 +223,8 @@ class ImageControls(QWidget):
     def set_init_image(self, image: np.ndarray | None, name: str = "") -> None:
         self.init_image = image
         self.init_path = name
-        self.init_label.setText(f"{name} ({image.shape[1]}×{image.shape[0]})" if image is not None else "no starting image")
+        self.init_label.setText(f"{_short(name)} ({image.shape[1]}×{image.shape[0]})" if image is not None else "no starting image")
+        self.init_label.setToolTip(name)
         self.init_clear.setEnabled(image is not None)
         self.strength.setEnabled(image is not None)
         self._update_armed()
@@ -225,7 +236,8 @@ class ImageControls(QWidget):
 
     def _update_armed(self) -> None:
         if hasattr(self, "armed_chip"):
-            self.armed_label.setText(f"Starting from {self.init_path or 'an image'} (img2img)")
+            self.armed_label.setText(f"Starting from {_short(self.init_path) or 'an image'} (img2img)")
+            self.armed_chip.setToolTip(self.init_path)
             self.armed_chip.setVisible(self.img2img_armed())
 
     # -- values ----------------------------------------------------------------------------

@@ -16,10 +16,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QSplitter,
     QVBoxLayout,
@@ -32,8 +34,10 @@ from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.finish_jobs import stop_and_collect
+from desktop.ui.open_folder import open_folder
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
+from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
 from desktop.workers import GeneratorWorker, start
 
@@ -50,7 +54,7 @@ class PreviewView(QLabel):
     def __init__(self):
         super().__init__("Your picture appears here.")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setMinimumSize(256, 256)
+        self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._pixmap: QPixmap | None = None
 
@@ -75,7 +79,7 @@ class PreviewView(QLabel):
         self._rescale()
 
 
-class ImageStudio(QWidget):
+class ImageStudio(GalleryActions, QWidget):
     image_added = Signal(str)  # path of a new gallery image
     preview_shown = Signal(int, int)  # step index, total
     job_finished = Signal(str)  # done | aborted | error
@@ -125,6 +129,14 @@ class ImageStudio(QWidget):
         ll.addWidget(self.progress)
         ll.addWidget(self.status)
         ll.addStretch(1)
+        # the settings column scrolls: every control stays reachable in a 900×600 window
+        # without the column setting the window's minimum height
+        left_scroll = QScrollArea()
+        left_scroll.setWidget(left)
+        left_scroll.setWidgetResizable(True)
+        left_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + left_scroll.verticalScrollBar().sizeHint().width())
 
         self.preview = PreviewView()
         self.morph = MorphPanel()
@@ -144,6 +156,10 @@ class ImageStudio(QWidget):
             gallery_buttons.addWidget(b)
             self.selection_buttons.append(b)
         self.gallery.itemSelectionChanged.connect(self._on_gallery_selection)
+        open_button = QPushButton("Open folder")
+        open_button.setToolTip("Where the gallery's PNGs are kept")
+        open_button.clicked.connect(lambda: open_folder(self.store.root, self))
+        gallery_buttons.addWidget(open_button)
         right = QSplitter(Qt.Orientation.Vertical)
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -169,7 +185,7 @@ class ImageStudio(QWidget):
         right.addWidget(bottom)
         right.setSizes([520, 260])
         split = QSplitter()
-        split.addWidget(left)
+        split.addWidget(left_scroll)
         split.addWidget(right)
         split.setSizes([380, 820])
         lay = QVBoxLayout(self)
@@ -335,90 +351,6 @@ class ImageStudio(QWidget):
         except (AtelierError, OSError) as exc:
             self.ctx.notifier.error(exc if isinstance(exc, AtelierError) else RequestError(f"Could not save: {exc}"))
             return None
-
-    # -- seed --------------------------------------------------------------------------------
-    def _show_seed(self, seed, name: str) -> None:
-        """The seed of the picture on show, so a random one can be kept and reused."""
-        self.shown_seed = int(seed) if isinstance(seed, int) or (isinstance(seed, str) and seed.isdigit()) else None
-        self.seed_label.setText(f"{name} · seed {self.shown_seed}" if self.shown_seed is not None else f"{name} · no seed recorded")
-        self.copy_seed_button.setEnabled(self.shown_seed is not None)
-
-    def copy_seed(self) -> None:
-        from PySide6.QtGui import QGuiApplication
-
-        if self.shown_seed is not None:
-            QGuiApplication.clipboard().setText(str(self.shown_seed))
-            self.ctx.notifier.info(f"Seed {self.shown_seed} copied.")
-
-    # -- gallery and reproduce --------------------------------------------------------------
-    def _show_file(self, path: str) -> None:
-        from PIL import Image
-
-        from desktop.image_meta import read_settings
-
-        try:
-            with Image.open(path) as img:
-                self.preview.show_image(np.asarray(img.convert("RGB")))
-        except OSError as exc:
-            self.ctx.notifier.error(RequestError(f"Cannot open '{Path(path).name}': {exc}"))
-            return
-        try:
-            seed = read_settings(path)["settings"].get("seed")
-        except AtelierError:
-            seed = None  # not an Atelier PNG (or its record is damaged): no seed to show
-        self._show_seed(seed, Path(path).name)
-
-    def _on_gallery_selection(self) -> None:
-        for b in self.selection_buttons:
-            b.setEnabled(self.gallery.selected_path() is not None)
-
-    def _reproduce_selected(self) -> None:
-        path = self.gallery.selected_path()
-        if path:
-            self.reproduce(path)
-
-    def _save_selected(self, dest: str | None = None) -> Path | None:
-        import shutil
-
-        path = self.gallery.selected_path()
-        if not path:
-            self.ctx.notifier.error(RequestError("Select an image in the gallery to save."))
-            return None
-        if not dest:
-            start_at = str(Path(self.ctx.settings.save_folder()) / Path(path).name)
-            dest, _ = QFileDialog.getSaveFileName(self, "Save image", start_at, "PNG image (*.png)")
-            if not dest:
-                return None
-        try:
-            shutil.copy2(path, dest)  # a copy keeps every metadata chunk
-        except OSError as exc:
-            self.ctx.notifier.error(RequestError(f"Could not save to '{dest}': {exc.strerror or exc}."))
-            return None
-        self.ctx.settings.remember_save(dest)
-        self.ctx.notifier.info(f"Saved {Path(dest).name}")
-        return Path(dest)
-
-    def _delete_selected(self) -> None:
-        try:
-            trashed = self.gallery.remove_selected()
-        except OSError as exc:
-            self.ctx.notifier.error(RequestError(f"Could not delete the image: {exc.strerror or exc}."))
-            return
-        if trashed is None:
-            return
-        self.preview.clear_image()
-        self.seed_label.clear()
-        self.shown_seed = None
-        self.copy_seed_button.setEnabled(False)
-        self.ctx.notifier.undoable(f"Moved {trashed.original.name} to the trash.", lambda: self._undo_delete(trashed))
-
-    def _undo_delete(self, trashed) -> None:
-        try:
-            self.store.restore(trashed)
-        except OSError as exc:
-            self.ctx.notifier.error(RequestError(f"Could not bring the image back: {exc.strerror or exc}."))
-            return
-        self.gallery.reload()
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""

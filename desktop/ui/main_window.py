@@ -148,6 +148,11 @@ class MainWindow(QMainWindow):
             stop()
 
     def closeEvent(self, event) -> None:
+        for widget in self.studios.values():
+            confirm = getattr(widget, "confirm_close", None)
+            if callable(confirm) and not confirm():
+                event.ignore()  # the person chose to stay (or a save failed and said why)
+                return
         self.ctx.settings.set_value("window/geometry", self.saveGeometry())
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():

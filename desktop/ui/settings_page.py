@@ -1,5 +1,8 @@
 """Settings: execution provider and threads, output folder, theme, history, context window,
-and the Offline status.
+the data folder and the audit log, and the Offline status.
+
+The page scrolls, so every group stays reachable in a small window. Changes are kept
+only by Save; closing the window with unsaved changes asks (``confirm_close``).
 
 Values persist through desktop/settings.py (QSettings). Which providers onnxruntime
 offers is asked in a worker when the page is first shown, because importing onnxruntime
@@ -14,8 +17,13 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
+    QDialog,
+    QFrame,
+    QMessageBox,
+    QScrollArea,
     QFileDialog,
     QFormLayout,
     QGroupBox,
@@ -31,7 +39,9 @@ from PySide6.QtWidgets import (
 from desktop.engines.errors import RequestError
 from desktop.engines.providers import CHOICES, max_threads, resolve_order
 from desktop.offline_checks import CheckResult, run_checks
+from desktop.engines.library import data_dir
 from desktop.settings import AppSettings
+from desktop.ui.open_folder import open_folder
 from desktop.ui.theme import THEMES
 from desktop.workers import GeneratorWorker, start
 
@@ -113,12 +123,38 @@ class SettingsPage(QWidget):
         ol.addWidget(self.offline_status)
         ol.addWidget(recheck)
 
-        lay = QVBoxLayout(self)
+        files = QGroupBox("Your files")
+        fl = QVBoxLayout(files)
+        where = QLabel(f"Models, gallery, clips, chat history and the audit log are kept in {data_dir()}")
+        where.setWordWrap(True)
+        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        frow = QHBoxLayout()
+        open_data = QPushButton("Open data folder")
+        open_data.clicked.connect(lambda: open_folder(data_dir(), self))
+        self.audit_button = QPushButton("Audit log…")
+        self.audit_button.setToolTip("Every generation, chained by SHA-256 so edits are detected")
+        self.audit_button.clicked.connect(self.show_audit_log)
+        frow.addWidget(open_data)
+        frow.addWidget(self.audit_button)
+        frow.addStretch(1)
+        fl.addWidget(where)
+        fl.addLayout(frow)
+
+        content = QWidget()
+        lay = QVBoxLayout(content)
         for w in (runtime, general):
             lay.addWidget(w)
         lay.addLayout(buttons)
+        lay.addWidget(files)
         lay.addWidget(offline)
         lay.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
     # -- values -------------------------------------------------------------------------
     def show_values(self, s: AppSettings) -> None:
@@ -154,6 +190,44 @@ class SettingsPage(QWidget):
         self._explain_provider(values.provider)
         self.ctx.events.settings_changed.emit()
         return True
+
+    # -- unsaved changes and the audit log -----------------------------------------------------
+    def unsaved(self) -> bool:
+        """Whether the form differs from what is stored."""
+        shown, stored = self.values(), self.ctx.settings.load()
+        same_folder = Path(shown.output_dir).expanduser() == Path(stored.output_dir).expanduser() if shown.output_dir and stored.output_dir else shown.output_dir == stored.output_dir
+        shown.output_dir = stored.output_dir
+        return not same_folder or shown != stored
+
+    def confirm_close(self) -> bool:
+        """Before the window closes: unsaved changes are saved, dropped or the close is
+        cancelled, as the person says. Returns whether the window may close."""
+        if not self.unsaved():
+            return True
+        buttons = QMessageBox.StandardButton
+        answer = QMessageBox.question(
+            self, "Unsaved settings", "Some settings were changed but not saved. Save them before closing?",
+            buttons.Save | buttons.Discard | buttons.Cancel, buttons.Save,
+        )
+        if answer == buttons.Save:
+            return self.save()  # a folder that cannot be made keeps the window open, with the reason
+        return answer == buttons.Discard
+
+    def show_audit_log(self) -> QDialog:
+        from desktop.ui.audit_view import AuditView
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Audit log")
+        dialog.resize(860, 480)
+        lay = QVBoxLayout(dialog)
+        view = AuditView(self.ctx, dialog)
+        lay.addWidget(view)
+        dialog.audit_view = view
+        view.refresh()
+        view.verify()
+        dialog.show()
+        self.audit_dialog = dialog
+        return dialog
 
     def _explain_provider(self, requested: str) -> None:
         """Say now, not at the next load, when the chosen provider cannot be honoured."""
@@ -199,14 +273,19 @@ class SettingsPage(QWidget):
         if self._checks is not None:
             return None
         self.offline_status.setText("Checking…")
-        results: list[CheckResult] = []
+        self._check_results: list[CheckResult] = []
         self._checks = GeneratorWorker(run_checks)
-        self._checks.signals.yielded.connect(results.append)
+        # bound methods, not lambdas: Qt drops them if the page is gone before the checks end
+        self._checks.signals.yielded.connect(self._add_check)
         self._checks.signals.errored.connect(self.ctx.notifier.error)
-        self._checks.signals.finished.connect(lambda: self._show_checks(results))
+        self._checks.signals.finished.connect(self._show_checks)
         return start(self._checks)
 
-    def _show_checks(self, results: list[CheckResult]) -> None:
+    def _add_check(self, result: CheckResult) -> None:
+        self._check_results.append(result)
+
+    def _show_checks(self) -> None:
+        results = self._check_results
         self._checks = None
         self.offline_results = results
         failed = [r.name for r in results if not r.ok]

@@ -75,7 +75,10 @@ class SpeechRunner(QObject):
             self.ctx.notifier.error(exc)
             return False
         self._set_busy(True)
-        if voice and (self.slot.name != voice or self.slot.engine is None or self.slot.loading_name):
+        # A load of this very voice can still be "in flight" after its engine arrived (its
+        # finished signal comes after the engine): that voice is ready, so it is not waited
+        # for - nothing would start the request later and Speak would hang.
+        if voice and (self.slot.name != voice or self.slot.engine is None or self.slot.loading_name not in (None, voice)):
             self._pending = request
             self.load(voice)
             if self.slot.loading_name is None and self.slot.engine is not None and self.slot.name == voice:

@@ -36,6 +36,7 @@ from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech import SpeechRequest
 from desktop.ui.finish_jobs import stop_and_collect
+from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
 from desktop.ui.waveform import waveform_pixmap
 
@@ -122,6 +123,10 @@ class SpeechStudio(QWidget):
             b.setEnabled(False)  # they act on the selected clip: only live while there is one
             buttons.addWidget(b)
             self.clip_buttons.append(b)
+        open_button = QPushButton("Open folder")
+        open_button.setToolTip("Where the clips' WAV files are kept")
+        open_button.clicked.connect(lambda: open_folder(self.store.root, self))
+        buttons.addWidget(open_button)
         self.clip_list.currentItemChanged.connect(lambda item, _previous: [b.setEnabled(item is not None) for b in self.clip_buttons])
         rl.addLayout(buttons)
 
@@ -287,6 +292,7 @@ class SpeechStudio(QWidget):
             return
         self.clip_list.clear()
         self._load_clips()
+        self.ctx.notifier.info(f"Restored {trashed.original.name}.")
 
     def shutdown(self) -> None:
         """Closing mid-sentence keeps what was spoken: the job is stopped, its queued

@@ -35,7 +35,10 @@ def apply_theme(theme: str) -> bool:
 
 def dark_palette() -> QPalette:
     p = QPalette()
-    base, window, text, accent = QColor(30, 30, 32), QColor(43, 43, 46), QColor(230, 230, 230), QColor(74, 144, 226)
+    # contrast (WCAG) >= 4.5 for every text on its background, tests/desktop/test_layout.py:
+    # white on the selection needs a deeper blue than a link on the dark window can use
+    base, window, text = QColor(30, 30, 32), QColor(43, 43, 46), QColor(230, 230, 230)
+    accent, link = QColor(38, 99, 178), QColor(120, 170, 240)
     for role, color in (
         (QPalette.ColorRole.Window, window),
         (QPalette.ColorRole.WindowText, text),
@@ -48,7 +51,7 @@ def dark_palette() -> QPalette:
         (QPalette.ColorRole.ButtonText, text),
         (QPalette.ColorRole.Highlight, accent),
         (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
-        (QPalette.ColorRole.Link, accent),
+        (QPalette.ColorRole.Link, link),
         (QPalette.ColorRole.PlaceholderText, QColor(150, 150, 150)),
     ):
         p.setColor(role, color)

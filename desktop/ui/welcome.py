@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from PySide6.QtCore import QEvent, Qt, QTimer
+from PySide6.QtWidgets import QDialog, QGroupBox, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout
 
 from desktop import bundled
 from desktop.engines.packs import MODALITIES, Pack
@@ -30,6 +30,7 @@ class WelcomeDialog(QDialog):
         self.setWindowTitle("Welcome to Atelier")
         self.setMinimumWidth(560)
         self.info = None
+        self._fitting = False
         self._probe: GeneratorWorker | None = None
         lay = QVBoxLayout(self)
         title = QLabel("Welcome to Atelier")
@@ -106,6 +107,8 @@ class WelcomeDialog(QDialog):
         else:
             self.bundled.setText("All bundled models are in your library.")
         self.add_button.setVisible(bool(self.missing))
+        if self.isVisible():
+            self._fit_text()
 
     def add_bundled(self) -> GeneratorWorker | None:
         if self.job_bar.busy or not self.missing:
@@ -145,6 +148,40 @@ class WelcomeDialog(QDialog):
             f"ONNX Runtime offers: {', '.join(offered) or 'CPU'}. {accel}\n"
             f"{info.os_name}"
         )
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Grow to show every line that arrived after the dialog was laid out (a dialog
+        does not follow its wrapped labels' height on its own), within the screen."""
+        lay = self.layout()
+        lay.invalidate()  # a wrapped label's new height is not asked for otherwise
+        lay.activate()
+        # the size hint wraps at the hint's (narrower) width: never less than is needed
+        need = max(lay.heightForWidth(self.width()), self.sizeHint().height())
+        screen = self.screen().availableGeometry().height() if self.screen() else need
+        need = min(need, screen)
+        # a minimum, not only a resize: a window manager may map the dialog at the size it
+        # had first and drop a resize that came before (seen under openbox); the layout
+        # would put back its own (wrap-blind) minimum, so it sets none
+        lay.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        self.setMinimumHeight(need)
+        self.resize(self.width(), max(self.height(), need))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._fit_text()
+        QTimer.singleShot(0, self._fit_text)  # again once the window manager has mapped it
+
+    def event(self, e) -> bool:
+        handled = super().event(e)
+        # a label's new text is measured only when its layout request is handled: fit then
+        if e.type() == QEvent.Type.LayoutRequest and self.isVisible() and not self._fitting:
+            self._fitting = True
+            try:
+                self._fit_text()
+            finally:
+                self._fitting = False
+        return handled
 
     def done(self, result: int) -> None:
         self.job_bar.cancel()  # closing the welcome stops a copy in progress

@@ -55,6 +55,7 @@ def test_gallery_delete_goes_to_the_trash_and_undo_brings_it_back(qtbot, ctx):
     trashed = list((data_dir() / "trash").iterdir())
     assert [t.name.split("--", 1)[1] for t in trashed] == [Path(chosen).name]
     assert studio.gallery.selected_path() is None  # nothing for a second click to hit
+    assert not button(studio, "Delete").isEnabled() and not button(studio, "Save as…").isEnabled()
     click(qtbot, button(studio, "Delete"))  # the double click that used to take the next image
     assert studio.gallery.count() == 2 and all(p.exists() for p in paths if str(p) != chosen)
     banner = ctx.notifier.banner
@@ -79,6 +80,7 @@ def test_clip_delete_goes_to_the_trash_and_undo_brings_it_back(qtbot, ctx):
     click(qtbot, button(studio, "Delete"))
     assert studio.clip_list.count() == 2 and not chosen.exists()
     assert studio.selected_clip() is None and not studio.clip_list.selectedItems()
+    assert not button(studio, "Delete").isEnabled()
     click(qtbot, button(studio, "Delete"))
     assert studio.clip_list.count() == 2 and len(list(store.root.glob("clip-*.wav"))) == 2
     click(qtbot, ctx.notifier.banner.undo_button)
@@ -107,3 +109,20 @@ def test_restoring_beside_a_file_that_took_the_name(tmp_path):
     f.write_bytes(b"second")
     back = trash.restore(item)
     assert back == tmp_path / "a-2.png" and back.read_bytes() == b"first" and f.read_bytes() == b"second"
+
+
+def test_the_window_empties_old_trash_after_its_first_paint(qtbot, ctx):
+    from desktop.ui.main_window import MainWindow
+
+    trash = Trash()
+    trash.root.mkdir(parents=True, exist_ok=True)
+    old = trash.root / f"{time.time() - 31 * 86400:.6f}--img-old.png"
+    recent = trash.root / f"{time.time() - 86400:.6f}--img-recent.png"
+    old.write_bytes(b"x")
+    recent.write_bytes(b"y")
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    with qtbot.waitSignal(window.first_painted, timeout=10_000):
+        window.show()
+    qtbot.waitUntil(lambda: not old.exists(), timeout=5_000)
+    assert recent.exists()

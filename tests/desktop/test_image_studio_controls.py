@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.engines.importers import import_path
 from desktop.engines.library import Library
@@ -68,10 +68,15 @@ def test_one_click_on_a_thumbnail_views_it(qtbot, studio):
 def test_armed_starting_image_is_marked_and_the_x_disarms_it(qtbot, studio, tmp_path):
     c = studio.controls
     assert not c.armed_chip.isVisibleTo(studio)
-    init = tmp_path / "start.png"
+    init = tmp_path / "img-20261129-181431-2950169093-a-long-generated-name.png"
     Image.fromarray(np.full((32, 32, 3), 120, np.uint8)).save(init)
+    studio.resize(900, 560)
     c.load_init_image(init)
-    assert c.armed_chip.isVisibleTo(studio) and "start.png" in c.armed_label.text()
+    assert c.armed_chip.isVisibleTo(studio) and "…" in c.armed_label.text() and c.armed_chip.toolTip() == init.name
+    QApplication.processEvents()
+    # the × stays inside the visible settings column (a long name once pushed it out of sight)
+    column = c.parentWidget().parentWidget()  # the scroll area's viewport
+    assert c.armed_clear.mapTo(column, c.armed_clear.rect().bottomRight()).x() <= column.width()
     assert c.request().init_image is not None
     qtbot.mouseClick(c.armed_clear, Qt.MouseButton.LeftButton)
     assert not c.armed_chip.isVisibleTo(studio) and c.request().init_image is None
