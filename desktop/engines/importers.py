@@ -74,7 +74,8 @@ def import_path(path: str | Path, library: Library, name: str | None = None) -> 
         with tempfile.TemporaryDirectory(prefix=".import-", dir=library.root) as tmp:
             root = safe_extract(path, Path(tmp))
             return import_path(root, library, name)
-    if not path.is_dir():
+    _load_modalities()
+    if not path.is_dir() and not any(_detects(imp, path) for imp in _IMPORTERS):
         raise ImportFormatError(f"'{path.name}' is not a folder or .zip. Accepted: {'; '.join(accepted_formats())}.")
     if (path / MANIFEST_NAME).is_file():
         pack = load_pack(path, verify_hashes=True)  # refuse a damaged pack before copying it
@@ -92,9 +93,9 @@ def import_path(path: str | Path, library: Library, name: str | None = None) -> 
     _load_modalities()
     for imp in _IMPORTERS:
         if _detects(imp, path):
-            dest = _fresh_destination(library, name or path.name)
+            dest = _fresh_destination(library, name or (path.name if path.is_dir() else path.stem))
             try:
-                _copy_tree(path, dest)
+                _copy_tree(path, dest) if path.is_dir() else dest.mkdir(parents=True)  # a single-file format converts into dest
                 fields = imp.build(path, dest, name)
                 fields.setdefault("name", name or path.name)
                 roles = fields.pop("_roles", {})
@@ -323,3 +324,17 @@ def _guess_precision(folder: Path) -> str:
 def _readme(folder: Path) -> str:
     readme = folder / "README.md"
     return readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
+
+
+def _is_gguf_file(path: Path) -> bool:
+    # by name only: a damaged .gguf should hear what is wrong with it, not "unknown format"
+    return path.is_file() and path.suffix.lower() == ".gguf"
+
+
+@importer("GGUF model file (.gguf: llama-family, converted keeping its quantization)", _is_gguf_file)
+def _import_gguf(src: Path, dest: Path, name: str | None) -> dict:
+    from .gguf.convert import convert_gguf
+
+    fields = convert_gguf(src, dest)
+    fields["name"] = name or dest.name
+    return fields

@@ -67,7 +67,7 @@ def hyperparameters(gf: GGUFFile) -> dict:
     return hp
 
 
-def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accuracy_level: int = 4) -> dict:
+def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict:
     """Write the pack files into ``dest`` (an empty folder) and return manifest fields."""
     t0 = time.perf_counter()
     src, dest = Path(src), Path(dest)
@@ -76,7 +76,7 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
     tokenizer, tok_config = build_tokenizer(gf)  # before the graph: a bad vocabulary fails fast
     writer = GraphWriter(dest)
     try:
-        graph = LlamaGraph(gf, writer, hp, accuracy_level, attention_accuracy_level)
+        graph = LlamaGraph(gf, writer, hp, exact_activations)
         graph.build()
         writer.save()
     finally:
@@ -112,7 +112,7 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
             "vocab_size": hp["vocab"],
             "eos_token_id": eos,
             "chat": chat,  # False: a completion model, the file has no chat template
-            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "accuracy_level": accuracy_level, "attention_accuracy_level": attention_accuracy_level},
+            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else "int8 per block of 32"},
             **({"sampling": sampling} if sampling else {}),
         },
         "source": {
