@@ -29,6 +29,7 @@ def _compare(path: Path) -> tuple[int, list]:
     return len(texts), bad, ours, config, ref
 
 
+@pytest.mark.slow  # transformers takes ~40 s to read this vocabulary from the GGUF
 def test_byte_level_bpe_of_the_real_smollm2_file():
     path = smollm2_gguf()
     if path is None:
