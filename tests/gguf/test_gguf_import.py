@@ -111,3 +111,33 @@ def test_genai_config_names_only_pack_files(tiny_ggufs):
     cfg = json.loads((pack.root / "genai_config.json").read_text())
     assert cfg["model"]["decoder"]["filename"] == "model.onnx"
     assert cfg["model"]["decoder"]["num_key_value_heads"] == 2 and cfg["model"]["decoder"]["head_size"] == 16
+
+
+@pytest.mark.parametrize("qtype", ["Q4_K", "Q5_K", "Q6_K"])
+def test_k_quants_match_transformers(tiny_tok, tmp_path, qtype):
+    """K-quant files (random blocks: gguf cannot write these types) on a 256-wide model:
+    sub-block scales map onto 4-bit (Q4_K) or 8-bit (Q5_K; Q6_K with 16-blocks) MatMulNBits."""
+    import numpy as np
+    import torch
+
+    from desktop.engines.packs import load_pack
+    from desktop.engines.providers import RuntimeSettings
+    from desktop.engines.text_backends import open_backend
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama(hidden=256, ffn=512, layers=1)
+    path = write_gguf(model, tok, tmp_path / f"k-{qtype}.gguf", qtype)
+    prompt = tiny_tok(PROMPT, add_special_tokens=False).input_ids
+    reference = hf_from_gguf(path)
+    with torch.no_grad():
+        want_logits = reference(torch.tensor([prompt])).logits[0, -1].numpy()
+    want = hf_greedy(reference, prompt, 20)
+    pack = _pack(path, tmp_path / "pack", exact=True)
+    backend = open_backend(load_pack(pack), RuntimeSettings(), 256)
+    got_logits = backend.extend(prompt)
+    backend.close()
+    # the head stays at int8 activations (compensated): within 1% of the logit range
+    assert np.abs(got_logits - want_logits).max() < 1e-2 * (want_logits.max() - want_logits.min())
+    got = pack_greedy(pack, prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+    assert load_pack(pack).manifest["config"]["quantization"]["source_types"] == {qtype: 9}

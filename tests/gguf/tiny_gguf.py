@@ -15,7 +15,7 @@ CHATML = (
 )
 
 
-def tiny_llama(seed: int = 0, tied: bool = False, std: float = 0.25):
+def tiny_llama(seed: int = 0, tied: bool = False, std: float = 0.25, hidden: int = 64, ffn: int = 128, layers: int = 2):
     """A small random LlamaForCausalLM; weights larger than the default init so greedy
     decoding is decided by clear margins rather than by rounding noise."""
     import torch
@@ -26,7 +26,7 @@ def tiny_llama(seed: int = 0, tied: bool = False, std: float = 0.25):
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
     cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=256, tie_word_embeddings=tied, initializer_range=std, rms_norm_eps=1e-5, rope_theta=10000.0,
         eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
     )
@@ -85,6 +85,9 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
             w.add_tensor(name, np.ascontiguousarray(array, np.float32))
         elif kind == gguf.GGMLQuantizationType.F16:
             w.add_tensor(name, np.ascontiguousarray(array, np.float16))
+        elif kind.name in K_QUANT_SCALES:  # gguf cannot write K-quants: random blocks of that type
+            data = random_k_blocks(kind, *array.shape, seed=len(name) * 7919 + sum(map(ord, name)))
+            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
         else:
             data = quantize(np.ascontiguousarray(array, np.float32), kind)
             w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
@@ -109,6 +112,22 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+# K-quant type -> {offset of an fp16 field: its range}: weights ~0.1 in size, centred
+# (the minimum, dmin * m, offsets the mean of d * sc * q)
+K_QUANT_SCALES = {"Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "Q6_K": {208: 4e-5}}
+
+
+def random_k_blocks(kind, rows: int, cols: int, seed: int) -> np.ndarray:
+    from desktop.engines.gguf.quant import BLOCK_LAYOUT
+
+    rng = np.random.default_rng(seed)
+    size, per = BLOCK_LAYOUT[kind]
+    raw = rng.integers(0, 256, (rows, cols // per, size), dtype=np.uint8)
+    for off, top in K_QUANT_SCALES[kind.name].items():
+        raw[..., off : off + 2] = rng.uniform(0, top, raw.shape[:2]).astype(np.float16).view(np.uint8).reshape(*raw.shape[:2], 2)
+    return raw.reshape(rows, -1)
 
 
 def hf_from_gguf(path: Path):
