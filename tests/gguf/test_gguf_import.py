@@ -141,3 +141,20 @@ def test_k_quants_match_transformers(tiny_tok, tmp_path, qtype):
     got = pack_greedy(pack, prompt, 20)
     assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
     assert load_pack(pack).manifest["config"]["quantization"]["source_types"] == {qtype: 9}
+
+
+@pytest.mark.parametrize("qtype", ["F32", "Q4_1"])
+def test_qwen2_files_match_transformers(tiny_tok, tmp_path, qtype):
+    """qwen2: Q/K/V biases, and Q/K rows already in NeoX order (nothing to undo)."""
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama(arch="qwen2")
+    path = write_gguf(model, tok, tmp_path / f"qwen2-{qtype}.gguf", qtype)
+    prompt = tiny_tok(PROMPT, add_special_tokens=False).input_ids
+    want = hf_greedy(hf_from_gguf(path), prompt, 20)
+    pack = _pack(path, tmp_path / "pack", exact=True)
+    got = pack_greedy(pack, prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+    manifest = json.loads((pack / "manifest.json").read_text())
+    assert manifest["architecture"] == "qwen2"
+    assert json.loads((pack / "genai_config.json").read_text())["model"]["type"] == "qwen2"

@@ -15,22 +15,28 @@ CHATML = (
 )
 
 
-def tiny_llama(seed: int = 0, tied: bool = False, std: float = 0.25, hidden: int = 64, ffn: int = 128, layers: int = 2):
+def tiny_llama(seed: int = 0, tied: bool = False, std: float = 0.25, hidden: int = 64, ffn: int = 128, layers: int = 2, arch: str = "llama"):
     """A small random LlamaForCausalLM; weights larger than the default init so greedy
     decoding is decided by clear margins rather than by rounding noise."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     from tests.tiny_models import tiny_tokenizer
 
     tok = tiny_tokenizer()
     torch.manual_seed(seed)
-    cfg = LlamaConfig(
+    config_class, model_class = (Qwen2Config, Qwen2ForCausalLM) if arch == "qwen2" else (LlamaConfig, LlamaForCausalLM)
+    cfg = config_class(
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=ffn, num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
         max_position_embeddings=256, tie_word_embeddings=tied, initializer_range=std, rms_norm_eps=1e-5, rope_theta=10000.0,
         eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id,
     )
-    model = LlamaForCausalLM(cfg).eval()
+    model = model_class(cfg).eval()
+    if arch == "qwen2":  # biases start at zero: make them matter
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias")):
+                    param.normal_(0, std)
     return model, tok
 
 
@@ -46,7 +52,8 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
 
     cfg = model.config
     kind = gguf.GGMLQuantizationType[qtype]
-    w = gguf.GGUFWriter(str(path), "llama")
+    arch = cfg.model_type  # "llama" or "qwen2"
+    w = gguf.GGUFWriter(str(path), arch)
     w.add_name("tiny-llama")
     w.add_license("apache-2.0")
     w.add_context_length(cfg.max_position_embeddings)
@@ -96,8 +103,12 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     for i in range(cfg.num_hidden_layers):
         p, b = f"model.layers.{i}.", f"blk.{i}."
         w.add_tensor(b + "attn_norm.weight", sd[p + "input_layernorm.weight"])
-        matrix(b + "attn_q.weight", _permute(sd[p + "self_attn.q_proj.weight"], cfg.num_attention_heads))
-        matrix(b + "attn_k.weight", _permute(sd[p + "self_attn.k_proj.weight"], cfg.num_key_value_heads))
+        permute = _permute if arch == "llama" else (lambda w, heads: w)  # qwen2 files keep NeoX order
+        matrix(b + "attn_q.weight", permute(sd[p + "self_attn.q_proj.weight"], cfg.num_attention_heads))
+        matrix(b + "attn_k.weight", permute(sd[p + "self_attn.k_proj.weight"], cfg.num_key_value_heads))
+        for x in "qkv":
+            if p + f"self_attn.{x}_proj.bias" in sd:
+                w.add_tensor(b + f"attn_{x}.bias", sd[p + f"self_attn.{x}_proj.bias"])
         matrix(b + "attn_v.weight", sd[p + "self_attn.v_proj.weight"])
         matrix(b + "attn_output.weight", sd[p + "self_attn.o_proj.weight"])
         w.add_tensor(b + "ffn_norm.weight", sd[p + "post_attention_layernorm.weight"])

@@ -20,7 +20,8 @@ from .quant import PRECISION
 from .reader import GGUFFile, GGUFFormatError, open_gguf
 from .tokenizer import build_tokenizer
 
-ARCHITECTURES = ("llama",)  # Llama 1/2/3, Mistral and SmolLM files all say "llama"
+# Llama 1/2/3, Mistral and SmolLM files all say "llama"; Qwen2/2.5 add Q/K/V biases
+ARCHITECTURES = ("llama", "qwen2")
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
@@ -98,7 +99,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
         roles["chat_template.jinja"] = "chat-template"
     return {
         "name": _default_name(gf, src),
-        "architecture": "llama",
+        "architecture": gf.architecture,
         "runtime": "onnxruntime-genai",
         "modality": "text",
         "precision": precisions.pop() if len(precisions) == 1 else "mixed",
@@ -172,7 +173,7 @@ def _genai_config(gf: GGUFFile, hp: dict, eos) -> dict:
             },
             "eos_token_id": eos,
             "pad_token_id": int(pad) if isinstance(pad, int) else (eos if isinstance(eos, int) else eos[0]),
-            "type": "llama",
+            "type": gf.architecture,
             "vocab_size": hp["vocab"],
         },
         "search": {"do_sample": False, "max_length": hp["context"], "num_beams": 1, "past_present_share_buffer": True, "repetition_penalty": 1.0, "temperature": 1.0, "top_k": 50, "top_p": 1.0},

@@ -137,11 +137,14 @@ class LlamaGraph:
         residual, h = x, w.node("SimplifiedLayerNormalization", [x, self.vector("blk.0.attn_norm.weight", d)], name="/model/layers.0/input_layernorm", epsilon=eps, axis=-1, stash_type=1)[0]
         for i in range(layers):
             p, base = f"blk.{i}.", f"/model/layers.{i}"
-            q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads)
-            k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv)
+            # only llama files carry llama.cpp's interleaved-rotary row order (qwen2 is NeoX-style)
+            permuted = self.gf.architecture == "llama"
+            q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads if permuted else 0)
+            k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv if permuted else 0)
             v = self.weight(p + "attn_v.weight", kv * hd, d)
             qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj", "attn")
             del q, k, v
+            qkv = self._qkv_bias(p, qkv, [heads * hd, kv * hd, kv * hd], base + "/attn/qkv_proj")
             query, key, value = (qkv[0], "", "") if len(qkv) == 1 else qkv
             attn = w.node(
                 "GroupQueryAttention",
@@ -164,6 +167,17 @@ class LlamaGraph:
             for kind in ("key", "value"):
                 w.output(f"present.{i}.{kind}", F32, ["batch_size", kv, "total_sequence_length", hd])
         self.embedding_type = embed_t.kind.name
+
+    def _qkv_bias(self, p: str, outs: list[str], widths: list[int], base: str) -> list[str]:
+        """Qwen2-style Q/K/V biases (float, like the file keeps them), added after the projection."""
+        names = [p + f"attn_{x}.bias" for x in "qkv"]
+        if not any(n in self.gf.tensors for n in names):
+            return outs
+        biases = [self.gf.tensors.get(n) for n in names]
+        values = [np.zeros(w, np.float32) if t is None else decode(t.kind, t.read(), 1, w).reshape(w) for t, w in zip(biases, widths)]
+        if len(outs) == 1:
+            values = [np.concatenate(values)]
+        return [self.w.node("Add", [o, self.w.constant(f"{base}.bias_{i}", b)], name=f"{base}/AddBias_{i}")[0] for i, (o, b) in enumerate(zip(outs, values))]
 
     def linear_to(self, a: str, weight, out_name: str) -> None:
         """The output head at accuracy level 4 (at level 1 an 8-bit kernel dequantizes its whole
