@@ -98,7 +98,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
     if chat:
         roles["chat_template.jinja"] = "chat-template"
     return {
-        "name": _default_name(gf, src),
+        "name": src.stem,
         "architecture": gf.architecture,
         "runtime": "onnxruntime-genai",
         "modality": "text",
@@ -124,11 +124,11 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
             "architecture": gf.architecture,
             "model_name": str(gf.get("general.name", "")),
             "file_type": gf.get("general.file_type"),
+            "conversion_seconds": round(time.perf_counter() - t0, 2),
         },
         "license": _licence(gf),
         "model_card": _model_card(gf, src, mix, chat),
         "exporter": "atelier gguf importer",
-        "validation": {"conversion_seconds": round(time.perf_counter() - t0, 2)},
         "_roles": roles,
     }
 
@@ -195,10 +195,6 @@ def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool) -> str:
     if gf.get("general.description"):
         lines += ["", str(gf.get("general.description"))[:4000]]
     return "\n".join(lines) + "\n"
-
-
-def _default_name(gf: GGUFFile, src: Path) -> str:
-    return src.stem
 
 
 def sha256_file(path: Path) -> str:

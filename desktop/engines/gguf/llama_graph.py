@@ -32,7 +32,7 @@ class LlamaGraph:
         weights to ~1e-3; ~2.5x slower decode. Otherwise level 4: activations rounded to int8
         per block of 32, the arithmetic llama.cpp itself uses for these quant types."""
         self.gf, self.w, self.hp, self.head_compensation = gf, w, hp, exact_activations
-        self.levels = {"": 1 if exact_activations else 4, "attn": 1 if exact_activations else 4, "head": 4}
+        self.levels = {"": 1 if exact_activations else 4, "head": 4}
         self.counts: dict[str, int] = {}
         self._tied = None  # the one weight both the embedding and the head read
         self._shared = None
@@ -142,7 +142,7 @@ class LlamaGraph:
             q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads if permuted else 0)
             k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv if permuted else 0)
             v = self.weight(p + "attn_v.weight", kv * hd, d)
-            qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj", "attn")
+            qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj")
             del q, k, v
             qkv = self._qkv_bias(p, qkv, [heads * hd, kv * hd, kv * hd], base + "/attn/qkv_proj")
             query, key, value = (qkv[0], "", "") if len(qkv) == 1 else qkv
