@@ -14,28 +14,30 @@ def configure(p):
     p.add_argument("--system", help="system prompt")
     p.add_argument("--max-tokens", type=int, default=512)
     p.add_argument("--seed", type=int)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top-k", type=int, default=40)
-    p.add_argument("--top-p", type=float, default=0.95)
-    p.add_argument("--repetition-penalty", type=float, default=1.1)
+    # unset: the model maker's recommendation the pack carries, else llama.cpp's defaults
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--repetition-penalty", type=float)
     p.add_argument("--stats", action="store_true", help="print tokens/s and timings to stderr")
     return run
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from desktop.engines.events import Done, Token
-    from desktop.engines.sampling import SamplingSettings
+    from desktop.engines.sampling import SamplingSettings, pack_defaults
     from desktop.engines.text import ChatRequest
 
     prompt = text_argument(args.prompt, "--prompt")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": prompt}]
-    request = ChatRequest(
-        messages,
-        max_tokens=args.max_tokens,
-        sampling=SamplingSettings(args.temperature, args.top_k, args.top_p, args.repetition_penalty, seed=args.seed),
-    )
+    given = {k: getattr(args, k) for k in ("temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed") if getattr(args, k) is not None}
+    request = ChatRequest(messages, max_tokens=args.max_tokens, sampling=SamplingSettings(**given))
     request.validate()  # fail before loading a model
     engine = open_model("text", args.model)
+    request.sampling = replace(pack_defaults(engine.pack), **given)
     reply: list[str] = []
     try:
         for ev in engine.generate(request):

@@ -94,7 +94,9 @@ def _import(path: Path, library: Library, name: str | None) -> Pack:
             if source == unpacked:  # no single top folder: name the pack after the archive
                 name = name or path.stem
         elif not path.is_dir():
-            raise ImportFormatError(f"'{path.name}' is not a folder or .zip. Accepted: {'; '.join(accepted_formats())}.")
+            _load_modalities()
+            if not any(_detects(imp, path) for imp in _IMPORTERS):
+                raise ImportFormatError(f"'{path.name}' is not a folder or .zip. Accepted: {'; '.join(accepted_formats())}.")
         return _import_folder(source, library, name, work / "pack")
 
 
@@ -113,10 +115,13 @@ def _import_folder(source: Path, library: Library, name: str | None, stage: Path
     _load_modalities()
     for imp in _IMPORTERS:
         if _detects(imp, source):
-            final = check_pack_name(name or source.name, "import")
+            final = check_pack_name(name or (source.name if source.is_dir() else source.stem), "import")
             with _claim(library, final):
                 try:
-                    _copy_tree(source, stage)
+                    if source.is_dir():
+                        _copy_tree(source, stage)
+                    else:
+                        stage.mkdir()  # a single-file format (GGUF) converts into the stage
                     fields = imp.build(source, stage, name)
                 except BaseException as exc:  # noqa: BLE001 - typed with the format named
                     _raise_typed(exc, imp.name, source, library)
@@ -367,3 +372,17 @@ def _guess_precision(folder: Path) -> str:
 def _readme(folder: Path) -> str:
     readme = folder / "README.md"
     return readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
+
+
+def _is_gguf_file(path: Path) -> bool:
+    # by name only: a damaged .gguf should hear what is wrong with it, not "unknown format"
+    return path.is_file() and path.suffix.lower() == ".gguf"
+
+
+@importer("GGUF model file (.gguf: llama-family, converted keeping its quantization)", _is_gguf_file)
+def _import_gguf(src: Path, dest: Path, name: str | None) -> dict:
+    from .gguf.convert import convert_gguf
+
+    fields = convert_gguf(src, dest)
+    fields["name"] = name or dest.name
+    return fields

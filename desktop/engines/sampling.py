@@ -7,7 +7,7 @@ and settings give the same text whichever runtime produced the logits.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,16 +16,19 @@ from .errors import RequestError
 
 @dataclass(frozen=True)
 class SamplingSettings:
-    temperature: float = 0.7  # 0 means greedy
+    # Defaults are llama.cpp's current ones (common/common.h): what GGUF models are tuned
+    # and reviewed against. A pack's own recommendation overrides them (pack_defaults).
+    temperature: float = 0.8  # 0 means greedy
     top_k: int = 40  # 0 disables
     top_p: float = 0.95  # 1 disables
-    repetition_penalty: float = 1.1  # 1 disables
+    repetition_penalty: float = 1.0  # 1 disables
     repetition_window: int = 64  # how many recent tokens the penalty looks at
     seed: int | None = None  # None: a fresh random seed per reply
+    min_p: float = 0.05  # drop tokens below this fraction of the top token's probability; 0 disables
 
     def validate(self) -> None:
         # Types first (issue 5 fuzzing): "hot" or 2.5 for top-k must be refused with words.
-        for name in ("temperature", "top_p", "repetition_penalty"):
+        for name in ("temperature", "top_p", "repetition_penalty", "min_p"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 raise RequestError(f"{name.replace('_', ' ').capitalize()} must be a number.")
@@ -41,6 +44,8 @@ class SamplingSettings:
             raise RequestError("Top-k cannot be negative (0 turns it off).")
         if not math.isfinite(self.top_p) or not 0 < self.top_p <= 1:
             raise RequestError("Top-p must be greater than 0 and at most 1.")
+        if not math.isfinite(self.min_p) or not 0 <= self.min_p < 1:
+            raise RequestError("Min-p must be at least 0 (off) and below 1.")
         if not math.isfinite(self.repetition_penalty) or not 0.5 <= self.repetition_penalty <= 3:
             raise RequestError("Repetition penalty must be between 0.5 and 3 (1 turns it off).")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -72,12 +77,52 @@ class Sampler:
         k = s.top_k if 0 < s.top_k < logits.shape[0] else logits.shape[0]
         # argpartition keeps this O(V): full sorts of a 50k vocabulary cost real tokens/s.
         idx = np.argpartition(logits, -k)[-k:] if k < logits.shape[0] else np.arange(logits.shape[0])
-        cand = logits[idx] / s.temperature
+        cand = logits[idx]
         order = np.argsort(-cand)
         idx, cand = idx[order], cand[order]
+        if s.min_p > 0:  # on the untempered distribution, as llama.cpp applies it before temperature
+            keep = int(np.count_nonzero(cand >= cand[0] + math.log(s.min_p)))
+            idx, cand = idx[:keep], cand[:keep]
+        cand = cand / s.temperature
         probs = np.exp(cand - cand[0])
         probs /= probs.sum()
         if s.top_p < 1.0:
             keep = int(np.searchsorted(np.cumsum(probs), s.top_p) + 1)
             idx, probs = idx[:keep], probs[:keep] / probs[:keep].sum()
         return int(idx[self.rng.choice(len(idx), p=probs)])
+
+
+# keys a pack may carry for its maker's recommendation -> SamplingSettings fields
+_RECOMMENDED = {"temperature": float, "top_k": int, "top_p": float, "min_p": float, "repetition_penalty": float}
+
+
+def pack_defaults(pack) -> SamplingSettings:
+    """llama.cpp's defaults, overridden by what the model's maker recommends where the pack
+    says so: the manifest's ``config.sampling`` (GGUF ``general.sampling.*``) or a
+    ``generation_config.json`` that turns sampling on. Values that would not validate are
+    ignored, so a bad recommendation never blocks a chat."""
+    import json
+
+    recommended: dict = {}
+    gen = pack.root / "generation_config.json"
+    if gen.is_file():
+        try:
+            cfg = json.loads(gen.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            cfg = {}
+        if isinstance(cfg, dict) and cfg.get("do_sample"):
+            recommended.update(cfg)
+    sampling = (pack.manifest.get("config") or {}).get("sampling")
+    if isinstance(sampling, dict):
+        recommended.update(sampling)
+    settings = SamplingSettings()
+    for key, kind in _RECOMMENDED.items():
+        value = recommended.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            candidate = replace(settings, **{key: kind(value)})
+            try:
+                candidate.validate()
+            except RequestError:
+                continue
+            settings = candidate
+    return settings

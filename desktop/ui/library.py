@@ -214,7 +214,7 @@ class LibraryPage(QWidget):
             self.import_path(folder)
 
     def _choose_zip(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a zipped model", "", "Zip archives (*.zip)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import a zipped model or a GGUF file", "", "Zip archives or GGUF models (*.zip *.gguf)")
         if path:
             self.import_path(path)
 

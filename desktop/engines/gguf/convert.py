@@ -20,7 +20,8 @@ from .quant import PRECISION
 from .reader import GGUFFile, GGUFFormatError, open_gguf
 from .tokenizer import build_tokenizer
 
-ARCHITECTURES = ("llama",)  # Llama 1/2/3, Mistral and SmolLM files all say "llama"
+# Llama 1/2/3, Mistral and SmolLM files all say "llama"; Qwen2/2.5 add Q/K/V biases
+ARCHITECTURES = ("llama", "qwen2")
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
@@ -67,7 +68,7 @@ def hyperparameters(gf: GGUFFile) -> dict:
     return hp
 
 
-def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accuracy_level: int = 4) -> dict:
+def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict:
     """Write the pack files into ``dest`` (an empty folder) and return manifest fields."""
     t0 = time.perf_counter()
     src, dest = Path(src), Path(dest)
@@ -76,7 +77,7 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
     tokenizer, tok_config = build_tokenizer(gf)  # before the graph: a bad vocabulary fails fast
     writer = GraphWriter(dest)
     try:
-        graph = LlamaGraph(gf, writer, hp, accuracy_level, attention_accuracy_level)
+        graph = LlamaGraph(gf, writer, hp, exact_activations)
         graph.build()
         writer.save()
     finally:
@@ -97,8 +98,8 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
     if chat:
         roles["chat_template.jinja"] = "chat-template"
     return {
-        "name": _default_name(gf, src),
-        "architecture": "llama",
+        "name": src.stem,
+        "architecture": gf.architecture,
         "runtime": "onnxruntime-genai",
         "modality": "text",
         "precision": precisions.pop() if len(precisions) == 1 else "mixed",
@@ -112,7 +113,7 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
             "vocab_size": hp["vocab"],
             "eos_token_id": eos,
             "chat": chat,  # False: a completion model, the file has no chat template
-            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "accuracy_level": accuracy_level, "attention_accuracy_level": attention_accuracy_level},
+            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else "int8 per block of 32"},
             **({"sampling": sampling} if sampling else {}),
         },
         "source": {
@@ -123,11 +124,11 @@ def convert_gguf(src: Path, dest: Path, accuracy_level: int = 4, attention_accur
             "architecture": gf.architecture,
             "model_name": str(gf.get("general.name", "")),
             "file_type": gf.get("general.file_type"),
+            "conversion_seconds": round(time.perf_counter() - t0, 2),
         },
         "license": _licence(gf),
         "model_card": _model_card(gf, src, mix, chat),
         "exporter": "atelier gguf importer",
-        "validation": {"conversion_seconds": round(time.perf_counter() - t0, 2)},
         "_roles": roles,
     }
 
@@ -172,7 +173,7 @@ def _genai_config(gf: GGUFFile, hp: dict, eos) -> dict:
             },
             "eos_token_id": eos,
             "pad_token_id": int(pad) if isinstance(pad, int) else (eos if isinstance(eos, int) else eos[0]),
-            "type": "llama",
+            "type": gf.architecture,
             "vocab_size": hp["vocab"],
         },
         "search": {"do_sample": False, "max_length": hp["context"], "num_beams": 1, "past_present_share_buffer": True, "repetition_penalty": 1.0, "temperature": 1.0, "top_k": 50, "top_p": 1.0},
@@ -194,10 +195,6 @@ def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool) -> str:
     if gf.get("general.description"):
         lines += ["", str(gf.get("general.description"))[:4000]]
     return "\n".join(lines) + "\n"
-
-
-def _default_name(gf: GGUFFile, src: Path) -> str:
-    return src.stem
 
 
 def sha256_file(path: Path) -> str:

@@ -26,9 +26,13 @@ F32, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
 
 
 class LlamaGraph:
-    def __init__(self, gf: GGUFFile, w: GraphWriter, hp: dict, accuracy_level: int = 4, attention_accuracy_level: int = 4):
-        self.gf, self.w, self.hp = gf, w, hp
-        self.levels = {"": accuracy_level, "attn": attention_accuracy_level, "head": 4}
+    def __init__(self, gf: GGUFFile, w: GraphWriter, hp: dict, exact_activations: bool = False):
+        """``exact_activations``: projections at accuracy level 1 (float activations) and the
+        head compensated (see linear_to), so logits match a float evaluation of the file's
+        weights to ~1e-3; ~2.5x slower decode. Otherwise level 4: activations rounded to int8
+        per block of 32, the arithmetic llama.cpp itself uses for these quant types."""
+        self.gf, self.w, self.hp, self.head_compensation = gf, w, hp, exact_activations
+        self.levels = {"": 1 if exact_activations else 4, "head": 4}
         self.counts: dict[str, int] = {}
         self._tied = None  # the one weight both the embedding and the head read
         self._shared = None
@@ -46,7 +50,7 @@ class LlamaGraph:
         t = self.tensor(name)
         if (t.rows, t.cols) != (rows, cols):
             raise GGUFFormatError(f"'{self.gf.path.name}': tensor '{name}' is {t.rows}x{t.cols}, the metadata implies {rows}x{cols}.")
-        value = decode(t.kind, t.data, rows, cols)
+        value = decode(t.kind, t.read(), rows, cols)
         self.counts[t.kind.name] = self.counts.get(t.kind.name, 0) + 1
         if heads:  # undo the rotary row permutation (see module docstring)
             hd = rows // heads
@@ -58,7 +62,7 @@ class LlamaGraph:
         t = self.tensor(name)
         if t.rows * t.cols != size:
             raise GGUFFormatError(f"'{self.gf.path.name}': tensor '{name}' has {t.rows * t.cols} values, expected {size}.")
-        return self.w.constant(name, decode(t.kind, t.data, 1, size).reshape(size))
+        return self.w.constant(name, decode(t.kind, t.read(), 1, size).reshape(size))
 
     # -- ops -----------------------------------------------------------------------------
     def linear(self, a: str, parts: list, base: str, level: str = "") -> list[str]:
@@ -133,11 +137,14 @@ class LlamaGraph:
         residual, h = x, w.node("SimplifiedLayerNormalization", [x, self.vector("blk.0.attn_norm.weight", d)], name="/model/layers.0/input_layernorm", epsilon=eps, axis=-1, stash_type=1)[0]
         for i in range(layers):
             p, base = f"blk.{i}.", f"/model/layers.{i}"
-            q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads)
-            k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv)
+            # only llama files carry llama.cpp's interleaved-rotary row order (qwen2 is NeoX-style)
+            permuted = self.gf.architecture == "llama"
+            q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads if permuted else 0)
+            k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv if permuted else 0)
             v = self.weight(p + "attn_v.weight", kv * hd, d)
-            qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj", "attn")
+            qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj")
             del q, k, v
+            qkv = self._qkv_bias(p, qkv, [heads * hd, kv * hd, kv * hd], base + "/attn/qkv_proj")
             query, key, value = (qkv[0], "", "") if len(qkv) == 1 else qkv
             attn = w.node(
                 "GroupQueryAttention",
@@ -161,10 +168,40 @@ class LlamaGraph:
                 w.output(f"present.{i}.{kind}", F32, ["batch_size", kv, "total_sequence_length", hd])
         self.embedding_type = embed_t.kind.name
 
+    def _qkv_bias(self, p: str, outs: list[str], widths: list[int], base: str) -> list[str]:
+        """Qwen2-style Q/K/V biases (float, like the file keeps them), added after the projection."""
+        names = [p + f"attn_{x}.bias" for x in "qkv"]
+        if not any(n in self.gf.tensors for n in names):
+            return outs
+        biases = [self.gf.tensors.get(n) for n in names]
+        values = [np.zeros(w, np.float32) if t is None else decode(t.kind, t.read(), 1, w).reshape(w) for t, w in zip(biases, widths)]
+        if len(outs) == 1:
+            values = [np.concatenate(values)]
+        return [self.w.node("Add", [o, self.w.constant(f"{base}.bias_{i}", b)], name=f"{base}/AddBias_{i}")[0] for i, (o, b) in enumerate(zip(outs, values))]
+
     def linear_to(self, a: str, weight, out_name: str) -> None:
-        # level 4 whatever was asked: at level 1 an 8-bit kernel dequantizes the whole table per call
+        """The output head at accuracy level 4 (at level 1 an 8-bit kernel dequantizes its whole
+        table per call: 13x slower decode). Level 4 rounds the hidden state to int8 per block,
+        which moves logits by ~1 and flips close calls (SmolLM2's first answer token wins by
+        0.08). So the rounding residual goes through the same weights once more: the error
+        left is the residual's own rounding, 1/254 of it, for one extra head matmul."""
         out = self.linear(a, [weight], "/lm_head", "head")[0]
-        self.w.node("Identity", [out], ["logits"], name="/lm_head/Output")
+        if self.head_compensation and isinstance(weight, BlockWeight):
+            residual = self._int8_block_residual(a, weight.block, weight.cols, "/lm_head/residual")
+            again = self.linear(residual, [weight], "/lm_head/again", "head")[0]
+            out = self.w.node("Add", [out, again], name="/lm_head/Compensated")[0]
+        self.w.node("Identity", [out], [out_name], name="/lm_head/Output")
+
+    def _int8_block_residual(self, a: str, block: int, k: int, base: str) -> str:
+        """``a`` minus its symmetric int8 rounding per block, as the level-4 kernel rounds it."""
+        w = self.w
+        blocks = w.node("Reshape", [a, w.constant(base + ".block_shape", np.array([0, 0, k // block, block], np.int64))], name=base + "/Blocks")[0]
+        amax = w.node("ReduceMax", [w.node("Abs", [blocks], name=base + "/Abs")[0], w.constant(base + ".last_axis", np.array([-1], np.int64))], name=base + "/AbsMax", keepdims=1)[0]
+        scale = w.node("Div", [amax, w.constant(base + ".int8_max", np.array(127.0, np.float32))], name=base + "/Scale")[0]
+        safe = w.node("Max", [scale, w.constant(base + ".tiny", np.array(1e-30, np.float32))], name=base + "/SafeScale")[0]
+        rounded = w.node("Mul", [w.node("Round", [w.node("Div", [blocks, safe], name=base + "/Div")[0]], name=base + "/Round")[0], safe], name=base + "/Rounded")[0]
+        rest = w.node("Sub", [blocks, rounded], name=base + "/Residual")[0]
+        return w.node("Reshape", [rest, w.constant(base + ".flat_shape", np.array([0, 0, k], np.int64))], name=base + "/Rows")[0]
 
     def _skip_norm(self, residual: str, x: str, gamma: str, name: str) -> tuple[str, str]:
         outs = self.w.node(
@@ -212,7 +249,7 @@ class LlamaGraph:
         inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
         factors = self.gf.tensors.get("rope_freqs.weight")  # Llama 3.1+: per-frequency scaling
         if factors is not None:
-            inv_freq = inv_freq / decode(factors.kind, factors.data, 1, factors.cols).reshape(-1)[: dim // 2].astype(np.float64)
+            inv_freq = inv_freq / decode(factors.kind, factors.read(), 1, factors.cols).reshape(-1)[: dim // 2].astype(np.float64)
         positions = np.arange(hp["context"], dtype=np.float64) / hp["rope_linear_factor"]
         angles = np.outer(positions, inv_freq)
         return self.w.constant("cos_cache", np.cos(angles).astype(np.float32)), self.w.constant("sin_cache", np.sin(angles).astype(np.float32))

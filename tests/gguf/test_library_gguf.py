@@ -1,0 +1,36 @@
+"""The Library page imports a .gguf through the same registry as the CLI: in the background,
+the new pack selected, and a damaged file reported as one line."""
+
+from __future__ import annotations
+
+from desktop.engines.library import Library
+from desktop.ui.library import LibraryPage
+from tests.desktop.app_helpers import ctx, messages  # noqa: F401 - ctx is a fixture
+
+
+def _page(qtbot, ctx):  # noqa: F811
+    page = LibraryPage(ctx)
+    qtbot.addWidget(page)
+    return page
+
+
+def test_library_page_imports_a_gguf_file(qtbot, ctx, tiny_ggufs):  # noqa: F811
+    path = tiny_ggufs("Q4_0")
+    page = _page(qtbot, ctx)
+    assert page.import_path(path) is not None
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=60000)
+    entries = [e for e in Library().entries() if e.manifest]
+    assert [e.name for e in entries] == [path.stem]
+    assert entries[0].manifest["source"]["kind"] == "gguf"
+    assert page.list.count() == 1
+
+
+def test_library_page_reports_a_damaged_gguf(qtbot, ctx, tmp_path):  # noqa: F811
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 16)
+    page = _page(qtbot, ctx)
+    page.import_path(bad)
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=30000)
+    assert not [e for e in Library().entries() if e.manifest]
+    said = messages(ctx)
+    assert any("broken.gguf" in m and "\n" not in m for m in said), said
