@@ -186,3 +186,13 @@ def test_chunk_sizes_follow_the_measured_call_time():
     chunks.observe(3, 0.001)  # a short last chunk is mostly fixed cost: no growth from it
     assert chunks.size(10_000) == PrefillChunks.SMALLEST
     assert PrefillChunks(0).size(10_000) == 10_000  # off: the whole prompt in one call
+
+
+def test_tokenizing_a_long_conversation_lets_other_threads_run(long_engine):
+    text = long_messages(long_engine)[0]["content"]
+    messages = [{"role": "user", "content": (text * (190_000 // len(text) + 1))[:190_000]}]  # near the 200,000-character limit
+    with GapWatcher() as watch:
+        ids = long_engine.encode_chat(messages)
+    rendered = long_engine.template.render(messages, add_generation_prompt=True)
+    assert ids == long_engine.tokenizer.encode(rendered, add_special_tokens=False).ids
+    assert watch.longest < GAP_LIMIT_S, f"another thread waited {watch.longest * 1000:.0f} ms"
