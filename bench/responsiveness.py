@@ -35,19 +35,25 @@ class GapWatcher:
         self._thread = threading.Thread(target=self._tick, daemon=True)
 
     def _tick(self) -> None:
-        last = time.perf_counter()
         while not self._stop.wait(TICK_S):
-            now = time.perf_counter()
-            self.longest = max(self.longest, now - last - TICK_S)
-            last = now
+            self._note()
+
+    def _note(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last - TICK_S)
+        self._last = now
 
     def __enter__(self) -> "GapWatcher":
+        # counted from now: a job that takes the GIL before the thread first runs would
+        # otherwise go unseen
+        self._last = time.perf_counter()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._note()  # the stretch since the last tick counts too
 
 
 def open_default(modality: str):

@@ -10,8 +10,8 @@ import pytest
 from desktop.engines.events import Progress, Token
 from desktop.engines.sampling import SamplingSettings
 from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
-from tests.desktop.test_responsiveness import GAP_LIMIT_S, run_job
-from tests.engines.test_prefill import long_messages
+from tests.desktop.test_responsiveness import run_job
+from tests.engines.test_prefill import GAP_LIMIT_S, long_messages
 from tests.engines.test_smollm2_real import smollm2_pack  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.slow

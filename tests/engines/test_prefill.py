@@ -8,6 +8,7 @@ thread that wakes every 10 ms measures how long it was kept waiting.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -22,6 +23,13 @@ from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks, Tex
 
 LONG_PROMPT_TOKENS = 3900  # the ~4,000-token prompt of the measured freeze, inside a 4,096 window
 GAP_LIMIT_S = 0.1
+
+
+def gap_limit() -> float:
+    """100 ms; 200 ms while the machine has more runnable work than cores. Margin for a
+    loaded CI machine: at load average ~8 on 2 cores an image job that adds no GIL hold
+    at all was once seen at 108 ms. The freezes guarded against are 0.6-1.5 s here."""
+    return GAP_LIMIT_S * (2 if os.getloadavg()[0] > (os.cpu_count() or 1) else 1)
 
 
 def long_llama_pack(cache: Path) -> Path:
@@ -73,19 +81,25 @@ class GapWatcher:
         self._thread = threading.Thread(target=self._tick, daemon=True)
 
     def _tick(self) -> None:
-        last = time.perf_counter()
         while not self._stop.wait(0.01):
-            now = time.perf_counter()
-            self.longest = max(self.longest, now - last - 0.01)
-            last = now
+            self._note()
+
+    def _note(self) -> None:
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self._last - 0.01)
+        self._last = now
 
     def __enter__(self) -> "GapWatcher":
+        # counted from now: a job that takes the GIL before the thread first runs would
+        # otherwise go unseen
+        self._last = time.perf_counter()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._note()  # the stretch since the last tick counts too
 
 
 class FixedChunks(PrefillChunks):
@@ -145,12 +159,13 @@ def test_no_prefill_call_keeps_other_threads_waiting(long_engine):
     long_engine.chunks = PrefillChunks(0)
     with GapWatcher() as before:  # the prompt in one call: what froze the window
         list(long_engine.generate(request()))
-    assert before.longest > 2 * GAP_LIMIT_S, "the model is too small to show the freeze this test guards against"
+    limit = gap_limit()
+    assert before.longest > 2 * limit, "the model is too small to show the freeze this test guards against"
     long_engine.reset_cache()
     long_engine.chunks = PrefillChunks(PREFILL_CALL_S)
     with GapWatcher() as after:
         list(long_engine.generate(request()))
-    assert after.longest < GAP_LIMIT_S, f"another thread waited {after.longest * 1000:.0f} ms (one call: {before.longest * 1000:.0f} ms)"
+    assert after.longest < limit, f"another thread waited {after.longest * 1000:.0f} ms (one call: {before.longest * 1000:.0f} ms)"
 
 
 def test_closing_during_prefill_stops_within_one_chunk_and_keeps_the_fed_prefix(long_engine):
@@ -195,4 +210,4 @@ def test_tokenizing_a_long_conversation_lets_other_threads_run(long_engine):
         ids = long_engine.encode_chat(messages)
     rendered = long_engine.template.render(messages, add_generation_prompt=True)
     assert ids == long_engine.tokenizer.encode(rendered, add_special_tokens=False).ids
-    assert watch.longest < GAP_LIMIT_S, f"another thread waited {watch.longest * 1000:.0f} ms"
+    assert watch.longest < gap_limit(), f"another thread waited {watch.longest * 1000:.0f} ms"
