@@ -4,6 +4,12 @@ The engine renders the conversation with the pack's own chat template, tokenizes
 HF ``tokenizers``, and feeds the backend only the tokens its cache does not already hold,
 so turn 10 of a chat costs no more to start than turn 1. Generation is an explicit token
 loop: cancelling is simply not asking for the next token.
+
+A long prompt is fed in chunks sized to take ~40 ms each. onnxruntime-genai's
+``append_tokens`` holds the GIL for the whole native call, so a 4,000-token prompt fed at
+once froze every other Python thread - the window included - for seconds (16 s measured
+on a busy 2-core machine). Between chunks the engine yields a ``Progress`` event, which
+is also where a caller's Stop takes effect.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 from .base import register_engine
 from .chat_template import ChatTemplate
 from .errors import ContextOverflowError, PackFormatError, RequestError
-from .events import Done, Token
+from .events import Done, Progress, Token
 from .packs import Pack
 from .providers import RuntimeSettings
 from .sampling import Sampler, SamplingSettings
@@ -25,6 +31,11 @@ from .text_backends import open_backend
 from .tokenizer_errors import tokenizer_failure as _tokenizer_failure
 
 MAX_PROMPT_CHARS = 200_000
+# Seconds one prefill call may run. The GUI thread cannot run meanwhile (see above), so
+# this is the worst extra delay a click or a repaint sees; each call also pays a fixed
+# cost (reading all weights once, about what one generated token costs), so much smaller
+# chunks would slow prefill down. 0 feeds the whole prompt in one call (benchmarks).
+PREFILL_CALL_S = 0.04
 ROLES = ("system", "user", "assistant")
 
 
@@ -88,6 +99,7 @@ class TextEngine:
         self.provider = self.backend.provider
         self.context_length = self.backend.capacity
         self._cached_ids: list[int] = []  # tokens the backend cache holds, in order
+        self.chunks = PrefillChunks(PREFILL_CALL_S)
 
     def _eos_ids(self, tok_cfg: dict) -> set[int]:
         ids: set[int] = set()
@@ -110,23 +122,26 @@ class TextEngine:
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         text = self.template.render(messages, add_generation_prompt=True)
-        try:
-            return self.tokenizer.encode(text, add_special_tokens=False).ids
-        except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
-            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
+        return self._encode(text, "this conversation")
 
     def encode_request(self, request: ChatRequest) -> list[int]:
         if not request.raw:
             return self.encode_chat(request.messages)
+        return self._encode(request.messages[-1]["content"], "this text")
+
+    def _encode(self, text: str, what: str) -> list[int]:
+        # encode_batch, not encode: same ids, but it lets go of the GIL while it works
+        # (a 200,000-character conversation took 0.56 s, during which no other Python
+        # thread - the window - could run).
         try:
-            return self.tokenizer.encode(request.messages[-1]["content"], add_special_tokens=False).ids
+            return self.tokenizer.encode_batch([text], add_special_tokens=False)[0].ids
         except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException; see _tokenizer_failure
-            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on this text") from None
+            raise _tokenizer_failure(exc, f"The tokenizer of '{self.pack.name}' failed on {what}") from None
 
     def count_tokens(self, messages: list[dict[str, str]]) -> int:
         return len(self.encode_chat(messages))
 
-    def generate(self, request: ChatRequest) -> Iterator[Token | Done]:
+    def generate(self, request: ChatRequest) -> Iterator[Progress | Token | Done]:
         from tokenizers.decoders import DecodeStream
 
         request.validate()
@@ -138,8 +153,7 @@ class TextEngine:
             )
         t0 = time.perf_counter()
         reused = self._reuse_prefix(prompt)
-        logits = self.backend.extend(prompt[reused:])
-        self._cached_ids = list(prompt)
+        logits = yield from self._prefill(prompt[reused:])
         ttft = time.perf_counter() - t0
 
         sampler = Sampler(request.sampling)
@@ -194,6 +208,23 @@ class TextEngine:
             finish_reason=finish,
         )
 
+    def _prefill(self, tokens: list[int]) -> Iterator[Progress]:
+        """Feed ``tokens`` chunk by chunk; yields Progress between chunks, returns the logits.
+
+        The cache record grows with each chunk, so a prefill stopped half way leaves a
+        valid prefix that the next request reuses instead of feeding again."""
+        fed, logits = 0, None
+        while fed < len(tokens):
+            chunk = tokens[fed : fed + self.chunks.size(len(tokens) - fed)]
+            started = time.perf_counter()
+            logits = self.backend.extend(chunk)
+            self.chunks.observe(len(chunk), time.perf_counter() - started)
+            self._cached_ids.extend(chunk)
+            fed += len(chunk)
+            if fed < len(tokens):
+                yield Progress("Reading the prompt", fed / len(tokens))
+        return logits
+
     def _reuse_prefix(self, prompt: list[int]) -> int:
         """Rewind the cache to the longest prefix it shares with ``prompt``; return its length."""
         cached = self._cached_ids[: self.backend.cached]
@@ -215,6 +246,32 @@ class TextEngine:
 
     def close(self) -> None:
         self.backend.close()
+
+
+class PrefillChunks:
+    """How many prompt tokens the next prefill call gets, so that it lasts ~``target_s``.
+
+    Sized from the last call's measured time per token: that cost grows with the position
+    (attention reads the whole cache) and with the machine's load, which a fixed token
+    count would not follow. Growth is at most 2x per call so one fast outlier cannot
+    schedule a long freeze."""
+
+    FIRST, SMALLEST, LARGEST = 32, 16, 4096
+
+    def __init__(self, target_s: float):
+        self.target_s = target_s
+        self._size = self.FIRST
+
+    def size(self, remaining: int) -> int:
+        return remaining if self.target_s <= 0 else min(remaining, self._size)
+
+    def observe(self, tokens: int, seconds: float) -> None:
+        if self.target_s <= 0 or tokens <= 0:
+            return
+        if tokens < self._size and seconds < self.target_s:
+            return  # a short last chunk is mostly fixed cost: it says nothing about growing
+        fitting = int(self.target_s * tokens / max(seconds, 1e-6))
+        self._size = max(self.SMALLEST, min(fitting, 2 * self._size, self.LARGEST))
 
 
 def _find_stop(text: str, stops: tuple[str, ...]) -> int | None:
