@@ -53,8 +53,10 @@ def load_team_config(path: str | Path | None) -> TeamConfig:
     refused so a typo does not silently fall back to a default."""
     if path is None:
         return TeamConfig()
-    import yaml  # a dependency of ray[serve]
-
+    try:
+        import yaml  # a dependency of ray[serve]
+    except ImportError:
+        raise RequestError("Ray Serve is not installed; install the team extra with: bash scripts/setup --team") from None
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except OSError as exc:
@@ -204,7 +206,7 @@ def ingress_deployment(config, library_root: str, handles: dict, replicas: int):
 
 # -- cluster and deployment ---------------------------------------------------------------
 
-def connect(address: str | None, num_cpus: int | None) -> None:
+def connect(address: str | None, team: TeamConfig) -> None:
     """Join ``address`` (``auto``, ``ray://host:10001``) or start a private local cluster:
     loopback only, no dashboard, no usage stats."""
     for key, value in PRIVATE_RAY_ENV.items():
@@ -222,9 +224,18 @@ def connect(address: str | None, num_cpus: int | None) -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1", namespace=APP_NAME,
+    ray.init(num_cpus=team.num_cpus or local_cpus(team), include_dashboard=False, _node_ip_address="127.0.0.1", namespace=APP_NAME,
              logging_level="warning", log_to_driver=False,
              runtime_env={"worker_process_setup_hook": f"{__name__}.keep_replicas_on_loopback"})
+
+
+def local_cpus(team: TeamConfig) -> int:
+    """Every core, and at least what the replicas reserve: Serve would otherwise wait
+    forever for a replica the cluster has no room for."""
+    import math
+
+    reserved = sum(s.num_cpus * (s.autoscaling or {}).get("min_replicas", s.num_replicas) for s in team.deployments.values())
+    return max(os.cpu_count() or 1, math.ceil(reserved))
 
 
 def keep_replicas_on_loopback() -> None:
@@ -266,11 +277,16 @@ def replica_ids(modality: str, samples: int = 16) -> set[str]:
     return {handle.replica_id.remote().result(timeout_s=60) for _ in range(samples)}
 
 
-def shutdown() -> None:
+def shutdown(keep_cluster: bool = False) -> None:
+    """Stop serving. On a cluster we joined (``keep_cluster``) only our application is
+    removed; the private local cluster is stopped with Serve."""
     import ray
     from ray import serve
 
     try:
-        serve.shutdown()
+        if keep_cluster:
+            serve.delete(APP_NAME)
+        else:
+            serve.shutdown()
     finally:
         ray.shutdown()

@@ -75,7 +75,7 @@ def test_text_pack_on_two_multiplexed_replicas_through_serve(text_library, tmp_p
     team = ray_app.load_team_config(config_file)
     server = ServerConfig(host=team.host, port=team.port)
     t0 = time.perf_counter()
-    ray_app.connect(None, team.num_cpus)
+    ray_app.connect(None, team)
     try:
         url = ray_app.deploy(server, team, text_library)
         started = time.perf_counter() - t0
@@ -128,3 +128,17 @@ def test_team_config_refuses_typos_and_unknown_modalities(tmp_path):
         ray_app.load_team_config(bad)
     sample = ray_app.load_team_config(Path(__file__).resolve().parents[2] / "resources" / "serve" / "team.yaml")
     assert sample.host == "127.0.0.1" and set(sample.deployments) == {"text", "image", "speech"}
+
+
+def test_cli_refuses_a_public_address_without_a_key_before_any_cluster_starts(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, ATELIER_HOME=str(tmp_path / "home"), PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "main.py", "serve", "--ray", "--host", "0.0.0.0"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Refusing to listen on 0.0.0.0 without an API key" in done.stderr
+    assert "Starting Ray" not in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "main.py", "serve", "--address", "auto"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "need --ray" in done.stderr and "Traceback" not in done.stderr
