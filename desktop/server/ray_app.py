@@ -15,6 +15,7 @@ loopback-only, without the dashboard and without usage stats; see the README sec
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ APP_NAME = "atelier"
 # Ray reports usage to the Ray team unless told not to; it must be set before Ray starts.
 PRIVATE_RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a one-machine cluster on loopback
+SINKHOLE_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, a request fails at once
 
 
 @dataclass
@@ -224,9 +226,34 @@ def connect(address: str | None, team: TeamConfig) -> None:
     from ray._private import ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(num_cpus=team.num_cpus or local_cpus(team), include_dashboard=False, _node_ip_address="127.0.0.1", namespace=APP_NAME,
-             logging_level="warning", log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": f"{__name__}.keep_replicas_on_loopback"})
+    with _http_sinkhole():
+        ray.init(num_cpus=team.num_cpus or local_cpus(team), include_dashboard=False, _node_ip_address="127.0.0.1", namespace=APP_NAME,
+                 logging_level="warning", log_to_driver=False,
+                 runtime_env={"worker_process_setup_hook": f"{__name__}.keep_replicas_on_loopback"})
+
+
+@contextmanager
+def _http_sinkhole():
+    """Start the cluster's processes with every HTTP proxy pointing at a closed loopback
+    port (loopback itself exempt). Even with usage stats off, Ray's head process asks
+    cloud metadata services (169.254.169.254, metadata.google.internal) which cloud it
+    runs on (measured under strace); through the sinkhole those requests fail on this
+    machine and no packet or name lookup leaves it. The driver's own environment is
+    restored afterwards; a proxy the user set is left alone."""
+    names = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy")
+    if any(os.environ.get(n) for n in names[:4]):
+        yield
+        return
+    saved = {n: os.environ.get(n) for n in names}
+    os.environ.update({n: SINKHOLE_PROXY for n in names[:4]} | {n: "127.0.0.1,localhost,::1" for n in names[4:]})
+    try:
+        yield
+    finally:
+        for n, value in saved.items():
+            if value is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = value
 
 
 def local_cpus(team: TeamConfig) -> int:
