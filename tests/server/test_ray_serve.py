@@ -6,6 +6,7 @@ connects to any address but 127.0.0.1."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -42,6 +43,21 @@ def _listening_addresses() -> dict[str, str]:
         except psutil.Error:
             pass
     return addrs
+
+
+def _child_env(name: str) -> dict[str, str | None]:
+    """{process name: its value of environment variable ``name``} for the Ray children."""
+    import psutil
+
+    out = {}
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            env = proc.environ()
+            if env:  # empty when a process title (setproctitle) overwrote the environment block
+                out[f"{proc.name()}[{proc.pid}]"] = env.get(name)
+        except psutil.Error:
+            pass
+    return out
 
 
 def _is_loopback(ip: str) -> bool:
@@ -83,6 +99,11 @@ def test_text_pack_on_two_multiplexed_replicas_through_serve(text_library, tmp_p
         listening = _listening_addresses()
         open = {a: n for a, n in listening.items() if not _is_loopback(a.rsplit(":", 1)[0])}
         assert listening and not open, open
+        # Ray asks cloud metadata services which cloud it is on even with usage stats off:
+        # every cluster process has its HTTP proxy on a closed loopback port.
+        proxies = _child_env("HTTP_PROXY")
+        assert proxies and not {n: v for n, v in proxies.items() if v != ray_app.SINKHOLE_PROXY}, proxies
+        assert "HTTP_PROXY" not in os.environ  # the driver's own environment is restored
 
         with openai.OpenAI(base_url=url, api_key="unused-on-loopback", max_retries=0, timeout=120) as client:
             assert [m.id for m in client.models.list().data] == [TEXT]
@@ -131,7 +152,6 @@ def test_team_config_refuses_typos_and_unknown_modalities(tmp_path):
 
 
 def test_cli_refuses_a_public_address_without_a_key_before_any_cluster_starts(tmp_path):
-    import os
     import subprocess
     import sys
 
