@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,7 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
                       **({"autoscaling_config": spec.autoscaling} if spec.autoscaling else {"num_replicas": spec.num_replicas}))
     class AtelierModels:
         def __init__(self, root: str, queue: int):
+            import collections
             from concurrent.futures import ThreadPoolExecutor
 
             from desktop.engines.library import Library
@@ -127,6 +128,8 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
             self.catalog = Catalog(Library(Path(root)))
             self.executor = ThreadPoolExecutor(max_workers=spec.max_models_per_replica + 1, thread_name_prefix="atelier-engine")
             self.max_queue = queue
+            self.records = collections.deque(maxlen=32)  # the last jobs of every pack held here
+
 
         @serve.multiplexed(max_num_models_per_replica=spec.max_models_per_replica)
         async def resident(self, name: str) -> ResidentModel:
@@ -137,7 +140,9 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
             pack = self.catalog.entry(name, modality).root
             loop = asyncio.get_running_loop()
             engine = await loop.run_in_executor(self.executor, lambda: open_engine(_load(pack)))
-            return ResidentModel(name, engine, self.executor, self.max_queue)
+            model = ResidentModel(name, engine, self.executor, self.max_queue)
+            model.jobs.records = self.records
+            return model
 
         async def run(self, make):
             """Stream the events of ``make(engine, slot)`` for the request's pack."""
@@ -145,6 +150,10 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
             model = await self.resident(name)
             async for event in model.jobs.events(name, make):
                 yield event
+
+        def recent_jobs(self) -> list[dict]:
+            """What this replica's last jobs did (produced / delivered / cancelled)."""
+            return [asdict(r) for r in self.records]
 
         def replica_id(self) -> str:
             return serve.get_replica_context().replica_id.unique_id
@@ -183,7 +192,7 @@ class ServeJobs:
             # The replica's own typed error (429, 400, 404...) - not Ray's traceback text.
             raise (exc.cause if isinstance(exc.cause, Exception) else exc) from None
         finally:
-            stream.cancel()  # a client that hung up stops the engine in the replica too
+            stream.cancel()  # the client hung up: stop the engine in the replica too (explicitly, not left to Serve)
 
 
 def ingress_deployment(config, library_root: str, handles: dict, replicas: int):

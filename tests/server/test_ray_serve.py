@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="the team extra (ray[serve]) is not installed: bash scripts/setup --team")
 
-TEXT = "tiny-llama-fp32"
+TEXT, LONG = "tiny-llama-fp32", "tiny-long"
 TEAM_YAML = """
 cluster: {num_cpus: 2}
 http: {host: 127.0.0.1, port: PORT}
@@ -60,6 +60,22 @@ def _child_env(name: str) -> dict[str, str | None]:
     return out
 
 
+def _finished_job(model: str, within_s: float = 60.0) -> dict:
+    """The last finished job of ``model``, as the replica holding it recorded it."""
+    from ray import serve
+
+    from desktop.server import ray_app
+
+    handle = serve.get_deployment_handle("text-models", app_name=ray_app.APP_NAME).options(multiplexed_model_id=model)
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        jobs = [j for j in handle.recent_jobs.remote().result(timeout_s=30) if j["model"] == model and j["finished"]]
+        if jobs:
+            return jobs[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"no finished job of {model} within {within_s} s")
+
+
 def _is_loopback(ip: str) -> bool:
     import ipaddress
 
@@ -70,11 +86,12 @@ def _is_loopback(ip: str) -> bool:
 @pytest.fixture(scope="module")
 def text_library(tmp_path_factory, cache_dir) -> Path:
     from desktop.engines.packs import load_pack
+    from tests.server.conftest import export_long_tiny
     from tests.tiny_models import export_tiny
 
     root = tmp_path_factory.mktemp("ray-library")
-    src = export_tiny("llama", cache_dir / "ray-serve")
-    shutil.copytree(src, root / load_pack(src, verify_hashes=False).name)
+    for src in (export_tiny("llama", cache_dir / "ray-serve"), export_long_tiny(cache_dir / "ray-serve")):
+        shutil.copytree(src, root / load_pack(src, verify_hashes=False).name)
     return root
 
 
@@ -106,7 +123,7 @@ def test_text_pack_on_two_multiplexed_replicas_through_serve(text_library, tmp_p
         assert "HTTP_PROXY" not in os.environ  # the driver's own environment is restored
 
         with openai.OpenAI(base_url=url, api_key="unused-on-loopback", max_retries=0, timeout=120) as client:
-            assert [m.id for m in client.models.list().data] == [TEXT]
+            assert sorted(m.id for m in client.models.list().data) == [TEXT, LONG]
             messages = [{"role": "user", "content": "Hello there"}]
             t1 = time.perf_counter()
             reply = client.chat.completions.create(model=TEXT, messages=messages, max_tokens=12, temperature=0)
@@ -124,6 +141,14 @@ def test_text_pack_on_two_multiplexed_replicas_through_serve(text_library, tmp_p
             assert err.value.code == "context_length_exceeded" and "Traceback" not in err.value.message
             with pytest.raises(openai.NotFoundError):
                 client.chat.completions.create(model="no-such-pack", messages=messages)
+            # A client that hangs up mid-stream stops the engine in the replica, two hops away.
+            stream = client.chat.completions.create(model=LONG, messages=messages, max_tokens=4000, stream=True, extra_body={"ignore_eos": True})
+            for n, _ in enumerate(stream):
+                if n == 3:
+                    break
+            stream.close()
+            job = _finished_job(LONG)
+            assert job["cancelled"] and job["produced"] < 4000, job
 
         status = serve.status().applications[ray_app.APP_NAME].deployments["text-models"]
         assert status.replica_states.get("RUNNING") == 2
