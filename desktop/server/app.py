@@ -125,22 +125,29 @@ async def _too_large(limit: int, send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(config: ServerConfig, library: Library | None = None) -> FastAPI:
+def create_app(config: ServerConfig, library: Library | None = None, jobs=None) -> FastAPI:
+    """The app over ``library``. ``jobs`` runs engine work (``async events(model, make)``):
+    by default a :class:`JobRunner` over an in-process :class:`ModelPool`; Ray Serve passes
+    one that sends each job to the replica holding that model (desktop/server/ray_app.py)."""
     from . import routes_media, routes_text
 
     config.validate()
     catalog = Catalog(library or Library())
-    executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
-    pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
+    pool = executor = None
+    if jobs is None:
+        executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
+        pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
+        jobs = JobRunner(pool, executor)
+
     @asynccontextmanager
     async def lifespan(app):
         yield
-        executor.shutdown(wait=False, cancel_futures=True)
-        pool.close()
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+            pool.close()
 
     app = FastAPI(title="Atelier local API", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.state.config, app.state.catalog, app.state.pool = config, catalog, pool
-    app.state.jobs = JobRunner(pool, executor)
+    app.state.config, app.state.catalog, app.state.pool, app.state.jobs = config, catalog, pool, jobs
 
     @app.middleware("http")
     async def authenticate(request: Request, call_next):
