@@ -13,8 +13,8 @@ from __future__ import annotations
 from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QGridLayout,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QListWidgetItem,
     QProgressBar,
@@ -37,18 +37,20 @@ from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
+from desktop.ui.tone import ToneLabel
 
 CLOSED_NOTE = "stopped: the app was closed"
 
 
 class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
+    clip_saved = Signal(object)  # a reply read aloud, saved as a Clip (the Speech studio lists it)
 
     def __init__(self, ctx, store: ChatStore | None = None):
         super().__init__()
         self.ctx = ctx
         self.store = store or ChatStore()
-        self.store.prune(ctx.settings.load().history_days)
+        self.store.prune(ctx.settings.load().history_days)  # (later changes: apply_retention)
         self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self)
         self.conversation_id: int | None = None
         self._pending = None  # what to do once the model has loaded (send or regenerate)
@@ -66,6 +68,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         events = getattr(ctx, "events", None)
         if events is not None:
             events.library_changed.connect(self.refresh_models)
+            events.settings_changed.connect(self.apply_retention)
         self.refresh_models()
         self._load_conversations()
 
@@ -76,14 +79,14 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.conversations = QListWidget()
         self.conversations.currentItemChanged.connect(self._on_conversation_selected)
         ll.addWidget(self.conversations, 1)
-        row = QHBoxLayout()
+        row = QGridLayout()  # two by two: one row of four made the list 356 px wide at least
         self.list_buttons: dict[str, QPushButton] = {}
         for text, slot in (("New", self.new_conversation), ("Rename", self.rename_conversation), ("Delete", self.delete_conversation), ("Export", self.export_conversation)):
             b = QPushButton(text)
             # clicked(bool) would pass its `checked` flag as the first argument (Export took
             # it for a path): the actions are called with none
             b.clicked.connect(lambda _checked=False, action=slot: action())
-            row.addWidget(b)
+            row.addWidget(b, len(self.list_buttons) // 2, len(self.list_buttons) % 2)
             self.list_buttons[text] = b
         ll.addLayout(row)
 
@@ -103,8 +106,8 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.input.submitted.connect(self.send)
         cl.addWidget(self.input)
         bar = QHBoxLayout()
-        self.status = QLabel("")
-        self.status.setStyleSheet("color: gray;")
+        self.status = ToneLabel("")
+        self.status.setWordWrap(True)  # "6.9 tok/s · 7 tokens · first token …" must not set the window's width
         bar.addWidget(self.status, 1)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)

@@ -36,6 +36,20 @@ class ChatActions:
         self.conversation_id = None
         self._load_conversations()
 
+    def apply_retention(self) -> int:
+        """Drop chats older than the "Keep chat history" setting: at start-up AND whenever
+        Settings are saved, so a shorter retention takes effect without a restart."""
+        if self.store.closed:
+            return 0
+        pruned = self.store.prune(self.ctx.settings.load().history_days)
+        if pruned:
+            if self.conversation_id is not None and not self.store.exists(self.conversation_id):
+                if self._job is not None and self._job.conversation_id == self.conversation_id:
+                    self.stop()  # its reply has nowhere to go
+                self.conversation_id = None
+            self._load_conversations()
+        return pruned
+
     def export_conversation(self, path: str | None = None) -> None:
         if self.conversation_id is None:
             return
@@ -91,4 +105,5 @@ class ChatActions:
                 self.ctx.notifier.warning("Read aloud needs the Speech studio, which is not part of this build.")
                 return
             reader = self._reader = ReadAloud(self.ctx)
+            reader.clip_saved.connect(self.clip_saved)
         reader.speak(text)

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from desktop.ui.chat_markdown import Block, is_long, preview, split_blocks
+from desktop.ui.tone import ToneLabel
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
 FINISH_NOTES = {
@@ -37,17 +38,19 @@ class MessageBubble(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
         head = QHBoxLayout()
-        head.addWidget(QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>"))
+        # the name on its own line above the actions: side by side they need > 400 px
+        lay.addWidget(QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>"))
         head.addStretch(1)
         if role == "assistant":
-            self.copy_button = QPushButton("Copy")
+            # tool buttons: compact, so a reply's row of actions fits a 900 px window
+            self.copy_button = _action_button("Copy")
             self.copy_button.setToolTip("Copy this reply to the clipboard")
             self.copy_button.clicked.connect(self.copy)
-            self.read_button = QPushButton("Read aloud")
+            self.read_button = _action_button("Read aloud")
             self.read_button.clicked.connect(lambda: self.read_aloud.emit(self._text))
             head.addWidget(self.copy_button)
             head.addWidget(self.read_button)
-        self.action_buttons: dict[str, QPushButton] = {}
+        self.action_buttons: dict[str, QToolButton] = {}
         for name, label, tip in (
             ("regenerate", "Regenerate", "Write this reply again (the old one is replaced when the new one is done)"),
             ("edit", "Edit", "Change the text of this message"),
@@ -55,7 +58,7 @@ class MessageBubble(QFrame):
         ):
             if name == "regenerate" and role != "assistant":
                 continue
-            b = QPushButton(label)
+            b = _action_button(label)
             b.setToolTip(tip)
             b.clicked.connect(lambda _checked=False, n=name: self.action.emit(n, self))
             head.addWidget(b)
@@ -74,8 +77,9 @@ class MessageBubble(QFrame):
         self.show_all.clicked.connect(self.expand)
         self.show_all.setVisible(not self.expanded)
         lay.addWidget(self.show_all, 0, Qt.AlignmentFlag.AlignLeft)
-        self.footer = QLabel(footer)
-        self.footer.setStyleSheet("color: gray; font-size: 11px;")
+        self.footer = ToneLabel(footer)
+        self.footer.setStyleSheet("font-size: 11px;")
+        self.footer.setWordWrap(True)  # long stats must not widen the transcript (a sideways scrollbar)
         lay.addWidget(self.footer)
         self._render_timer = QTimer(self, singleShot=True, interval=50, timeout=self._render)
         self._render()
@@ -157,6 +161,12 @@ class MessageBubble(QFrame):
             self._blocks.append((block, w))
 
 
+def _action_button(text: str) -> QToolButton:
+    b = QToolButton()
+    b.setText(text)
+    return b
+
+
 def _text_label(text: str, markdown: bool = True) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -185,8 +195,7 @@ class CodeBlock(QFrame):
         self.setStyleSheet("#code_block { background: palette(alternate-base); }")
         lay = QVBoxLayout(self)
         head = QHBoxLayout()
-        lang = QLabel(block.lang or "code")
-        lang.setStyleSheet("color: gray;")
+        lang = ToneLabel(block.lang or "code")
         head.addWidget(lang)
         head.addStretch(1)
         self.copy_button = QPushButton("Copy code")

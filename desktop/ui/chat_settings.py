@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
-    QLabel,
     QPlainTextEdit,
     QSpinBox,
     QVBoxLayout,
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.sampling import SamplingSettings
 from desktop.ui.chat_reply import POLICIES
+from desktop.ui.tone import ToneLabel
 
 
 def pack_summary(manifest: dict) -> str:
@@ -56,9 +56,8 @@ class ChatSettingsPanel(QWidget):
         self.model.setToolTip("Text models in your library")
         self.model.currentIndexChanged.connect(self._on_model)
         form.addRow("Model", self.model)
-        self.model_info = QLabel()
+        self.model_info = ToneLabel()
         self.model_info.setWordWrap(True)
-        self.model_info.setStyleSheet("color: gray;")
         form.addRow(self.model_info)
         self.system = QPlainTextEdit()
         self.system.setPlaceholderText("System prompt (optional): how the assistant should behave")

@@ -12,8 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Iterator
 
-from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -32,6 +31,7 @@ from desktop.engines.events import Progress
 from desktop.engines.library import PackEntry
 from desktop.pack_info import VerifyResult, check_still_there, verify_pack
 from desktop.ui.job_bar import JobBar
+from desktop.ui.open_folder import open_folder
 from desktop.ui.pack_details import PackDetails
 from desktop.workers import GeneratorWorker, start
 
@@ -205,7 +205,7 @@ class LibraryPage(QWidget):
     def open_selected_folder(self) -> None:
         entry = self._selected_or_explain()
         if entry is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(entry.root)))
+            open_folder(entry.root, self)  # without a file manager: the path, with Copy
 
     # -- import -------------------------------------------------------------------------------
     def _choose_folder(self) -> None:

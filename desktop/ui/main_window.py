@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 import logging
+import weakref
 from dataclasses import dataclass, field
 
-from PySide6.QtCore import QByteArray, QTimer, Signal
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
@@ -51,10 +52,13 @@ class MainWindow(QMainWindow):
     # emitted once, when the first frame is painted and the event loop is free again:
     # the moment the window is interactive (start-up is measured to here)
     first_painted = Signal()
+    # a notice about the audit log (damage found while recording); recorded on worker threads
+    audit_notice = Signal(str)
 
     def __init__(self, ctx: AppContext | None = None):
         super().__init__()
         self._painted = False
+        self.closed = False  # once closed, audit notices no longer go to this window
         self.setWindowTitle("Atelier")
         self.resize(1200, 800)
         banner = Banner()
@@ -73,6 +77,9 @@ class MainWindow(QMainWindow):
         self.studios: dict[str, QWidget] = {}
         for title, module, cls in STUDIOS:
             self.tabs.addTab(self._make_studio(title, module, cls), title)
+        self._connect_studios()
+        self.audit_notice.connect(ctx.notifier.warning, Qt.ConnectionType.QueuedConnection)
+        _listen_to_audit_notices(self)
         ctx.notifier.shown.connect(lambda level, text: self.statusBar().showMessage(text, 10000))
         self.activity = ActivityIndicator()
         self.statusBar().addPermanentWidget(self.activity)
@@ -100,6 +107,12 @@ class MainWindow(QMainWindow):
         self.studios[title] = widget
         self._bind_generate_keys(widget)
         return widget
+
+    def _connect_studios(self) -> None:
+        """What one studio makes that another shows: Chat's read-aloud clips in Speech's list."""
+        chat, speech = self.studios.get("Chat"), self.studios.get("Speech")
+        if hasattr(chat, "clip_saved") and callable(getattr(speech, "add_clip", None)):
+            chat.clip_saved.connect(speech.add_clip)
 
     def _bind_generate_keys(self, widget: QWidget) -> None:
         """Ctrl+Enter calls the studio's primary action (``generate()``, or ``speak()`` /
@@ -157,12 +170,32 @@ class MainWindow(QMainWindow):
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():
             self.ctx.settings.set_value(key, splitter.saveState())
+        self.closed = True
         self.setEnabled(False)  # studios may take a moment to store a stopped job's output
         for widget in self.studios.values():
             shutdown = getattr(widget, "shutdown", None)
             if callable(shutdown):
                 shutdown()
         super().closeEvent(event)
+
+
+def _listen_to_audit_notices(window: MainWindow) -> None:
+    """Forward audit-log notices to the window's banner. The listener may run on any thread:
+    it only emits a signal (queued to the GUI thread); it holds the window weakly, so a
+    closed window is not kept alive by the audit module's list of listeners."""
+    import shiboken6
+
+    from desktop.audit import add_notice_listener
+
+    ref = weakref.ref(window)
+
+    def forward(text: str) -> None:
+        w = ref()
+        banner = getattr(w, "ctx", None) and w.ctx.notifier.banner
+        if w is not None and shiboken6.isValid(w) and not w.closed and banner is not None and shiboken6.isValid(banner):
+            w.audit_notice.emit(text)
+
+    add_notice_listener(forward)
 
 
 def _empty_old_trash() -> None:

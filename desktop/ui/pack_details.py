@@ -22,12 +22,14 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.library import PackEntry
 from desktop.pack_info import facts, validation_summary
+from desktop.ui.tone import ToneLabel
 
 # Markdown from a pack may not smuggle HTML (forms, remote images) into the window.
 _UNTRUSTED_MARKDOWN = QTextDocument.MarkdownFeature(
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value | QTextDocument.MarkdownFeature.MarkdownNoHTML.value
 )
-INTEGRITY_COLORS = {"verified": "#1b7f3b", "failed": "#b3261e", "unknown": "#666"}
+# integrity state -> tone: palette-derived colours, readable in both themes (tone.py)
+INTEGRITY_TONES = {"verified": "ok", "failed": "bad", "unknown": "muted"}
 
 
 class PackDetails(QWidget):
@@ -42,15 +44,14 @@ class PackDetails(QWidget):
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setWordWrap(True)
         lay.addWidget(self.title)
-        self.problem = QLabel()
+        self.problem = ToneLabel(tone="bad")
         self.problem.setWordWrap(True)
-        self.problem.setStyleSheet(f"color: {INTEGRITY_COLORS['failed']};")
         lay.addWidget(self.problem)
         self.form = QFormLayout()
         lay.addLayout(self.form)
 
         integrity_row = QHBoxLayout()
-        self.integrity = QLabel()
+        self.integrity = ToneLabel()
         self.integrity.setWordWrap(True)
         self.verify_button = QPushButton("Verify integrity")
         self.verify_button.setToolTip("Re-hash every file and compare with the manifest's SHA-256")
@@ -116,5 +117,5 @@ class PackDetails(QWidget):
             "unknown": "Integrity not checked yet (files are also verified each time the model loads).",
         }[state]
         self.integrity.setText(text or default)
-        self.integrity.setStyleSheet(f"color: {INTEGRITY_COLORS[state]};")
+        self.integrity.set_tone(INTEGRITY_TONES[state])
         self.integrity_state = state

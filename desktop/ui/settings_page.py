@@ -42,6 +42,7 @@ from desktop.offline_checks import CheckResult, run_checks
 from desktop.engines.library import data_dir
 from desktop.settings import AppSettings
 from desktop.ui.open_folder import open_folder
+from desktop.ui.server_panel import ServerPanel
 from desktop.ui.theme import THEMES
 from desktop.workers import GeneratorWorker, start
 
@@ -147,6 +148,8 @@ class SettingsPage(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(files)
         lay.addWidget(offline)
+        self.server_panel = ServerPanel()  # Local API server: off until the person turns it on
+        lay.addWidget(self.server_panel)
         lay.addStretch(1)
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
@@ -212,6 +215,10 @@ class SettingsPage(QWidget):
         if answer == buttons.Save:
             return self.save()  # a folder that cannot be made keeps the window open, with the reason
         return answer == buttons.Discard
+
+    def shutdown(self) -> None:
+        """The window is closing: a running local API server stops with it."""
+        self.server_panel.shutdown()
 
     def show_audit_log(self) -> QDialog:
         from desktop.ui.audit_view import AuditView

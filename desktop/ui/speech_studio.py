@@ -225,6 +225,10 @@ class SpeechStudio(QWidget):
         for clip in self.store.clips():
             self._add_item(clip)
 
+    def add_clip(self, clip: Clip) -> None:
+        """A clip saved elsewhere (Chat's Read aloud): at the top of the list at once."""
+        self._add_item(clip, top=True)
+
     def _add_item(self, clip: Clip, top: bool = False) -> None:
         stopped = " · stopped early" if (clip.record.get("settings") or {}).get("stopped") else ""
         item = QListWidgetItem(QIcon(waveform_pixmap(clip.samples)), f"{clip.title}\n{clip.seconds:.1f} s · {clip.record.get('pack', '')}{stopped}")
