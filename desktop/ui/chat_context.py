@@ -15,6 +15,11 @@ from desktop.ui.chat_reply import POLICIES, count_stream
 from desktop.workers import GeneratorWorker, start
 
 
+def _tagged_count(serial: int, engine, messages: list[dict]):
+    for tokens in count_stream(engine, messages):
+        yield serial, tokens
+
+
 class ContextMeter(QProgressBar):
     counted = Signal(int)  # tokens, once the latest count is shown (tests wait on it)
 
@@ -24,6 +29,7 @@ class ContextMeter(QProgressBar):
         self.setMaximumHeight(18)
         self.setToolTip("Tokens this chat would send (history, system prompt and your draft) / the model's context window")
         self._serial = 0
+        self._wanted = (0, "")  # context length and policy of the latest count asked for
         self.tokens: int | None = None
         self.context_length = 0
         self.show_unknown()
@@ -41,10 +47,17 @@ class ContextMeter(QProgressBar):
             self.show_unknown()
             return
         self._serial += 1
-        serial, length = self._serial, engine.context_length
-        worker = GeneratorWorker(count_stream, engine, messages)
-        worker.signals.yielded.connect(lambda n: self._show(serial, n, length, trims))
+        self._wanted = (engine.context_length, trims)
+        worker = GeneratorWorker(_tagged_count, self._serial, engine, messages)
+        # a bound slot, not a lambda: Qt drops it with the meter, so a count that finishes
+        # after the chat closed never touches a deleted widget
+        worker.signals.yielded.connect(self._on_counted)
         start(worker)
+
+    def _on_counted(self, tagged: tuple[int, int]) -> None:
+        serial, tokens = tagged
+        length, trims = self._wanted
+        self._show(serial, tokens, length, trims)
 
     def show_live(self, tokens: int, length: int) -> None:
         """While a reply streams: its prompt plus the tokens written so far (no count needed)."""
