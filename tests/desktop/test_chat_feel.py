@@ -115,7 +115,9 @@ def test_sampling_presets_are_per_model_and_survive_a_restart(qtbot, ctx, tiny_p
     panel.top_k.setValue(7)
     panel.max_tokens.setValue(99)
     panel.model.setCurrentIndex(panel.model.findData("tiny-gpt2"))  # a model never tuned: defaults
-    assert panel.temperature.value() == pytest.approx(0.7) and panel.max_tokens.value() == 512
+    from desktop.engines.sampling import SamplingSettings
+
+    assert panel.temperature.value() == pytest.approx(SamplingSettings().temperature) and panel.max_tokens.value() == 512
     panel.repetition.setValue(1.3)
     panel.model.setCurrentIndex(panel.model.findData("tiny-llama"))
     assert (panel.temperature.value(), panel.top_k.value(), panel.max_tokens.value()) == (pytest.approx(0.2), 7, 99)
