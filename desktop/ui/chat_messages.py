@@ -2,8 +2,8 @@
 Edit and Delete on every stored message, and Regenerate on the last reply.
 
 Streaming appends text to the last bubble; re-rendering markdown on every token would
-cost more than the token itself, so a bubble re-renders at most ~20 times a second, and
-only the blocks that changed (``chat_markdown``). Code blocks get a Copy button; a long
+cost more than the token itself, so a bubble re-renders at most ~10 times a second (and
+once at the end), and only the blocks that changed (``chat_markdown``). Code blocks get a Copy button; a long
 pasted message shows its first lines with "Show all".
 """
 
@@ -28,6 +28,7 @@ FINISH_NOTES = {
 class MessageBubble(QFrame):
     read_aloud = Signal(str)
     action = Signal(str, object)  # "edit" | "delete" | "regenerate", this bubble
+    rendered = Signal()  # the shown text caught up with ``text``
 
     def __init__(self, role: str, text: str = "", footer: str = "", message_id: int | None = None, parent=None):
         super().__init__(parent)
@@ -81,7 +82,7 @@ class MessageBubble(QFrame):
         self.footer.setStyleSheet("font-size: 11px;")
         self.footer.setWordWrap(True)  # long stats must not widen the transcript (a sideways scrollbar)
         lay.addWidget(self.footer)
-        self._render_timer = QTimer(self, singleShot=True, interval=50, timeout=self._render)
+        self._render_timer = QTimer(self, singleShot=True, interval=100, timeout=self._render)
         self._render()
 
     @property
@@ -135,6 +136,7 @@ class MessageBubble(QFrame):
     def _render(self) -> None:
         if self._full_view is not None:
             self._full_view.setPlainText(self._text)
+            self.rendered.emit()
             return
         text = self._text
         if not self.expanded:
@@ -159,6 +161,7 @@ class MessageBubble(QFrame):
             w = _code_widget(block) if block.kind == "code" else _text_label(block.content, markdown=self.role != "user")
             self._body_layout.insertWidget(self._body_layout.count() - 1, w)  # above the stretch
             self._blocks.append((block, w))
+        self.rendered.emit()
 
 
 def _action_button(text: str) -> QToolButton:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImageReader, QPixmap
+import numpy as np
+from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from desktop.image_store import ImageStore
@@ -32,6 +33,20 @@ def thumbnail(path: Path) -> QPixmap:
     if max(pix.width(), pix.height()) < THUMB // 2:  # tiny images: scale up crisply
         pix = pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
     return pix
+
+
+def thumbnail_image(image: np.ndarray) -> QImage:
+    """The gallery thumbnail of a freshly made picture, as a QImage: safe to build on the
+    worker thread (a QPixmap is not), so the GUI thread neither decodes the PNG again nor
+    scales a 1024 px picture down."""
+    image = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = image.shape[:2]
+    full = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+    if max(w, h) < THUMB // 2:  # tiny images: scale up crisply
+        return full.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
+    if max(w, h) > THUMB:
+        return full.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    return full.copy()  # detached from the array's memory
 
 
 class ImageGallery(QListWidget):
@@ -64,12 +79,14 @@ class ImageGallery(QListWidget):
         if self._backlog:
             QTimer.singleShot(0, self._load_batch)
 
-    def add(self, path: Path) -> QListWidgetItem:
-        """A new image: first in the gallery."""
-        return self._item(path, 0)
+    def add(self, path: Path, thumb: QImage | None = None) -> QListWidgetItem:
+        """A new image, first in the gallery; ``thumb`` (from ``thumbnail_image``) spares
+        reading the PNG back."""
+        return self._item(path, 0, thumb)
 
-    def _item(self, path: Path, row: int) -> QListWidgetItem:
-        item = QListWidgetItem(QIcon(thumbnail(path)), "")
+    def _item(self, path: Path, row: int, thumb: QImage | None = None) -> QListWidgetItem:
+        pixmap = QPixmap.fromImage(thumb) if thumb is not None and not thumb.isNull() else thumbnail(path)
+        item = QListWidgetItem(QIcon(pixmap), "")
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(path.name)
         self.insertItem(row, item)

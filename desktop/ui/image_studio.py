@@ -3,7 +3,9 @@
 Generate (Ctrl+Enter) loads the chosen pack through the EngineSlot if needed and runs one
 job; every denoising step shows its preview, Cancel (or Esc) stops before the next step.
 Each finished image is written at once to the image store (PNG with every setting), so
-the gallery survives restarts and nothing is lost. Dropping an Atelier PNG restores its
+the gallery survives restarts and nothing is lost. The PNG encode and write (up to a
+second at 1024 px) and the thumbnail happen on the job's worker thread; the GUI thread
+only shows the results. Dropping an Atelier PNG restores its
 settings ("reproduce"). Packs that can morph get the morph panel.
 """
 
@@ -37,6 +39,7 @@ from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
+from desktop.ui.image_saving import SavedImage, SavingJob
 from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
 from desktop.workers import GeneratorWorker, start
@@ -98,6 +101,7 @@ class ImageStudio(GalleryActions, QWidget):
         self.shown_seed: int | None = None  # the seed of the picture in the preview
         self.morph_job: GeneratorWorker | None = None
         self._last_stats: dict = {}
+        self._saving: SavingJob | None = None
         self._build()
         self.setAcceptDrops(True)
         events = getattr(ctx, "events", None)
@@ -245,7 +249,9 @@ class ImageStudio(GalleryActions, QWidget):
             return
         self.progress.setRange(0, max(1, (request.steps or 1) * request.batch_count))
         self.progress.setValue(0)
-        if self.slot.run(request, self._on_event, self._on_end) is not None:  # None: refused, and said why
+        saving = SavingJob(self.slot.engine, self.store)
+        if self.slot.run(request, self._on_event, self._on_end, generate=saving) is not None:  # None: refused, and said why
+            self._saving = saving
             armed = request.init_image is not None
             self.status.setText(f"Generating from {self.controls.init_path or 'the starting image'}…" if armed else "Generating…")
 
@@ -256,14 +262,9 @@ class ImageStudio(GalleryActions, QWidget):
             if ev.preview is not None:
                 self.preview.show_image(ev.preview)
             self.preview_shown.emit(ev.index, ev.total)
-        elif isinstance(ev, ImageResult):
-            engine = self.slot.engine
-            path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
-            self._audit(engine.pack, ev.metadata, path)
-            self.preview.show_image(ev.image)
-            self._show_seed(ev.metadata.get("seed"), path.name)
-            self.gallery.add(path)
-            self.image_added.emit(str(path))
+        elif isinstance(ev, SavedImage):
+            if self._saving is not None and self._saving.take(ev):
+                self._show_saved(ev)
         elif isinstance(ev, Notice):
             self.ctx.notifier.info(ev.message)
         elif isinstance(ev, Done):
@@ -271,7 +272,16 @@ class ImageStudio(GalleryActions, QWidget):
             per = ev.stats.get("seconds_per_image")
             self.status.setText(("Done: " + (f"{per:.2f} s" if per >= 0.1 else f"{per * 1000:.0f} ms") + " per image.") if per is not None else "Done.")
 
+    def _show_saved(self, saved: SavedImage) -> None:
+        self.preview.show_image(saved.image)
+        self._show_seed(saved.metadata.get("seed"), saved.path.name)
+        self.gallery.add(saved.path, saved.thumb)
+        self.image_added.emit(str(saved.path))
+
     def _on_end(self, outcome: str) -> None:
+        saving, self._saving = self._saving, None
+        for saved in saving.take_all() if saving is not None else ():
+            self._show_saved(saved)  # stored by a job stopped before it could deliver them
         if outcome == "aborted":
             self.status.setText("Cancelled; finished images are in the gallery.")
         elif outcome == "error":
@@ -287,14 +297,6 @@ class ImageStudio(GalleryActions, QWidget):
         self.slot.stop()
         if self.morph_job is not None:
             self.morph_job.abort()
-
-    @staticmethod
-    def _audit(pack, settings, path) -> None:
-        try:
-            from desktop.audit import record_job
-        except ImportError:
-            return
-        record_job("image", pack, settings, path)
 
     # -- morph ---------------------------------------------------------------------------
     def run_morph(self, seed_a: int, seed_b: int, frames: int) -> None:

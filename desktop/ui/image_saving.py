@@ -1,0 +1,74 @@
+"""Storing the Image studio's results on the job's worker thread.
+
+Encoding and writing a PNG takes 0.1 s at 128 px and up to a second at 1024 px; done on
+the GUI thread it froze the window once per image. The job's stream is wrapped so each
+image is stored, audited and thumbnailed where it was made; the GUI thread only shows it.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PySide6.QtGui import QImage
+
+from desktop.engines.events import ImageResult
+from desktop.image_store import ImageStore
+from desktop.ui.image_gallery import thumbnail_image
+
+
+def _audit(pack, settings, path) -> None:
+    try:
+        from desktop.audit import record_job
+    except ImportError:
+        return
+    record_job("image", pack, settings, path)
+
+
+@dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
+class SavedImage:
+    """An ImageResult already written to the store by the job (worker thread)."""
+
+    image: np.ndarray
+    metadata: dict
+    path: Path
+    thumb: QImage
+
+
+class SavingJob:
+    """Wraps the engine's stream: each finished image is stored, audited and thumbnailed
+    on the worker thread. ``unshown`` holds the saved images the GUI has not taken yet: a
+    job stopped between a save and its delivery drops that event, and the studio adds
+    those from here when the job ends, so the gallery always matches the store."""
+
+    def __init__(self, engine, store: ImageStore):
+        self.engine, self.store = engine, store
+        self._lock = threading.Lock()
+        self._unshown: list[SavedImage] = []
+
+    def __call__(self, request) -> Iterator[Any]:
+        engine = self.engine
+        for ev in engine.generate(request):
+            if isinstance(ev, ImageResult):
+                path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
+                _audit(engine.pack, ev.metadata, path)
+                ev = SavedImage(ev.image, ev.metadata, path, thumbnail_image(ev.image))
+                with self._lock:
+                    self._unshown.append(ev)
+            yield ev
+
+    def take(self, saved: SavedImage) -> bool:
+        """Claim ``saved`` for showing; False when it was already shown."""
+        with self._lock:
+            if saved in self._unshown:
+                self._unshown.remove(saved)
+                return True
+            return False
+
+    def take_all(self) -> list[SavedImage]:
+        with self._lock:
+            rest, self._unshown = self._unshown, []
+            return rest
