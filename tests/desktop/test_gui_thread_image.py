@@ -21,6 +21,7 @@ from tests.tiny_sd import tiny_sd_pack
 pytest.importorskip("transformers")
 
 
+@pytest.mark.slow  # a 512 px batch takes ~100 s on 2 cores
 def test_a_batch_of_512_px_images_keeps_the_gui_ticking(qtbot, cache_dir, atelier_home):
     from desktop.ui.image_studio import ImageStudio
 
