@@ -28,7 +28,7 @@ import threading
 import uuid
 from pathlib import Path
 
-from .packs import Pack
+from .packs import Pack, sha256_file
 from .providers import PROVIDERS, RuntimeSettings, create_with_fallback, session_options
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def _write_cache(original: str, cached: Path, source: str) -> None:
         opts.optimized_model_filepath = str(tmp)
         opts.log_severity_level = 3
         ort.InferenceSession(original, sess_options=opts, providers=["CPUExecutionProvider"])
-        digest = _sha256(tmp)
+        digest = sha256_file(tmp)
         record = {"source_sha256": source, "transform": TRANSFORM_VERSION, "onnxruntime": ort.__version__, "sha256": digest, "mac": _mac(cached.parent, source, digest)}
         with open(tmp_record, "x", encoding="utf-8") as fh:
             json.dump(record, fh)
@@ -152,14 +152,6 @@ def _remove_unrecorded(folder: Path) -> None:
     for graph in folder.glob("*.onnx"):
         if not _record_path(graph).exists():
             graph.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def voice_session(pack: Pack, settings: RuntimeSettings):

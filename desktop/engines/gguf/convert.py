@@ -8,12 +8,12 @@ returns the manifest fields. The importer registry calls it (``models import x.g
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from ..packs import sha256_file
 from .emit import GraphWriter
 from .llama_graph import LlamaGraph
 from .quant import PRECISION
@@ -197,12 +197,6 @@ def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _write_text(path: Path, text: str) -> None:
