@@ -14,16 +14,9 @@ WORDS = ("a red apple", "smiling cat", "blue heart on a green tree", "photo of t
 
 
 def _bytes_to_unicode() -> dict[int, str]:
-    # GPT-2/CLIP's reversible byte -> printable-character table
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
+    from desktop.engines.gguf.tokenizer import bytes_to_unicode  # GPT-2/CLIP's byte table, one copy
+
+    return bytes_to_unicode()
 
 
 def write_tiny_clip_tokenizer(folder: Path) -> Path:
