@@ -16,44 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("ATELIER_THREADS", "2")
-TICK_S = 0.01
-
-
-class GapWatcher:
-    """A Python thread ticking every ``TICK_S``; ``longest`` is its worst extra wait (s)."""
-
-    def __init__(self):
-        self.longest = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._tick, daemon=True)
-
-    def _tick(self) -> None:
-        while not self._stop.wait(TICK_S):
-            self._note()
-
-    def _note(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self._last - TICK_S)
-        self._last = now
-
-    def __enter__(self) -> "GapWatcher":
-        # counted from now: a job that takes the GIL before the thread first runs would
-        # otherwise go unseen
-        self._last = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._note()  # the stretch since the last tick counts too
+from tests.engines.test_prefill import GapWatcher  # noqa: E402 - one watcher for tests and bench
 
 
 def open_default(modality: str):
