@@ -32,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 CONVERT = """
 import json, resource, sys, time
 from pathlib import Path
-from desktop.engines.gguf.convert import convert_gguf
-from desktop.engines.packs import write_manifest
+from desktop.engines.text.gguf.convert import convert_gguf
+from desktop.engines.packs.pack import write_manifest
 t = time.perf_counter()
 fields = convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]), exact_activations=sys.argv[3] == "exact")
 seconds = time.perf_counter() - t

@@ -113,8 +113,8 @@ def imported(folder: Path) -> Path:
     """optimum's export as an Atelier pack (through our importer)."""
     dest = CACHE / "optimum-imported"
     if not (dest / "manifest.json").is_file():
-        from desktop.engines.importers import import_path
-        from desktop.engines.library import Library
+        from desktop.engines.packs.importers import import_path
+        from desktop.engines.packs.library import Library
 
         shutil.rmtree(dest, ignore_errors=True)
         import_path(folder, Library(CACHE), name="optimum-imported")
@@ -154,8 +154,8 @@ def measure_diffusers(source: str, runs: int) -> dict:
 
 def measure_ours(pack: str, runs: int) -> dict:
     from desktop.engines.events import Done
-    from desktop.engines.image import ImageEngine, ImageRequest
-    from desktop.engines.packs import load_pack
+    from desktop.engines.image.engine import ImageEngine, ImageRequest
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
 
     engine = ImageEngine(load_pack(pack), RuntimeSettings(provider="cpu", threads=THREADS))

@@ -28,7 +28,7 @@ from tests.engines.test_prefill import GapWatcher  # noqa: E402 - one watcher fo
 def open_default(modality: str):
     from desktop.defaults import default_model
     from desktop.engines.base import open_engine
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
 
     lib = Library()
     name = default_model(lib, modality)
@@ -47,8 +47,8 @@ def prompt_of(engine, tokens: int) -> list[dict[str, str]]:
 
 
 def text_rows(repeats: int) -> list[tuple]:
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import PREFILL_CALL_S, ChatRequest, PrefillChunks
 
     engine = open_default("text")
     rows = []
@@ -71,7 +71,7 @@ def text_rows(repeats: int) -> list[tuple]:
 
 
 def image_row() -> tuple:
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
 
     engine = open_default("image")
     with GapWatcher() as watch:
@@ -83,7 +83,7 @@ def image_row() -> tuple:
 
 
 def speech_row() -> tuple:
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     engine = open_default("speech")
     text = "The lighthouse keeper climbed the stairs. " * 6

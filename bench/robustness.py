@@ -85,8 +85,8 @@ def offline(work: Path, packs: dict, quick: bool) -> None:
 def engine_images(image_pack: Path, n: int) -> list:
     from desktop.engines.base import open_engine
     from desktop.engines.events import ImageResult
-    from desktop.engines.image import ImageRequest
-    from desktop.engines.packs import load_pack
+    from desktop.engines.image.engine import ImageRequest
+    from desktop.engines.packs.pack import load_pack
 
     prompts = ("a red apple", "smiling cat", "blue heart on a green tree", "photo of the sea at night")
     engine = open_engine(load_pack(image_pack))

@@ -71,7 +71,7 @@ def run(url: str, model: str, clients: int, requests: int, max_tokens: int) -> d
 
 
 def main() -> int:
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.server.config import ServerConfig
     from desktop.server.run import ApiServer
 

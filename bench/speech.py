@@ -59,11 +59,11 @@ def bench_piper(voice_dir: Path, threads: int, runs: int) -> dict:
 
 
 def bench_ours(voice_dir: Path, threads: int, runs: int) -> dict:
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.speech import SpeechEngine
+    from desktop.engines.speech.engine import SpeechEngine
 
     home = Path(tempfile.mkdtemp(prefix="bench-speech-"))
     os.environ["ATELIER_HOME"] = str(home)  # library and graph cache in a throwaway folder
@@ -89,9 +89,9 @@ def bench_hibari(threads: int) -> dict | None:
         from desktop.defaults import HIBARI_PACK, install_hibari
     except ImportError:
         return None
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.speech import SpeechEngine
+    from desktop.engines.speech.engine import SpeechEngine
 
     lib = Library()
     try:
@@ -111,7 +111,7 @@ def bench_hibari(threads: int) -> dict | None:
 def time_engine(engine) -> tuple[float, float, float]:
     """One synthesis of the paragraph by our engine: (RTF, first chunk s, audio s)."""
     from desktop.engines.events import AudioChunk
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     start = time.perf_counter()
     first, samples = None, 0

@@ -66,7 +66,7 @@ def time_to_interactive(cmd: list[str], env: dict[str, str], timeout: float = 60
 def user_like_home() -> Path:
     """A throwaway ATELIER_HOME whose library shows the packs installed for this user
     (linked, not copied) and whose welcome was already seen."""
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
 
     home = Path(tempfile.mkdtemp(prefix="atelier-bench-"))
     models = home / "models"
@@ -82,7 +82,7 @@ def user_like_home() -> Path:
 def _real_models_dir() -> Path:
     saved = os.environ.pop("ATELIER_HOME", None)
     try:
-        from desktop.engines.library import models_dir
+        from desktop.engines.packs.library import models_dir
 
         return models_dir()
     finally:

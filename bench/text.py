@@ -78,7 +78,7 @@ def genai_builder_model(precision: str) -> Path:
 
 
 def chat_ids(tokenizer, text: str) -> list[int]:
-    from desktop.engines.chat_template import ChatTemplate
+    from desktop.engines.text.chat_template import ChatTemplate
 
     return tokenizer.encode(ChatTemplate(None).render([{"role": "user", "content": text}]), add_special_tokens=False).ids
 
@@ -151,10 +151,10 @@ def bench_genai_loop(folder: Path, n_tokens: int) -> dict:
 
 def bench_ours(pack_dir: Path, n_tokens: int) -> dict:
     from desktop.engines.events import Done
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest, TextEngine
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest, TextEngine
 
     engine = TextEngine(load_pack(pack_dir), RuntimeSettings(threads=2))
     greedy = SamplingSettings(temperature=0, repetition_penalty=1.0)
@@ -177,7 +177,7 @@ def bench_ours(pack_dir: Path, n_tokens: int) -> dict:
 def chat_turns(engine, greedy) -> tuple[float, float]:
     """TTFT at turn 1 and turn 10 of one growing chat (the engine reuses its KV cache)."""
     from desktop.engines.events import Done, Token
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.text.engine import ChatRequest
 
     engine.reset_cache()
     messages, ttfts = [], []

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from desktop.engines.errors import AtelierError
-from desktop.engines.wav import write_wav
+from desktop.engines.speech.wav import write_wav
 from desktop.provenance import AI_NOTE, dumps, provenance_record
 
 log = logging.getLogger(__name__)

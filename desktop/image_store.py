@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.engines.atomic_write import OutputExistsError
-from desktop.engines.library import data_dir
+from desktop.engines.packs.library import data_dir
 from desktop.image_meta import image_record, save_image
 from desktop.trash import Trash, Trashed
 

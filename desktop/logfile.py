@@ -26,7 +26,7 @@ _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def log_path() -> Path:
-    from desktop.engines.library import data_dir
+    from desktop.engines.packs.library import data_dir
 
     return data_dir() / "logs" / LOG_NAME
 

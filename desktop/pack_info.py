@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 from desktop.engines.errors import PackError, PackNotFoundError
 from desktop.engines.events import Progress
-from desktop.engines.library import PackEntry
-from desktop.engines.packs import MANIFEST_NAME, Pack, PackFile, confined_path, read_manifest, stray_files
+from desktop.engines.packs.library import PackEntry
+from desktop.engines.packs.pack import MANIFEST_NAME, Pack, PackFile, confined_path, read_manifest, stray_files
 
 HASH_CHUNK = 4 << 20  # one Progress event (and one cancel point) per 4 MiB hashed
 MAX_SAMPLE_ANSWERS = 3

@@ -19,7 +19,7 @@ MAX_RECORD_CHARS = 64_000
 
 
 def provenance_record(kind: str, pack, settings: dict[str, Any], provider: str = "", seed: int | None = None) -> dict[str, Any]:
-    """``pack`` is a desktop.engines.packs.Pack (or None for outputs without a model)."""
+    """``pack`` is a desktop.engines.packs.pack.Pack (or None for outputs without a model)."""
     return {
         "generator": "Atelier",
         "app_version": __version__,

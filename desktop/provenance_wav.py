@@ -1,7 +1,7 @@
 """Reading provenance back from WAV files, safely.
 
 Writing is the speech studio's: :func:`desktop.audio.save_clip` writes 16-bit PCM through
-:mod:`desktop.engines.wav` with a RIFF ``LIST``/``INFO`` chunk whose ``ICMT`` holds the
+:mod:`desktop.engines.speech.wav` with a RIFF ``LIST``/``INFO`` chunk whose ``ICMT`` holds the
 JSON record of :mod:`desktop.provenance` (``ISFT`` software, ``IGNR`` "AI-generated").
 
 This reader is for files of unknown origin (``python main.py verify``): it walks the

@@ -16,8 +16,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from desktop.engines.errors import AtelierError
-from desktop.engines.library import Library
-from desktop.engines.packs import MODALITIES, load_pack
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import MODALITIES, load_pack
 
 TEXT_PROMPT = "What is the capital of France?"
 TEXT_TOKENS = 24
@@ -68,8 +68,8 @@ def default_packs(library: Library) -> list[Path]:
 
 def _probe_text(engine) -> tuple[str, str]:
     from desktop.engines.events import Done, Token
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     request = ChatRequest([{"role": "user", "content": TEXT_PROMPT}], max_tokens=TEXT_TOKENS, sampling=SamplingSettings(temperature=0, repetition_penalty=1.0))
     tokens, text, stats = 0, "", {}
@@ -87,7 +87,7 @@ def _probe_text(engine) -> tuple[str, str]:
 
 def _probe_speech(engine) -> tuple[str, str]:
     from desktop.engines.events import AudioChunk
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     t0 = time.perf_counter()
     chunks, rate = [], 0
@@ -105,7 +105,7 @@ def _probe_speech(engine) -> tuple[str, str]:
 
 def _probe_image(engine) -> tuple[str, str]:
     from desktop.engines.events import ImageResult
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
 
     caps = engine.capabilities
     request = ImageRequest(

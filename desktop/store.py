@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.engines.library import data_dir
+from desktop.engines.packs.library import data_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (

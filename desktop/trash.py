@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.engines.library import data_dir
+from desktop.engines.packs.library import data_dir
 
 KEEP_DAYS = 30
 

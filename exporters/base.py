@@ -16,7 +16,7 @@ from typing import Any, Iterator
 from desktop import __version__
 from desktop.engines.errors import AtelierError, ExportError, QualityFloorError
 from desktop.engines.events import Done, Progress
-from desktop.engines.packs import write_manifest
+from desktop.engines.packs.pack import write_manifest
 from desktop.engines.staging import staging_folder
 
 EXPORTER_NAME = f"atelier-exporters {__version__}"

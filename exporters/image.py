@@ -92,7 +92,7 @@ class StableDiffusionExport(ExportConfig):
 
     def _provisional_manifest(self, pack_dir: Path) -> None:
         """The engine only loads manifested packs; validation runs the real engine."""
-        from desktop.engines.packs import write_manifest
+        from desktop.engines.packs.pack import write_manifest
 
         fields = self.manifest(pack_dir, "fp32")
         fields.update(name="validation", modality="image", precision="fp32", runtime=self.runtime)
@@ -146,7 +146,7 @@ class StableDiffusionExport(ExportConfig):
         if self._preview_fit is None:
             import onnxruntime as ort
 
-            from desktop.engines.latent_preview import fit_from_encoder
+            from desktop.engines.image.latent_preview import fit_from_encoder
 
             vae = self.pipe.vae.config
             encoder = ort.InferenceSession(str(pack_dir / "vae_encoder" / "model.onnx"), providers=["CPUExecutionProvider"])

@@ -153,7 +153,7 @@ class provisional_pack:
         self.config, self.dir, self.precision = config, pack_dir, precision
 
     def __enter__(self):
-        from desktop.engines.packs import write_manifest
+        from desktop.engines.packs.pack import write_manifest
 
         fields = self.config.base_fields(self.dir)
         fields.update(name=f"validation-{self.config.source.architecture}", modality="image", precision=self.precision, runtime=self.config.runtime, license=self.config.source.license)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from desktop.engines.events import ImageResult
-from desktop.engines.image import ImageEngine, ImageRequest
+from desktop.engines.image.engine import ImageEngine, ImageRequest
 from desktop.engines.providers import RuntimeSettings
 
 from .recipes.evaluate import Judge, card_section

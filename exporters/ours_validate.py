@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from desktop.engines.image import ImageEngine, ImageRequest
+from desktop.engines.image.engine import ImageEngine, ImageRequest
 from desktop.engines.providers import RuntimeSettings
 
 SETTINGS = RuntimeSettings(threads=2)
@@ -38,7 +38,7 @@ def _pixel_report(ours: list[np.ndarray], ref: list[np.ndarray]) -> dict[str, An
 
 @torch.no_grad()
 def emoji_diffusion(models: dict, pack, ckpt: dict) -> dict[str, Any]:
-    from desktop.engines.schedulers import make_scheduler
+    from desktop.engines.image.schedulers import make_scheduler
 
     from .recipes.emoji_diffusion_ref import reference_sample
 

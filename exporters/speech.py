@@ -97,7 +97,7 @@ class HfVitsExport(VoiceExport):
         return out.waveform.numpy()
 
     def validation_ids(self) -> list[list[int]]:
-        from desktop.engines.phonemes import CharPhonemizer, PhonemeIds
+        from desktop.engines.speech.phonemes import CharPhonemizer, PhonemeIds
 
         id_map = {c: [i] for c, i in self.vocab.items()}
         chars, to_ids = CharPhonemizer(id_map, self.lowercase), PhonemeIds(id_map, self.style, 0)
@@ -144,7 +144,7 @@ class PiperCheckpointExport(VoiceExport):
     def convert(self, workdir: Path) -> Path:
         import torch
 
-        from desktop.engines.speech_graph import seed_noise_inputs
+        from desktop.engines.speech.graph import seed_noise_inputs
 
         model = self.source.model
 
@@ -182,7 +182,7 @@ class PiperCheckpointExport(VoiceExport):
             return self.source.model.infer(x, torch.tensor([len(ids)]), sid=s, noise_scale=0.0, length_scale=1.0, noise_scale_w=0.0)[0].numpy()
 
     def validation_ids(self) -> list[list[int]]:
-        from desktop.engines.phonemes import BOS, EOS, PAD, PhonemeIds
+        from desktop.engines.speech.phonemes import BOS, EOS, PAD, PhonemeIds
 
         id_map = self.voice["phoneme_id_map"]
         symbols = sorted(k for k in id_map if k not in (BOS, EOS, PAD))
@@ -193,7 +193,7 @@ class PiperCheckpointExport(VoiceExport):
         return {GRAPH: "model", "voice.onnx.json": "voice-config"}
 
     def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
-        from desktop.engines.speech_import import voice_config
+        from desktop.engines.speech.importer import voice_config
 
         config = voice_config(self.voice)
         config["seedable_noise"] = True
@@ -229,7 +229,7 @@ def source_for(location: str, **_: Any) -> Source:
 def _load_hf_vits(folder: Path) -> Source:
     from transformers import VitsModel
 
-    from desktop.engines.packs import sha256_file
+    from desktop.engines.packs.pack import sha256_file
 
     vocab_file = folder / "vocab.json"
     if not vocab_file.is_file():
@@ -259,7 +259,7 @@ def _load_hf_vits(folder: Path) -> Source:
 def _checkpoint_config(ckpt: Path) -> dict:
     for cand in (ckpt.with_suffix(".json"), Path(str(ckpt) + ".json"), ckpt.parent / "config.json", ckpt.parent.parent / "config.json", ckpt.parent.parent.parent / "config.json"):
         if cand.is_file():
-            from desktop.engines.speech_import import read_voice_json
+            from desktop.engines.speech.importer import read_voice_json
 
             return read_voice_json(cand)
     raise ExportError(
@@ -315,7 +315,7 @@ def _load_piper_checkpoint(ckpt: Path) -> Source:
     with torch.no_grad():
         model.dec.remove_weight_norm()
     voice.setdefault("num_speakers", num_speakers)
-    from desktop.engines.packs import sha256_file
+    from desktop.engines.packs.pack import sha256_file
 
     return Source(
         architecture="piper-vits",

@@ -63,7 +63,7 @@ class TextDecoderExport(ExportConfig):
 
     def _provisional_manifest(self, pack_dir: Path) -> None:
         """The engine only loads manifested packs; validation runs the real engine."""
-        from desktop.engines.packs import write_manifest
+        from desktop.engines.packs.pack import write_manifest
 
         fields = self.manifest(pack_dir, "fp32")
         fields.update(name="validation", modality="text", precision="fp32")

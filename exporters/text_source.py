@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from desktop.engines.errors import ExportError
-from desktop.engines.packs import sha256_file
+from desktop.engines.packs.pack import sha256_file
 
 from .base import Source
 

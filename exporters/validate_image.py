@@ -32,8 +32,8 @@ def validate_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]
     import onnxruntime as ort
     import torch
 
-    from desktop.engines.clip_tokenizer import ClipTokenizer
-    from desktop.engines.latent_preview import synthetic_images
+    from desktop.engines.image.clip_tokenizer import ClipTokenizer
+    from desktop.engines.image.latent_preview import synthetic_images
 
     from .image_onnx import text_encoder_module, unet_module, vae_decoder_module, vae_encoder_module
 
@@ -82,12 +82,12 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
     import diffusers
     import torch
 
-    from desktop.engines.image import ImageEngine, ImageRequest
-    from desktop.engines.image_pipelines.sd import initial_noise
+    from desktop.engines.image.engine import ImageEngine, ImageRequest
+    from desktop.engines.image.pipelines.sd import initial_noise
     from desktop.engines.events import ImageResult
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.schedulers import DIFFUSERS_NAMES
+    from desktop.engines.image.schedulers import DIFFUSERS_NAMES
 
     engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
     try:

@@ -80,7 +80,7 @@ class TextReference:
         import torch
         from tokenizers import Tokenizer
 
-        from desktop.engines.chat_template import ChatTemplate, find_template
+        from desktop.engines.text.chat_template import ChatTemplate, find_template
 
         tok = Tokenizer.from_file(str(pack_dir / "tokenizer.json"))
         template = ChatTemplate(find_template(pack_dir))
@@ -145,9 +145,9 @@ def validate_text_pack(ref: TextReference, pack_dir: Path, onnx_name: str, kv_he
 def _free_running(ref: TextReference, pack_dir: Path) -> dict[str, Any]:
     """Greedy generation with the pack's real engine, compared token by token."""
     from desktop.engines.events import Done, Token
-    from desktop.engines.packs import load_pack
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest, TextEngine
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest, TextEngine
 
     engine = TextEngine(load_pack(pack_dir, verify_hashes=False))
     matches, answers = [], []

@@ -4,7 +4,7 @@ The graph takes ``input`` [1, T], ``input_lengths`` [1], ``scales`` [3] (noise, 
 noise_w), ``sid`` [1] for multi-speaker models, and two noise banks: ``noise_0``
 [1, 2, B_dp] for the stochastic duration predictor and ``noise_1`` [1, C, B_z] for the
 prior latents. Banks are tiled to the lengths the sentence needs, so the caller's seed
-decides all randomness (see desktop/engines/speech_graph.py for the same trick applied
+decides all randomness (see desktop/engines/speech/graph.py for the same trick applied
 to Piper's graphs). Outputs: ``output`` [1, 1, S] and ``durations`` [1, T] (frames per
 input id), so tests can check the audio length the durations imply.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.engines.speech_graph import DURATION_BANK, LATENT_BANK
+from desktop.engines.speech.graph import DURATION_BANK, LATENT_BANK
 
 
 def _tile(bank, channels, frames):

@@ -60,9 +60,9 @@ def _load_and_run(pack_dir: Path, tokens: int = 3) -> Action:
 
     def run():
         from desktop.engines.base import open_engine
-        from desktop.engines.packs import load_pack
-        from desktop.engines.sampling import SamplingSettings
-        from desktop.engines.text import ChatRequest
+        from desktop.engines.packs.pack import load_pack
+        from desktop.engines.text.sampling import SamplingSettings
+        from desktop.engines.text.engine import ChatRequest
 
         engine = open_engine(load_pack(pack_dir))
         try:
@@ -98,8 +98,8 @@ def _typed(exc: BaseException) -> bool:
 
 def _import(path: Path, name: str | None = None) -> Action:
     def run():
-        from desktop.engines.importers import import_path
-        from desktop.engines.library import Library
+        from desktop.engines.packs.importers import import_path
+        from desktop.engines.packs.library import Library
 
         return import_path(path, Library(), name=name)
 
@@ -115,7 +115,7 @@ def _copy_pack(root: Path, base: Path, name: str = "pack") -> Path:
 
 def _rehash(pack: Path) -> None:
     """Rewrite the manifest's file list so hashes match the (corrupted) files."""
-    from desktop.engines.packs import describe_files
+    from desktop.engines.packs.pack import describe_files
 
     manifest = json.loads((pack / "manifest.json").read_text())
     roles = {f["path"]: f.get("role", "") for f in manifest["files"]}
@@ -648,7 +648,7 @@ def _jpeg() -> bytes:
 def _good_wav(comment: str | None = None) -> bytes:
     import numpy as np
 
-    from desktop.engines.wav import _info_chunk, to_pcm16
+    from desktop.engines.speech.wav import _info_chunk, to_pcm16
 
     pcm = to_pcm16(np.zeros(200, np.float32))
     fmt = struct.pack("<HHIIHH", 1, 1, 16000, 32000, 2, 16)
@@ -669,7 +669,7 @@ def request_cases(rng: random.Random) -> list[Case]:
                 req.validate()
                 if run_text:
                     from desktop.engines.base import open_engine
-                    from desktop.engines.packs import load_pack
+                    from desktop.engines.packs.pack import load_pack
 
                     engine = open_engine(load_pack(base))
                     try:
@@ -682,8 +682,8 @@ def request_cases(rng: random.Random) -> list[Case]:
         cases.append(Case(f"request: {name}", "request", build))
 
     def chat(**kw):
-        from desktop.engines.sampling import SamplingSettings
-        from desktop.engines.text import ChatRequest
+        from desktop.engines.text.sampling import SamplingSettings
+        from desktop.engines.text.engine import ChatRequest
 
         sampling = kw.pop("sampling", {})
         return lambda: ChatRequest(kw.pop("messages", [{"role": "user", "content": "hi"}]), sampling=SamplingSettings(**sampling), **kw)
@@ -702,7 +702,7 @@ def request_cases(rng: random.Random) -> list[Case]:
     add("chat stop not a tuple", chat(stop=5), True)
 
     def image(**kw):
-        from desktop.engines.image import ImageRequest
+        from desktop.engines.image.engine import ImageRequest
 
         return lambda: ImageRequest(**kw)
 
@@ -716,7 +716,7 @@ def request_cases(rng: random.Random) -> list[Case]:
     add("image steps text", image(prompt="x", steps="20"))
 
     def speech(**kw):
-        from desktop.engines.speech import SpeechRequest
+        from desktop.engines.speech.engine import SpeechRequest
 
         return lambda: SpeechRequest(**kw)
 

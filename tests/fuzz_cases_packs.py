@@ -205,7 +205,7 @@ def import_cases(rng: random.Random) -> list[Case]:
     add("folder 40 levels deep", deep(40))
 
     def half_pack_in_library(root: Path, base: Path) -> Path:
-        from desktop.engines.library import Library
+        from desktop.engines.packs.library import Library
 
         lib = Library()
         half = lib.root / "tiny-llama"

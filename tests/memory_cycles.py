@@ -30,9 +30,9 @@ def slope(samples: list[tuple[int, int]]) -> float:
 def text_cycles(pack_dir: Path, cycles: int = 1000, warmup: int = 100, every: int = 25) -> tuple[list[tuple[int, int]], float]:
     from desktop.engines.base import open_engine
     from desktop.engines.events import Token
-    from desktop.engines.packs import load_pack
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     engine = open_engine(load_pack(pack_dir))
     samples: list[tuple[int, int]] = []

@@ -15,16 +15,16 @@ from typing import Callable
 
 
 def job_import_folder(work: Path, text_pack: Path, **_) -> str:
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     pack = import_path(text_pack, Library(), name="offline-import")
     return f"imported {pack.name} ({len(pack.files)} files)"
 
 
 def job_import_zip(work: Path, text_pack: Path, **_) -> str:
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     archive = work / "pack.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -37,9 +37,9 @@ def job_import_zip(work: Path, text_pack: Path, **_) -> str:
 def job_text_generation(work: Path, text_pack: Path, **_) -> str:
     from desktop.engines.base import open_engine
     from desktop.engines.events import Done, Token
-    from desktop.engines.packs import load_pack
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     engine = open_engine(load_pack(text_pack))
     try:
@@ -79,8 +79,8 @@ def job_export_local(work: Path, text_source: Path, **_) -> str:
 def job_speech_synthesis(work: Path, voice_pack: Path, **_) -> str:
     from desktop.engines.base import open_engine
     from desktop.engines.events import AudioChunk
-    from desktop.engines.packs import load_pack
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.speech.engine import SpeechRequest
 
     engine = open_engine(load_pack(voice_pack))
     try:
@@ -95,8 +95,8 @@ def job_speech_synthesis(work: Path, voice_pack: Path, **_) -> str:
 def job_image_generation(work: Path, image_pack: Path, **_) -> str:
     from desktop.engines.base import open_engine
     from desktop.engines.events import ImageResult
-    from desktop.engines.image import ImageRequest
-    from desktop.engines.packs import load_pack
+    from desktop.engines.image.engine import ImageRequest
+    from desktop.engines.packs.pack import load_pack
     from desktop.image_meta import image_record, save_image
 
     engine = open_engine(load_pack(image_pack))

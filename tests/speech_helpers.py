@@ -125,12 +125,12 @@ import hashlib  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = ("exporters/speech.py", "exporters/vits_graph.py", "exporters/validate_speech.py", "desktop/engines/speech_graph.py", "tests/speech_helpers.py")
+_SOURCES = ("exporters/speech.py", "exporters/vits_graph.py", "exporters/validate_speech.py", "desktop/engines/speech/graph.py", "tests/speech_helpers.py")
 
 
 def cached_voice(cache_dir: Path, precision: str = "fp32", speakers: int = 1) -> Path:
     """Export once and reuse across runs until the exporter's code changes."""
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     key = hashlib.sha256(b"".join((ROOT / p).read_bytes() for p in _SOURCES)).hexdigest()[:12]
     root = cache_dir / f"speech-{key}"

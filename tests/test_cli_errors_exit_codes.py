@@ -38,8 +38,8 @@ def assert_one_line(r, code: int, *words: str) -> None:
 
 @pytest.fixture
 def voice(tiny_voice, atelier_home):  # noqa: F811
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     import_path(tiny_voice, Library(), name="tiny-voice")
     return "tiny-voice"

@@ -12,8 +12,8 @@ from tests.tiny_sd import tiny_sd_pack
 
 @pytest.fixture()
 def installed(cache_dir):
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     return import_path(tiny_sd_pack(cache_dir), Library(), name="tiny-sd").name
 

@@ -31,7 +31,7 @@ def _copy_with_config(base: Path, dest: Path, change) -> Path:
 
 def _open(pack: Path):
     from desktop.engines.base import open_engine
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     return open_engine(load_pack(pack))
 
@@ -76,7 +76,7 @@ def test_cli_voice_with_300_million_speakers_is_one_line_and_fast(tiny_voice, tm
 
 def test_unknown_speaker_message_lists_a_bounded_number_of_names(tiny_voice, tmp_path):  # noqa: F811
     from desktop.engines.errors import RequestError
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     pack = _copy_with_config(tiny_voice, tmp_path / "v", lambda c: c.update(num_speakers=10_000))
     engine = _open(pack)
@@ -99,7 +99,7 @@ def test_unknown_speaker_message_lists_a_bounded_number_of_names(tiny_voice, tmp
     ids=["speakers", "hop", "noise", "speaker-map"],
 )
 def test_piper_voice_json_out_of_bounds_is_refused_at_import(voice_json, tmp_path):
-    from desktop.engines.speech_import import read_voice_json
+    from desktop.engines.speech.importer import read_voice_json
 
     data = {"audio": {"sample_rate": 22050}, "phoneme_id_map": {"a": [1], "_": [0]}, "phoneme_type": "text", **voice_json}
     path = tmp_path / "v.onnx.json"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engines.chat_template import ChatTemplate
+from desktop.engines.text.chat_template import ChatTemplate
 from desktop.engines.errors import PackFormatError
-from desktop.engines.template_limits import MAX_SECONDS
+from desktop.engines.text.template_limits import MAX_SECONDS
 from tests.test_cli import cli, env_with
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
@@ -103,7 +103,7 @@ def test_ordinary_templates_render_as_before():
     namespace/tojson/format), even with a long conversation."""
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    from desktop.engines.chat_template import CHATML
+    from desktop.engines.text.chat_template import CHATML
 
     llama3ish = (
         "{{ bos_token }}{% set ns = namespace(sys='') %}{% for m in messages %}{% if m['role'] == 'system' %}{% set ns.sys = m['content'] %}"
@@ -141,9 +141,9 @@ def _pack_with_template(base: Path, dest: Path, source: str) -> Path:
 
 def test_real_engine_refuses_a_hanging_template(tiny_text_pack, tmp_path):  # noqa: F811
     from desktop.engines.base import open_engine
-    from desktop.engines.packs import load_pack
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     pack = _pack_with_template(tiny_text_pack, tmp_path / "p", HOSTILE["nested range loops"])
     engine = open_engine(load_pack(pack))

@@ -50,9 +50,9 @@ CASES = {"panic at load": _panicking_normalizer, "invalid regex": _bad_regex, "e
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_engine_turns_tokenizer_failures_into_pack_errors(name, tiny_text_pack, tmp_path):  # noqa: F811
     from desktop.engines.base import open_engine
-    from desktop.engines.packs import load_pack
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     pack = _pack_with_tokenizer(tiny_text_pack, tmp_path / "p", CASES[name])
     with pytest.raises(PackFormatError, match="tokenizer"):
@@ -98,7 +98,7 @@ def _minimal_tokenizer(change) -> dict:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_image_clip_tokenizer_failures_are_pack_errors(name, tmp_path):
-    from desktop.engines.clip_tokenizer import ClipTokenizer
+    from desktop.engines.image.clip_tokenizer import ClipTokenizer
 
     def change(tok):
         CASES[name](tok)

@@ -13,9 +13,9 @@ import pytest
 
 from desktop.cli import main as cli_main
 from desktop.engines.atomic_write import OutputExistsError, OutputWriteError, write_atomic, write_text_atomic
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.wav import read_wav, write_wav
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.speech.wav import read_wav, write_wav
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
 VICTIM = b"the user's file, which no write may touch"

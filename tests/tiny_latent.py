@@ -11,7 +11,7 @@ CLASSES = ["circle", "square", "cross"]
 def tiny_latent_pack(folder: Path) -> Path:
     import torch
 
-    from desktop.engines.packs import write_manifest
+    from desktop.engines.packs.pack import write_manifest
 
     torch.manual_seed(0)
 

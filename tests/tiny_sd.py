@@ -14,7 +14,7 @@ WORDS = ("a red apple", "smiling cat", "blue heart on a green tree", "photo of t
 
 
 def _bytes_to_unicode() -> dict[int, str]:
-    from desktop.engines.gguf.tokenizer import bytes_to_unicode  # GPT-2/CLIP's byte table, one copy
+    from desktop.engines.text.gguf.tokenizer import bytes_to_unicode  # GPT-2/CLIP's byte table, one copy
 
     return bytes_to_unicode()
 
@@ -103,7 +103,7 @@ def tiny_sd_pipeline(folder: Path, unet_channels=(32, 64), vae_channels=(32, 64)
 
 # -- exported packs, cached across sessions under the test cache ----------------------------
 
-_SOURCES = ("tests/tiny_sd.py", "exporters/image.py", "exporters/image_onnx.py", "exporters/image_source.py", "exporters/validate_image.py", "desktop/engines/latent_preview.py")
+_SOURCES = ("tests/tiny_sd.py", "exporters/image.py", "exporters/image_onnx.py", "exporters/image_source.py", "exporters/validate_image.py", "desktop/engines/image/latent_preview.py")
 
 
 def _code_key() -> str:

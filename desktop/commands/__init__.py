@@ -12,7 +12,7 @@ def open_model(modality: str, name: str | None, allow_path: bool = True):
     from desktop.defaults import default_model
     from desktop.engines.base import open_engine
     from desktop.engines.errors import RequestError
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
 
     lib = Library()
     name = name or default_model(lib, modality)

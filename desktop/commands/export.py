@@ -31,7 +31,7 @@ def _audit(rest: list[str]) -> None:
 
     from desktop.audit import record_job
     from desktop.engines.errors import PackError
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     ns = build_parser().parse_args(rest)
     try:

@@ -68,7 +68,7 @@ def output_paths(out: Path, count: int) -> list[Path]:
 
 
 def build_request(args):
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
 
     base: dict = {}
     if args.reproduce:
@@ -145,7 +145,7 @@ def _pack_for_record(base: dict) -> str:
     other pack has the recorded hash), else by hash. A record is read from a file anyone
     may have written, so it never names a folder to open."""
     from desktop.engines.errors import PackError
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
 
     lib = Library()
     name, digest = base.get("_pack_name") or base.get("pack"), base.get("_pack_sha256") or ""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from desktop.cli import command
 from desktop.console import err, out
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.engines.errors import PackIntegrityError
-from desktop.engines.packs import load_pack, stray_files
+from desktop.engines.packs.pack import load_pack, stray_files
 from desktop.pack_info import human_bytes
 
 
@@ -40,7 +40,7 @@ def run(args) -> int:
             out(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {human_bytes(size):>9s}  {m.get('license', {}).get('id', '?')}")
         return 0
     if args.action == "import":
-        from desktop.engines.importers import import_path
+        from desktop.engines.packs.importers import import_path
 
         pack = import_path(args.path, lib, name=args.name)
         from desktop.audit import record_job

@@ -22,8 +22,8 @@ def configure_verify(p):
 def find_packs_by_hash(prefix: str) -> list[str]:
     """Names of installed packs whose pack hash starts with ``prefix``."""
     from desktop.engines.errors import PackError
-    from desktop.engines.library import Library
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.library import Library
+    from desktop.engines.packs.pack import load_pack
 
     names = []
     if not prefix:

@@ -18,8 +18,8 @@ def configure(p):
 
 def run(args) -> int:
     from desktop import selftest
-    from desktop.engines.library import Library
-    from desktop.engines.packs import MODALITIES
+    from desktop.engines.packs.library import Library
+    from desktop.engines.packs.pack import MODALITIES
     from desktop.system_info import collect
 
     lib = Library()

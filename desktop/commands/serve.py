@@ -68,7 +68,7 @@ def _run_on_ray(config, team, address: str | None) -> int:
     import threading
 
     from desktop.engines.errors import RequestError
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.offline import runtime_guard
 
     config.validate()  # refuse a public address without a key before any cluster starts

@@ -32,7 +32,7 @@ def run(args) -> int:
     from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.errors import RequestError
     from desktop.engines.events import AudioChunk, Done, Notice
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     text = text_argument(args.text, "--text")
     request = SpeechRequest(

@@ -28,8 +28,8 @@ def run(args) -> int:
     from dataclasses import replace
 
     from desktop.engines.events import Done, Token
-    from desktop.engines.sampling import SamplingSettings, pack_defaults
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.text.sampling import SamplingSettings, pack_defaults
+    from desktop.engines.text.engine import ChatRequest
 
     prompt = text_argument(args.prompt, "--prompt")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": prompt}]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator, Protocol
 
-from .errors import AtelierError, PackFormatError, ResourceError
-from .packs import Pack
-from .providers import ProviderReport, RuntimeSettings
+from desktop.engines.errors import AtelierError, PackFormatError, ResourceError
+from desktop.engines.packs.pack import Pack
+from desktop.engines.providers import ProviderReport, RuntimeSettings
 
 
 class Request(Protocol):
@@ -47,9 +47,9 @@ def open_engine(pack: Pack, settings: RuntimeSettings | None = None) -> Engine:
     """Load the engine that serves ``pack``'s modality."""
     import importlib
 
-    from .pack_checks import preflight
+    from desktop.engines.packs.checks import preflight
 
-    importlib.import_module(f"desktop.engines.{pack.modality}")  # registers its factory
+    importlib.import_module(f"desktop.engines.{pack.modality}.engine")  # registers its factory
     factory = _ENGINE_FACTORIES[pack.modality]
     preflight(pack)  # graphs checked, runtime configs confined, memory fits: before any session
     try:

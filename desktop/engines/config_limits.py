@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import PackFormatError
+from desktop.engines.errors import PackFormatError
 
 # (lowest, highest) accepted value of each config number; names as in the manifests
 BOUNDS: dict[str, tuple[float, float]] = {

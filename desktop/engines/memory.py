@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ResourceError
+from desktop.engines.errors import ResourceError
 
 SKIP_ENV = "ATELIER_SKIP_MEMORY_CHECK"  # "1": the user knows better (e.g. plenty of swap)
 HEADROOM = 0.9  # leave the OS and the window a tenth of what is free

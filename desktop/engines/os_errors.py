@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .errors import AtelierError, DiskFullError, FileSystemError, InputFileError, OutputFileError
+from desktop.engines.errors import AtelierError, DiskFullError, FileSystemError, InputFileError, OutputFileError
 
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _READ_ONLY = {errno.EROFS}

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from .errors import ProviderError
+from desktop.engines.errors import ProviderError
 
 log = logging.getLogger(__name__)
 

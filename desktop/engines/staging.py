@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from .errors import PackError
+from desktop.engines.errors import PackError
 
 log = logging.getLogger(__name__)
 STAGING_PREFIX = ".staging-"

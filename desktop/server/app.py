@@ -25,8 +25,8 @@ from desktop.engines.errors import (
     RequestError,
     ResourceError,
 )
-from desktop.engines.library import Library
-from desktop.engines.packs import load_pack
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import load_pack
 
 from .config import ServerConfig
 from .jobs import JobRunner

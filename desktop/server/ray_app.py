@@ -121,7 +121,7 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
             import collections
             from concurrent.futures import ThreadPoolExecutor
 
-            from desktop.engines.library import Library
+            from desktop.engines.packs.library import Library
 
             from .app import Catalog
 
@@ -162,7 +162,7 @@ def models_deployment(modality: str, spec: ModelsSpec, library_root: str, max_qu
 
 
 def _load(root: Path):
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     return load_pack(root)
 
@@ -205,7 +205,7 @@ def ingress_deployment(config, library_root: str, handles: dict, replicas: int):
             self.config, self.root, self.models = server_config, root, models
 
         def __serve_build_asgi_app__(self):
-            from desktop.engines.library import Library
+            from desktop.engines.packs.library import Library
 
             from .app import create_app
 

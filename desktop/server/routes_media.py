@@ -28,7 +28,7 @@ MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
 def _image_job(body: ImageBody):
     from desktop.audit import record_job
     from desktop.commands.image import parse_size
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
     from desktop.image_meta import image_record, save_image
 
     width, height = parse_size(body.size)
@@ -57,7 +57,7 @@ def _speech_job(body: SpeechBody):
 
     from desktop.audio import save_clip, speech_record
     from desktop.audit import record_job
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     request = SpeechRequest(body.input, speed=body.speed, seed=body.seed)
     request.validate()

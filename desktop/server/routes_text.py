@@ -33,7 +33,7 @@ class Started:
 
 
 def _sampling(body, json_mode: bool):
-    from desktop.engines.sampling import SamplingSettings
+    from desktop.engines.text.sampling import SamplingSettings
 
     studio = SamplingSettings()
     # Penalising repeats fights JSON's own repeated quotes and braces.
@@ -50,7 +50,7 @@ def _sampling(body, json_mode: bool):
 def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None, grammar: str | None):
     """The worker-thread side of one text request: check, generate, audit."""
     from desktop.audit import record_job
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.text.engine import ChatRequest
 
     def make(engine, slot):
         request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw, ignore_eos=body.ignore_eos)

@@ -28,7 +28,7 @@ from desktop.audit import record_job
 from desktop.defaults import default_model
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
-from desktop.engines.text import ChatRequest
+from desktop.engines.text.engine import ChatRequest
 from desktop.store import ChatStore
 from desktop.ui.chat_composer import Composer, as_bool
 from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 from desktop.engines.errors import ContextOverflowError
-from desktop.engines.text import ChatRequest
+from desktop.engines.text.engine import ChatRequest
 
 CHECKPOINT_TOKENS = 16  # a reply in flight is written to the store this often (crash safety)
 POLICIES = {

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engines.sampling import SamplingSettings
+from desktop.engines.text.sampling import SamplingSettings
 from desktop.ui.chat_reply import POLICIES
 from desktop.ui.tone import ToneLabel
 

@@ -135,7 +135,7 @@ class EngineSlot(QObject):
 
 def _open_engine(name: str, settings) -> Iterator[Any]:
     from desktop.engines.base import open_engine
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.offline import disable_runtime_telemetry
 
     disable_runtime_telemetry()  # deferred from start-up; before the first session exists

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engines.errors import RequestError
-from desktop.engines.image import ImageRequest
-from desktop.engines.schedulers import LABELS
+from desktop.engines.image.engine import ImageRequest
+from desktop.engines.image.schedulers import LABELS
 
 
 def _short(name: str, limit: int = 24) -> str:

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.errors import PackError, RequestError
 from desktop.engines.events import Progress
-from desktop.engines.library import PackEntry
+from desktop.engines.packs.library import PackEntry
 from desktop.pack_info import VerifyResult, check_still_there, verify_pack
 from desktop.ui.job_bar import JobBar
 from desktop.ui.open_folder import open_folder
@@ -274,7 +274,7 @@ class LibraryPage(QWidget):
 
 
 def _import_job(path: Path, library) -> Iterator:
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     yield Progress(f"Importing {path.name} (copying and verifying every file)…", None)
     pack = import_path(path, library)

@@ -15,7 +15,7 @@ from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QMainWindow, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.activity_indicator import ActivityIndicator
 from desktop.ui.app_events import AppEvents

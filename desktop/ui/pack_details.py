@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.engines.library import PackEntry
+from desktop.engines.packs.library import PackEntry
 from desktop.pack_info import facts, validation_summary
 from desktop.ui.tone import ToneLabel
 

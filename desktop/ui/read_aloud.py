@@ -16,7 +16,7 @@ from desktop.audio import speech_record
 from desktop.audit import record_job
 from desktop.clips import ClipStore
 from desktop.engines.errors import RequestError
-from desktop.engines.speech import MAX_TEXT_CHARS, SpeechRequest
+from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechRequest
 from desktop.ui.speech_runner import SpeechRunner
 
 

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from desktop.engines.errors import RequestError
 from desktop.engines.providers import CHOICES, max_threads, resolve_order
 from desktop.offline_checks import CheckResult, run_checks
-from desktop.engines.library import data_dir
+from desktop.engines.packs.library import data_dir
 from desktop.settings import AppSettings
 from desktop.ui.open_folder import open_folder
 from desktop.ui.server_panel import ServerPanel

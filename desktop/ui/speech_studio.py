@@ -34,7 +34,7 @@ from desktop.defaults import default_model
 from desktop.clips import Clip, ClipStore
 from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
-from desktop.engines.speech import SpeechRequest
+from desktop.engines.speech.engine import SpeechRequest
 from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner

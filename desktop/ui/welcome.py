@@ -13,7 +13,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer
 from PySide6.QtWidgets import QDialog, QGroupBox, QHBoxLayout, QLabel, QLayout, QPushButton, QVBoxLayout
 
 from desktop import bundled
-from desktop.engines.packs import MODALITIES, Pack
+from desktop.engines.packs.pack import MODALITIES, Pack
 from desktop.engines.providers import PROVIDERS
 from desktop.pack_info import human_bytes
 from desktop.ui.job_bar import JobBar

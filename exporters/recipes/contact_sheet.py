@@ -22,7 +22,7 @@ SEEDS = 4
 
 def _draw(engine, **kw) -> list[np.ndarray]:
     from desktop.engines.events import ImageResult
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
 
     return [e.image for e in engine.generate(ImageRequest(**kw)) if isinstance(e, ImageResult)]
 
@@ -51,8 +51,8 @@ def _pad(rows: list[np.ndarray]) -> np.ndarray:
 
 
 def build() -> np.ndarray:
-    from desktop.engines.image import ImageEngine
-    from desktop.engines.packs import load_pack
+    from desktop.engines.image.engine import ImageEngine
+    from desktop.engines.packs.pack import load_pack
 
     rows = []
     emoji = ImageEngine(load_pack(MODELS / "atelier-emoji-diffusion"))
@@ -68,7 +68,7 @@ def build() -> np.ndarray:
         for s in range(SEEDS):
             rows.append(_row(f"{name.split('-')[1]} seed {s}", [imgs[s] for imgs in images]))
         if engine.capabilities["morph"]:
-            from desktop.engines.image import ImageRequest
+            from desktop.engines.image.engine import ImageRequest
 
             from desktop.engines.events import ImageResult
 

@@ -1,7 +1,7 @@
 """Captions and the word vocabulary of the emoji diffusion model.
 
 The vocabulary is a JSON file in the pack; the engine's tokenizer
-(``desktop/engines/image_pipelines/emoji_vocab.py``) reads the same rules: lowercase
+(``desktop/engines/image/pipelines/emoji_vocab.py``) reads the same rules: lowercase
 alphanumeric words, stopwords dropped, a plural falls back to its singular, unknown words
 are skipped (and reported to the user), <bos> first, at most ``max_length`` ids.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from desktop.engines.image_pipelines.emoji_vocab import EmojiVocabulary
+from desktop.engines.image.pipelines.emoji_vocab import EmojiVocabulary
 
 from .emoji_data import STOPWORDS, Emoji, words
 

@@ -12,7 +12,7 @@ import torch
 
 @torch.no_grad()
 def reference_sample(text, unet, pipe, prompt: str, seed: int, steps: int, guidance: float, sched) -> np.ndarray:
-    from desktop.engines.image_pipelines.emoji_diffusion import to_uint8
+    from desktop.engines.image.pipelines.emoji_diffusion import to_uint8
 
     cond, uncond = pipe.encode(prompt)[0], pipe.encode("")[0]
     ids = torch.from_numpy(np.concatenate([uncond, cond]))

@@ -21,7 +21,7 @@ class _Tokens:
     """The engine's tokenizer over the run's vocabulary (what reference_sample needs)."""
 
     def __init__(self, vocab_json: dict):
-        from desktop.engines.image_pipelines.emoji_vocab import EmojiVocabulary
+        from desktop.engines.image.pipelines.emoji_vocab import EmojiVocabulary
 
         self.vocab = EmojiVocabulary(vocab_json)
 
@@ -30,7 +30,7 @@ class _Tokens:
 
 
 def main(argv=None) -> int:
-    from desktop.engines.schedulers import make_scheduler
+    from desktop.engines.image.schedulers import make_scheduler
 
     from .diffusion_schedule import SCHEDULER_CONFIG
     from .emoji_captions import Vocabulary

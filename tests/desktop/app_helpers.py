@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engines.library import Library
-from desktop.engines.packs import write_manifest
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import write_manifest
 
 TEXT_VALIDATION = {
     "reference": "PyTorch fp32",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.store import ChatStore
 from desktop.ui.main_window import AppContext
@@ -147,7 +147,7 @@ def test_model_imported_later_appears_without_restart(qtbot, tiny_packs, atelier
 
 def test_context_window_setting_reaches_the_engine(tiny_packs):
     from desktop.engines.base import open_engine
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
 
     engine = open_engine(load_pack(tiny_packs["llama"]), RuntimeSettings(context_window=64))

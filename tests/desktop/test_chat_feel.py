@@ -105,7 +105,7 @@ def test_long_pasted_message_is_collapsed_and_cheap_to_lay_out(qtbot):
 
 
 def test_sampling_presets_are_per_model_and_survive_a_restart(qtbot, ctx, tiny_packs):
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
 
     import_path(tiny_packs["gpt2"], ctx.library, name="tiny-gpt2")
     studio = make_studio(qtbot, ctx)
@@ -115,7 +115,7 @@ def test_sampling_presets_are_per_model_and_survive_a_restart(qtbot, ctx, tiny_p
     panel.top_k.setValue(7)
     panel.max_tokens.setValue(99)
     panel.model.setCurrentIndex(panel.model.findData("tiny-gpt2"))  # a model never tuned: defaults
-    from desktop.engines.sampling import SamplingSettings
+    from desktop.engines.text.sampling import SamplingSettings
 
     assert panel.temperature.value() == pytest.approx(SamplingSettings().temperature) and panel.max_tokens.value() == 512
     panel.repetition.setValue(1.3)
@@ -139,7 +139,7 @@ def test_sampling_presets_are_per_model_and_survive_a_restart(qtbot, ctx, tiny_p
 def test_truncate_middle_keeps_the_system_prompt_first_exchange_and_last_turn(tiny_packs):
     from desktop.engines.base import open_engine
     from desktop.engines.errors import ContextOverflowError
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
     from desktop.ui.chat_reply import CUT_MARK, fit_messages
 

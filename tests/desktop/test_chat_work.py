@@ -300,8 +300,8 @@ def test_read_aloud_saves_what_it_read_as_a_clip(qtbot, tiny_voice, atelier_home
     """With no sound device the notice says clips can still be saved as WAV: one is."""
     import desktop.audio as audio
     from desktop.clips import ClipStore
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
     from desktop.settings import Settings
     from desktop.ui.main_window import AppContext
     from desktop.ui.notifier import Notifier

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from desktop.defaults import HIBARI_PACK, VOICE_PACK, default_model
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from tests.desktop.app_helpers import data_pack
 
 

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
 from desktop.clips import ClipStore
-from desktop.engines.library import Library, data_dir
+from desktop.engines.packs.library import Library, data_dir
 from desktop.settings import Settings
 from desktop.trash import Trash
 from desktop.ui.main_window import AppContext

@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier

@@ -8,7 +8,7 @@ import urllib.request
 
 from PySide6.QtWidgets import QApplication
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier

@@ -8,8 +8,8 @@ import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from desktop.image_meta import read_settings
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from desktop.image_meta import read_settings
 from desktop.settings import AppSettings, Settings
 from desktop.ui.main_window import AppContext

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLabel
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier
@@ -67,7 +67,7 @@ def test_settings_scroll_to_their_last_group(qtbot, window, size):
 def test_welcome_shows_all_its_text(qtbot, window, size, tmp_path):
     from desktop.ui.welcome import WelcomeDialog
 
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
     from tests.desktop.app_helpers import data_pack
 
     # long lists of installed models: the lines that used to be cut off

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.ui.library import LibraryPage
 from tests.desktop.app_helpers import ctx, data_pack, messages  # noqa: F401 - fixture
 

@@ -8,7 +8,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QLabel, QSplitter, QVBoxLayout, QWidget
 
 import desktop.ui.main_window as main_window
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 
 
 class Painter(QWidget):
@@ -82,7 +82,7 @@ def test_window_layout_and_tab_are_remembered(qtbot, monkeypatch):
 
 
 def test_engine_loading_shows_in_the_status_bar(qtbot, monkeypatch, tiny_packs):
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
     from desktop.ui.engine_slot import EngineSlot
 
     window = _window(qtbot, monkeypatch)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.ui.library import LibraryPage
 from tests.desktop.app_helpers import ctx, data_pack  # noqa: F401 - fixture
 

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from desktop.cli import INTERNAL_ERROR_EXIT, main
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from tests.tiny_sd import tiny_sd_pack
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
@@ -66,7 +66,7 @@ def test_reproduce_finds_the_library_pack_by_hash_when_the_name_differs(installe
     ],
 )
 def test_a_pack_of_the_wrong_modality_is_refused_by_name_before_loading(installed, tmp_path, capsys, monkeypatch, args, words):
-    import desktop.engines.library as library
+    import desktop.engines.packs.library as library
 
     loads = []
     monkeypatch.setattr(library, "load_pack", lambda *a, **k: loads.append(a))

@@ -168,8 +168,8 @@ def test_verify_reports_metadata_and_watermark(tmp_path, capsys):
 
 
 def test_verify_names_the_installed_pack(tmp_path, capsys, tiny_text_pack):
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
     from desktop.provenance import provenance_record
 
     pack = import_path(tiny_text_pack, Library(), name="installed-pack")

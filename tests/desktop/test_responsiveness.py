@@ -13,9 +13,9 @@ from PySide6.QtCore import QObject, Qt, QTimer
 from desktop import workers
 from desktop.engines.base import open_engine
 from desktop.engines.events import Progress, Token
-from desktop.engines.packs import load_pack
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
 from tests.engines.test_prefill import LONG_PROMPT_TOKENS, FixedChunks, gap_limit, long_llama_pack, long_messages
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
@@ -117,7 +117,7 @@ def test_stop_during_prefill_ends_the_job_within_one_chunk(qtbot, long_engine):
 
 
 def test_image_job_keeps_the_gui_ticking(qtbot, cache_dir):
-    from desktop.engines.image import ImageRequest
+    from desktop.engines.image.engine import ImageRequest
     from tests.tiny_sd import tiny_sd_pack
 
     engine = open_engine(load_pack(tiny_sd_pack(cache_dir)))
@@ -130,7 +130,7 @@ def test_image_job_keeps_the_gui_ticking(qtbot, cache_dir):
 
 
 def test_speech_job_keeps_the_gui_ticking(qtbot, tiny_voice):  # noqa: F811
-    from desktop.engines.speech import SpeechRequest
+    from desktop.engines.speech.engine import SpeechRequest
 
     engine = open_engine(load_pack(tiny_voice))
     try:

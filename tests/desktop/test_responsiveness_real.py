@@ -8,8 +8,8 @@ import os
 import pytest
 
 from desktop.engines.events import Progress, Token
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
 from tests.desktop.test_responsiveness import run_job
 from tests.engines.test_prefill import GAP_LIMIT_S, long_messages
 from tests.engines.test_smollm2_real import smollm2_pack  # noqa: F401 - fixture

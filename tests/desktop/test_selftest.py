@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from desktop.cli import main as cli_main
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
-from desktop.engines.library import Library, data_dir
+from desktop.engines.packs.library import Library, data_dir
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier

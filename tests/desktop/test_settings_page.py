@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.settings_page import SettingsPage
 from tests.desktop.app_helpers import ctx, messages  # noqa: F401 - fixture
@@ -77,7 +77,7 @@ def test_choosing_a_provider_that_is_not_installed_warns_on_save(qtbot, ctx):  #
 def test_provider_not_installed_falls_back_at_load_with_a_notice(qtbot, ctx, tiny_packs):  # noqa: F811
     import onnxruntime as ort
 
-    from desktop.engines.importers import import_path
+    from desktop.engines.packs.importers import import_path
     from desktop.settings import AppSettings
     from desktop.ui.engine_slot import EngineSlot
 

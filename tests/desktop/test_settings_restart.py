@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHOOSE = """
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.settings import AppSettings, Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier
@@ -71,7 +71,7 @@ def test_values_saved_under_the_broken_general_group_are_moved(atelier_home):
 
 
 def test_chosen_retention_is_applied_at_the_next_start(qtbot, atelier_home):
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.ui.chat import ChatStudio
     from desktop.ui.main_window import AppContext
     from desktop.ui.notifier import Notifier

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from desktop.cli import main
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.wav import read_wav
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.speech.wav import read_wav
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
 pytest.importorskip("transformers")

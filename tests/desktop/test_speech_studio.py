@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.wav import read_wav
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.speech.wav import read_wav
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier

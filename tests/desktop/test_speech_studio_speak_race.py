@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier

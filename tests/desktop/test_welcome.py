@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.ui.welcome import WelcomeDialog
 from tests.desktop.app_helpers import ctx, data_pack  # noqa: F401 - fixture
 

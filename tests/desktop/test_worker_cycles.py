@@ -7,10 +7,10 @@ import gc
 
 from desktop.engines.base import open_engine
 from desktop.engines.events import Token
-from desktop.engines.packs import load_pack
+from desktop.engines.packs.pack import load_pack
 from desktop.engines.providers import RuntimeSettings
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import ChatRequest
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.notifier import Notifier
 from tests.memory_cycles import rss_bytes, slope

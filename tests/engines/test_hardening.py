@@ -15,9 +15,9 @@ import pytest
 from desktop.engines import memory
 from desktop.engines.base import open_engine
 from desktop.engines.errors import ImportFormatError, PackFormatError, ResourceError, UnsafePathError
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.packs import load_pack
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import load_pack
 from tests.fuzz_cases import _edit_onnx, _rehash, _set_external
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
@@ -36,7 +36,7 @@ def test_loading_refuses_a_pack_that_does_not_fit(pack, monkeypatch):
     (pack / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setattr(memory, "available_memory_bytes", lambda: 1 * 2**30)
     sessions = []
-    monkeypatch.setattr("desktop.engines.text_backends.GenaiBackend.__init__", lambda *a: sessions.append(a))
+    monkeypatch.setattr("desktop.engines.text.backends.GenaiBackend.__init__", lambda *a: sessions.append(a))
     with pytest.raises(ResourceError) as err:
         open_engine(load_pack(pack))
     assert "3.0 GB" in str(err.value) and "1.0 GB" in str(err.value) and "int8/int4" in str(err.value)

@@ -12,9 +12,9 @@ import pytest
 
 from desktop.engines.errors import ImportFormatError, PackFormatError, PackIntegrityError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
-from desktop.engines.image import ImageEngine, ImageRequest
-from desktop.engines.image_pipelines import capabilities, known_architectures, pipeline_class
-from desktop.engines.packs import load_pack, write_manifest
+from desktop.engines.image.engine import ImageEngine, ImageRequest
+from desktop.engines.image.pipelines import capabilities, known_architectures, pipeline_class
+from desktop.engines.packs.pack import load_pack, write_manifest
 from desktop.engines.providers import RuntimeSettings
 from tests.tiny_sd import tiny_sd_pack, tiny_sd_source, write_tiny_clip_tokenizer
 
@@ -191,7 +191,7 @@ def test_long_prompt_is_cut_with_a_notice(engine):
 @pytest.mark.parametrize("from_vocab", [True, False])
 def test_clip_tokenizer_matches_transformers(tmp_path, cache_dir, from_vocab):
     transformers = pytest.importorskip("transformers")
-    from desktop.engines.clip_tokenizer import ClipTokenizer
+    from desktop.engines.image.clip_tokenizer import ClipTokenizer
 
     if from_vocab:
         folder = write_tiny_clip_tokenizer(tmp_path / "tok")
@@ -219,8 +219,8 @@ def optimum_layout(pack_dir, source, dest):
 
 
 def test_import_optimum_folder_generates_the_same_pixels(pack_dir, cache_dir, tmp_path, engine):
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     folder = optimum_layout(pack_dir, tiny_sd_source(cache_dir), tmp_path / "sd-optimum")
     pack = import_path(folder, Library(), name="tiny-optimum")
@@ -233,8 +233,8 @@ def test_import_optimum_folder_generates_the_same_pixels(pack_dir, cache_dir, tm
 
 
 def test_import_refuses_incomplete_or_foreign_folders(pack_dir, cache_dir, tmp_path):
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     lib = Library()
     folder = optimum_layout(pack_dir, tiny_sd_source(cache_dir), tmp_path / "no-unet")

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from desktop.cli import INTERNAL_ERROR_EXIT, main
-from desktop.engines import importers
+from desktop.engines.packs import importers
 from desktop.engines.errors import ImportFormatError, PackError, ResourceError, UnsafePathError
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.packs import load_pack, write_manifest
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import load_pack, write_manifest
 from desktop.engines.staging import ImportBusyError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +33,9 @@ CHILD = textwrap.dedent(
     """
     import shutil, sys, time
     from pathlib import Path
-    from desktop.engines import importers
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
+    from desktop.engines.packs import importers
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
 
     src, ready, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     copied = []

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from desktop.engines.events import Done, ImageResult, Step
-from desktop.engines.image import ImageEngine, ImageRequest
-from desktop.engines.packs import load_pack
+from desktop.engines.image.engine import ImageEngine, ImageRequest
+from desktop.engines.packs.pack import load_pack
 from desktop.engines.providers import RuntimeSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +121,7 @@ def test_cheap_recomputation_of_the_quality_figure(engine):
 
 def test_setup_installs_every_pack_and_the_emoji_model_is_the_default(tmp_path):
     from desktop import defaults
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
 
     lib = Library(tmp_path / "library")
     log: list[str] = []
@@ -135,9 +135,9 @@ def test_setup_installs_every_pack_and_the_emoji_model_is_the_default(tmp_path):
 
 def test_setup_replaces_an_outdated_copy_of_our_pack(tmp_path):
     from desktop import defaults
-    from desktop.engines.importers import import_path
-    from desktop.engines.library import Library
-    from desktop.engines.packs import read_manifest
+    from desktop.engines.packs.importers import import_path
+    from desktop.engines.packs.library import Library
+    from desktop.engines.packs.pack import read_manifest
 
     lib = Library(tmp_path / "library")
     defaults.install_images(lib, lambda _line: None)

@@ -11,8 +11,8 @@ import pytest
 
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
-from desktop.engines.image import ImageEngine, ImageRequest
-from desktop.engines.packs import load_pack
+from desktop.engines.image.engine import ImageEngine, ImageRequest
+from desktop.engines.packs.pack import load_pack
 from desktop.engines.providers import RuntimeSettings
 
 MODELS = Path(__file__).resolve().parents[2] / "resources" / "models"

@@ -17,8 +17,8 @@ import pytest
 from desktop.cli import main
 from desktop.engines.base import open_engine
 from desktop.engines.errors import PackIntegrityError, UnsafePathError
-from desktop.engines.library import Library
-from desktop.engines.packs import load_pack, write_manifest
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import load_pack, write_manifest
 from tests.fuzz_cases import _rehash
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
@@ -119,7 +119,7 @@ def _voice_pack(folder: Path) -> Path:
 
 def _run(pack) -> float:
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.voice_session import voice_session
+    from desktop.engines.speech.voice_session import voice_session
 
     session, _ = voice_session(pack, RuntimeSettings())
     return float(session.run(None, {"x": np.array([1.0], dtype=np.float32)})[0][0])

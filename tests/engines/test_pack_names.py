@@ -14,10 +14,10 @@ import pytest
 
 from desktop.cli import main
 from desktop.engines.errors import PackError, PackFormatError, PackNotFoundError
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.pack_names import name_problem, name_skeleton
-from desktop.engines.packs import load_pack
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.names import name_problem, name_skeleton
+from desktop.engines.packs.pack import load_pack
 from tests.fuzz_cases import _edit_manifest
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 

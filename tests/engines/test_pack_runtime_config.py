@@ -17,9 +17,9 @@ import pytest
 
 from desktop.engines.base import open_engine
 from desktop.engines.errors import PackError, PackFormatError
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.packs import load_pack
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import load_pack
 from tests.fuzz_cases import _rehash
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
@@ -70,7 +70,7 @@ def test_custom_ops_library_is_refused_at_load_and_nothing_is_loaded(evil_pack):
 
 
 def test_the_backend_itself_refuses_when_preflight_is_bypassed(evil_pack):
-    from desktop.engines.text import TextEngine
+    from desktop.engines.text.engine import TextEngine
 
     pack, marker = evil_pack
     with pytest.raises(PackFormatError, match="custom_ops_library"):
@@ -143,8 +143,8 @@ def test_a_code_hook_in_any_listed_json_is_refused(tmp_path, tiny_text_pack, fil
 
 
 def test_a_clean_export_still_loads_and_generates(tmp_path, tiny_text_pack):  # noqa: F811
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest
 
     pack = import_path(tiny_text_pack, Library(), name="clean")
     engine = open_engine(Library().load("clean"))

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from desktop.engines.errors import PackFormatError, PackIntegrityError, UnsafePathError
-from desktop.engines.packs import confined_path, load_pack, write_manifest
+from desktop.engines.packs.pack import confined_path, load_pack, write_manifest
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_not_json(pack_dir):
 
 
 def test_real_tiny_pack_with_corrupt_graph_fails_clearly(tiny_packs, tmp_path):
-    from desktop.engines.text import TextEngine
+    from desktop.engines.text.engine import TextEngine
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_packs["gpt2"], copy)

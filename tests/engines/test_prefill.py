@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from desktop.engines.events import Done, Progress, Token
-from desktop.engines.packs import load_pack
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import PREFILL_CALL_S, ChatRequest, PrefillChunks, TextEngine
 
 LONG_PROMPT_TOKENS = 3900  # the ~4,000-token prompt of the measured freeze, inside a 4,096 window
 GAP_LIMIT_S = 0.1

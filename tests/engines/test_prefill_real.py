@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.engines.text import PREFILL_CALL_S, PrefillChunks, TextEngine
+from desktop.engines.text.engine import PREFILL_CALL_S, PrefillChunks, TextEngine
 from tests.engines.test_prefill import FixedChunks, greedy, long_messages
 from tests.engines.test_smollm2_real import smollm2_pack  # noqa: F401 - fixture
 

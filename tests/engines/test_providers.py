@@ -56,7 +56,7 @@ def test_unknown_provider_name_is_a_clear_error():
 
 
 def test_real_session_on_missing_provider_falls_back(tiny_packs):
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import make_session
 
     pack = load_pack(tiny_packs["gpt2"])

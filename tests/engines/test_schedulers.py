@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 from desktop.engines.errors import RequestError  # noqa: E402
-from desktop.engines.schedulers import LABELS, make_scheduler, scheduler_names  # noqa: E402
+from desktop.engines.image.schedulers import LABELS, make_scheduler, scheduler_names  # noqa: E402
 
 DIFFUSERS_CLASS = {
     "euler": "EulerDiscreteScheduler",

@@ -8,9 +8,9 @@ import pytest
 
 from desktop.defaults import TEXT_PRECISION, smollm2_gguf
 from desktop.engines.events import Done, Token
-from desktop.engines.packs import load_pack
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest, TextEngine
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import ChatRequest, TextEngine
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,9 @@ import pytest
 
 from desktop.engines.errors import RequestError
 from desktop.engines.events import AudioChunk, Done, Notice
-from desktop.engines.packs import load_pack
-from desktop.engines.speech import MAX_TEXT_CHARS, SpeechEngine, SpeechRequest
-from desktop.engines.sentences import split_sentences
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechEngine, SpeechRequest
+from desktop.engines.speech.sentences import split_sentences
 from tests.speech_helpers import tiny_voice, tiny_voice_2spk  # noqa: F401 - fixtures
 
 pytest.importorskip("transformers")
@@ -125,7 +125,7 @@ def test_unknown_script_is_skipped_or_refused(engine):
 def test_symbols_missing_from_the_phoneme_map_are_skipped_with_a_warning(tiny_voice, caplog):  # noqa: F811
     from collections import Counter
 
-    from desktop.engines.phonemes import PhonemeIds
+    from desktop.engines.speech.phonemes import PhonemeIds
 
     pack = load_pack(tiny_voice)
     to_ids = PhonemeIds(pack.config["phoneme_id_map"], "interspersed")

@@ -9,10 +9,10 @@ import pytest
 
 from desktop.engines.errors import ImportFormatError
 from desktop.engines.events import AudioChunk
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.speech import SpeechEngine, SpeechRequest
-from desktop.engines.wav import read_wav, write_wav
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
+from desktop.engines.speech.wav import read_wav, write_wav
 
 pytest.importorskip("piper.train.vits.models")
 pytest.importorskip("onnx")

@@ -7,8 +7,8 @@ import pytest
 
 from desktop.defaults import VOICE_PACK, install_voice, piper_voice_dir
 from desktop.engines.events import AudioChunk, Done
-from desktop.engines.library import Library
-from desktop.engines.speech import SpeechEngine, SpeechRequest
+from desktop.engines.packs.library import Library
+from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
 
 pytestmark = pytest.mark.slow
 

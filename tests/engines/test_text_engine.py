@@ -6,9 +6,9 @@ import pytest
 
 from desktop.engines.errors import ContextOverflowError, RequestError
 from desktop.engines.events import Done, Token
-from desktop.engines.packs import load_pack
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest, TextEngine, _stop_prefix_len
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import ChatRequest, TextEngine, _stop_prefix_len
 
 
 @pytest.fixture

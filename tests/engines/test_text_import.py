@@ -10,10 +10,10 @@ import pytest
 
 from desktop.engines.errors import ImportFormatError
 from desktop.engines.events import Token
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest, TextEngine
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import ChatRequest, TextEngine
 
 
 def greedy_tokens(pack, n=8):
@@ -46,7 +46,7 @@ def test_import_optimum_style_folder(tiny_packs, tmp_path):
     shutil.copy(src.parent / "hf-gpt2" / "config.json", folder / "config.json")
     pack = import_path(folder, Library())
     assert pack.runtime == "onnxruntime" and pack.architecture == "gpt2"
-    assert greedy_tokens(pack) == greedy_tokens(__import__("desktop.engines.packs", fromlist=["load_pack"]).load_pack(src))
+    assert greedy_tokens(pack) == greedy_tokens(__import__("desktop.engines.packs.pack", fromlist=["load_pack"]).load_pack(src))
 
 
 def test_import_of_unknown_folder_lists_accepted_formats(tmp_path):

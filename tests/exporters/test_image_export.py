@@ -13,11 +13,11 @@ diffusers = pytest.importorskip("diffusers")
 
 from desktop.engines.errors import ExportError, UnsupportedArchitectureError  # noqa: E402
 from desktop.engines.events import ImageResult, Step  # noqa: E402
-from desktop.engines.image import ImageEngine, ImageRequest  # noqa: E402
-from desktop.engines.image_pipelines.sd import initial_noise  # noqa: E402
-from desktop.engines.packs import load_pack  # noqa: E402
+from desktop.engines.image.engine import ImageEngine, ImageRequest  # noqa: E402
+from desktop.engines.image.pipelines.sd import initial_noise  # noqa: E402
+from desktop.engines.packs.pack import load_pack  # noqa: E402
 from desktop.engines.providers import RuntimeSettings  # noqa: E402
-from desktop.engines.schedulers import DIFFUSERS_NAMES  # noqa: E402
+from desktop.engines.image.schedulers import DIFFUSERS_NAMES  # noqa: E402
 from tests.tiny_sd import tiny_lcm_source, tiny_lora, tiny_sd_pack, tiny_sd_source  # noqa: E402
 
 CLASS_OF = {v: k for k, v in DIFFUSERS_NAMES.items()}

@@ -13,8 +13,8 @@ torch = pytest.importorskip("torch")
 
 from desktop.engines.errors import ExportError  # noqa: E402
 from desktop.engines.events import ImageResult  # noqa: E402
-from desktop.engines.image import ImageEngine, ImageRequest  # noqa: E402
-from desktop.engines.packs import load_pack  # noqa: E402
+from desktop.engines.image.engine import ImageEngine, ImageRequest  # noqa: E402
+from desktop.engines.packs.pack import load_pack  # noqa: E402
 from exporters.__main__ import main as exporters_main  # noqa: E402
 from exporters.recipes.diffusion_schedule import SCHEDULER_CONFIG  # noqa: E402
 

@@ -7,8 +7,8 @@ import pytest
 
 from desktop.engines.errors import ExportError, UnsupportedArchitectureError
 from desktop.engines.events import AudioChunk
-from desktop.engines.packs import load_pack
-from desktop.engines.speech import SpeechEngine, SpeechRequest
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
 from tests.speech_helpers import cached_voice, tiny_voice  # noqa: F401 - fixture
 
 pytest.importorskip("transformers")

@@ -10,9 +10,9 @@ from transformers import AutoModelForCausalLM
 
 from desktop.engines.errors import UnsupportedArchitectureError
 from desktop.engines.events import Token
-from desktop.engines.packs import load_pack
-from desktop.engines.sampling import SamplingSettings
-from desktop.engines.text import ChatRequest, TextEngine
+from desktop.engines.packs.pack import load_pack
+from desktop.engines.text.sampling import SamplingSettings
+from desktop.engines.text.engine import ChatRequest, TextEngine
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])

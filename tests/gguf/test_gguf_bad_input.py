@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from desktop.engines.errors import ImportFormatError
-from desktop.engines.gguf.reader import GGUFFormatError, open_gguf
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
+from desktop.engines.text.gguf.reader import GGUFFormatError, open_gguf
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
 
 
 def _refused(path, match: str):

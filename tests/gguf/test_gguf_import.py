@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from desktop.engines.gguf.convert import convert_gguf
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.packs import write_manifest
+from desktop.engines.text.gguf.convert import convert_gguf
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import write_manifest
 from tests.gguf.tiny_gguf import hf_from_gguf, hf_greedy, pack_greedy
 
 PROMPT = "The quick brown fox jumps over"
@@ -48,9 +48,9 @@ def test_fast_mode_logits_stay_close(tiny_ggufs, tiny_tok, tmp_path, qtype):
     import numpy as np
     import torch
 
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.text_backends import open_backend
+    from desktop.engines.text.backends import open_backend
 
     path = tiny_ggufs(qtype)
     prompt = tiny_tok(PROMPT, add_special_tokens=False).input_ids
@@ -81,8 +81,8 @@ def test_import_records_source_quant_mix_and_licence(tiny_ggufs):
 
 
 def test_imported_pack_chats_through_the_text_engine(tiny_ggufs):
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest, TextEngine
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest, TextEngine
 
     pack = import_path(tiny_ggufs("Q8_0"), Library(), name="tiny-chat")
     engine = TextEngine(pack)
@@ -104,7 +104,7 @@ def test_a_gguf_without_chat_template_is_a_completion_model(tiny_ggufs):
 
 
 def test_genai_config_names_only_pack_files(tiny_ggufs):
-    from desktop.engines.pack_checks import preflight
+    from desktop.engines.packs.checks import preflight
 
     pack = import_path(tiny_ggufs("Q4_0"), Library())
     preflight(pack)  # the same checks the engine runs before loading: graph, runtime config, memory
@@ -120,9 +120,9 @@ def test_k_quants_match_transformers(tiny_tok, tmp_path, qtype):
     import numpy as np
     import torch
 
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.text_backends import open_backend
+    from desktop.engines.text.backends import open_backend
     from tests.gguf.tiny_gguf import tiny_llama, write_gguf
 
     model, tok = tiny_llama(hidden=256, ffn=512, layers=1)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.engines.gguf.reader import open_gguf
-from desktop.engines.gguf.tokenizer import build_tokenizer
+from desktop.engines.text.gguf.reader import open_gguf
+from desktop.engines.text.gguf.tokenizer import build_tokenizer
 from tests.gguf.sentences import sentences
 
 

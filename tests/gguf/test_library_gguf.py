@@ -3,7 +3,7 @@ the new pack selected, and a damaged file reported as one line."""
 
 from __future__ import annotations
 
-from desktop.engines.library import Library
+from desktop.engines.packs.library import Library
 from desktop.ui.library import LibraryPage
 from tests.desktop.app_helpers import ctx, messages  # noqa: F401 - ctx is a fixture
 

@@ -9,7 +9,7 @@ import pytest
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize, quantize
 
-from desktop.engines.gguf.quant import BLOCK_LAYOUT, decode
+from desktop.engines.text.gguf.quant import BLOCK_LAYOUT, decode
 
 # which byte offsets of a block hold fp16 scales/minimums, per type
 _FP16_FIELDS = {T.Q8_0: (0,), T.Q4_0: (0,), T.Q4_1: (0, 2), T.Q5_0: (0,), T.Q5_1: (0, 2), T.Q4_K: (0, 2), T.Q5_K: (0, 2), T.Q6_K: (208,)}
@@ -83,8 +83,8 @@ def _graph_weight(model, node, folder) -> np.ndarray:
 def test_graph_weights_equal_the_files_dequantized_weights(tiny_ggufs, tmp_path, qtype):
     import onnx
 
-    from desktop.engines.gguf.convert import convert_gguf
-    from desktop.engines.gguf.reader import open_gguf
+    from desktop.engines.text.gguf.convert import convert_gguf
+    from desktop.engines.text.gguf.reader import open_gguf
 
     path = tiny_ggufs(qtype)
     convert_gguf(path, tmp_path)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from desktop.engines.errors import RequestError
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.sampling import Sampler, SamplingSettings, pack_defaults
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.text.sampling import Sampler, SamplingSettings, pack_defaults
 
 
 def test_defaults_are_llama_cpps():

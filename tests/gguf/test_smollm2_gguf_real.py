@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from desktop.engines.gguf.convert import convert_gguf
-from desktop.engines.importers import import_path
-from desktop.engines.library import Library
-from desktop.engines.packs import write_manifest
+from desktop.engines.text.gguf.convert import convert_gguf
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from desktop.engines.packs.pack import write_manifest
 from tests.gguf.test_gguf_tokenizer import smollm2_gguf
 from tests.gguf.test_quant_blocks import _file_weight, _graph_weight
 
@@ -26,8 +26,8 @@ def gguf_path():
 
 
 def _answer(pack) -> str:
-    from desktop.engines.sampling import SamplingSettings
-    from desktop.engines.text import ChatRequest, TextEngine
+    from desktop.engines.text.sampling import SamplingSettings
+    from desktop.engines.text.engine import ChatRequest, TextEngine
 
     engine = TextEngine(pack)
     try:
@@ -40,7 +40,7 @@ def _answer(pack) -> str:
 def test_import_keeps_q4_1_exact_and_is_quick(gguf_path):
     import onnx
 
-    from desktop.engines.gguf.reader import open_gguf
+    from desktop.engines.text.gguf.reader import open_gguf
 
     t = time.perf_counter()
     pack = import_path(gguf_path, Library(), name="smollm2-gguf")
@@ -63,7 +63,7 @@ def test_exact_activations_answer_like_the_float_model(gguf_path, tmp_path):
     """Float activations: the file's weights evaluated as transformers evaluates them, so
     the answer is the reference's, "The capital of France is Paris." (its first token wins
     by 0.08 logits; the default int8-activation mode, like llama.cpp, flips it)."""
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     folder = tmp_path / "exact"
     folder.mkdir()

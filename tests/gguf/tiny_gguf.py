@@ -131,7 +131,7 @@ K_QUANT_SCALES = {"Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "
 
 
 def random_k_blocks(kind, rows: int, cols: int, seed: int) -> np.ndarray:
-    from desktop.engines.gguf.quant import BLOCK_LAYOUT
+    from desktop.engines.text.gguf.quant import BLOCK_LAYOUT
 
     rng = np.random.default_rng(seed)
     size, per = BLOCK_LAYOUT[kind]
@@ -159,9 +159,9 @@ def hf_greedy(model, prompt: list[int], n: int) -> list[int]:
 
 def pack_greedy(pack_dir: Path, prompt: list[int], n: int) -> list[int]:
     """Greedy tokens from the converted pack through the app's own genai backend."""
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.text_backends import open_backend
+    from desktop.engines.text.backends import open_backend
 
     backend = open_backend(load_pack(pack_dir), RuntimeSettings(), 512)
     try:

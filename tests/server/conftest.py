@@ -55,7 +55,7 @@ def _cache_key() -> str:
 def api_library(tmp_path_factory, cache_dir) -> Path:
     """A model folder with a text pack (tiny llama, 256 context), a long-context text pack,
     a voice and an image pack."""
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from tests.tiny_models import export_tiny
 
     root = tmp_path_factory.mktemp("api-library")
@@ -68,7 +68,7 @@ def api_library(tmp_path_factory, cache_dir) -> Path:
 
 
 def start_server(library_root: Path, **config):
-    from desktop.engines.library import Library
+    from desktop.engines.packs.library import Library
     from desktop.server.config import ServerConfig
     from desktop.server.run import ApiServer
 

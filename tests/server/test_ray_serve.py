@@ -85,7 +85,7 @@ def _is_loopback(ip: str) -> bool:
 
 @pytest.fixture(scope="module")
 def text_library(tmp_path_factory, cache_dir) -> Path:
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
     from tests.server.conftest import export_long_tiny
     from tests.tiny_models import export_tiny
 

@@ -20,7 +20,7 @@ def smol_pack(request):
     """The default pack setup installed (read only), else the shared export (slow when cold)."""
     from platformdirs import user_data_dir
 
-    from desktop.engines.packs import load_pack
+    from desktop.engines.packs.pack import load_pack
 
     installed = Path(user_data_dir("Atelier", appauthor=False)) / "models" / "smollm2-135m-instruct"
     if (installed / "manifest.json").is_file():

@@ -1,0 +1,1 @@
+"""Image generation: the engine, its pipelines, schedulers and the image pack importer."""

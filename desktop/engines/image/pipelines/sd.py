@@ -1,0 +1,237 @@
+"""Stable Diffusion family (SD 1.x / 2.x, LCM-distilled, turbo) over ONNX Runtime.
+
+Components, each an ONNX graph named by its manifest role: ``text_encoder``, ``unet``,
+``vae_decoder`` and, for img2img, ``vae_encoder``; plus ``tokenizer/`` and
+``scheduler/scheduler_config.json``. The same layout comes from our exporter and from
+optimum's, so both run here. Input names and dtypes are read from the graphs.
+
+Per image: seeded noise -> (img2img: encode + noise to the strength's level) -> for each
+step one UNet call with conditional and unconditional batched together (classifier-free
+guidance) -> scheduler step -> a cheap linear preview -> VAE decode at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Iterator
+
+import numpy as np
+
+from desktop.engines.image import latent_preview
+from desktop.engines.image.clip_tokenizer import ClipTokenizer
+from desktop.engines.config_limits import config_float, config_int
+from desktop.engines.errors import EngineError, PackFormatError
+from desktop.engines.events import Done, ImageResult, Notice, Step
+from desktop.engines.image.schedulers import DIFFUSERS_NAMES, make_scheduler, scheduler_names
+from desktop.engines.image.pipelines import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
+
+REQUIRED = ("text_encoder", "unet", "vae_decoder")
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}
+
+
+@register_pipeline("stable-diffusion")
+class StableDiffusionPipeline(ImagePipeline):
+    def __init__(self, pack, settings):
+        super().__init__(pack, settings)
+        cfg = pack.config
+        roles = {f.role for f in pack.files}
+        missing = [r for r in REQUIRED if r not in roles]
+        if missing:
+            raise PackFormatError(
+                f"Stable Diffusion pack '{pack.name}' is missing its {', '.join(missing)} "
+                f"component{'s' if len(missing) > 1 else ''}. Re-export or re-import the complete model folder."
+            )
+        self.tokenizer = ClipTokenizer(pack.path_of("tokenizer"))
+        self.scheduler_config = _read_json(pack, "scheduler/scheduler_config.json")
+        self.text_encoder, _ = make_image_session(pack.file_with_role("text_encoder"), settings)
+        self.unet, self.provider = make_image_session(pack.file_with_role("unet"), settings)
+        self.vae_decoder, _ = make_image_session(pack.file_with_role("vae_decoder"), settings)
+        self.vae_encoder = make_image_session(pack.file_with_role("vae_encoder"), settings)[0] if "vae_encoder" in roles else None
+        self._read_io()
+        self.latent_channels = config_int(cfg, "latent_channels", 4, pack.name)
+        self.vae_scale = config_int(cfg, "vae_scale_factor", 8, pack.name)
+        self.scaling_factor = float(cfg.get("scaling_factor", 0.18215))
+        self.shift_factor = float(cfg.get("shift_factor") or 0.0)
+        self.preview_fit = cfg.get("latent_rgb")
+        self.attention = cfg.get("attention") or {"downsample": 1, "heads": 8}
+        # LCM-distilled UNets take the guidance scale as an embedding instead of CFG
+        self.distilled = "timestep_cond" in self.unet_inputs
+        default = DIFFUSERS_NAMES.get(str(cfg.get("scheduler_class", "")), "lcm" if self.distilled else "dpmpp_2m")
+        default = cfg.get("default_scheduler", default)
+        side = config_int(cfg, "sample_size", 64, pack.name) * self.vae_scale
+        self.capabilities = capabilities(
+            prompt=True,
+            negative_prompt=not self.distilled,
+            guidance=True,
+            steps=True,
+            img2img=self.vae_encoder is not None,
+            schedulers=[default] + [n for n in scheduler_names() if n != default],
+            free_size=True,
+            size_multiple=config_int(cfg, "size_multiple", self.vae_scale, pack.name),
+            default_size=(side, side),
+            default_steps=config_int(cfg, "default_steps", 4 if self.distilled else 25, pack.name),
+            default_guidance=config_float(cfg, "default_guidance", 1.5 if self.distilled else 7.5, pack.name),
+        )
+
+    def _read_io(self) -> None:
+        te = self.text_encoder.get_inputs()[0]
+        self.text_input = (te.name, _NP_TYPES.get(te.type, np.int64))
+        self.unet_inputs = {i.name: i for i in self.unet.get_inputs()}
+        for needed in ("sample", "timestep", "encoder_hidden_states"):
+            if needed not in self.unet_inputs:
+                raise PackFormatError(f"The UNet of '{self.pack.name}' has no '{needed}' input; it is not a Stable Diffusion UNet.")
+        ts = self.unet_inputs["timestep"]
+        self.timestep_type = _NP_TYPES.get(ts.type, np.float32)
+        self.timestep_rank = len(ts.shape)
+        self.sample_type = _NP_TYPES.get(self.unet_inputs["sample"].type, np.float32)
+
+    # -- the contract --------------------------------------------------------------
+    def estimate_memory(self, request) -> int:
+        h, w = request.height // self.vae_scale, request.width // self.vae_scale
+        tokens = (h // self.attention["downsample"]) * (w // self.attention["downsample"])
+        batch = 2 if self._uses_cfg(request.guidance) else 1
+        # unfused attention holds every score (and its softmax); fused kernels work in tiles
+        per_query = 256 if self.attention.get("fused") else tokens * 2
+        attention = batch * int(self.attention["heads"]) * tokens * per_query * 4
+        decoder = request.width * request.height * config_int(self.pack.config, "vae_decoder_channels", 128, self.pack.name) * 4 * 3
+        return attention + decoder + self.pack.size_bytes
+
+    def generate(self, request) -> Iterator[Any]:
+        t0 = time.perf_counter()
+        cfg = self._uses_cfg(request.guidance)
+        texts = [request.prompt, request.negative_prompt] if cfg else [request.prompt]
+        hidden, cuts = self._encode(texts)  # one text-encoder call for both prompts
+        if cuts[0]:
+            yield Notice(f"The prompt is longer than the model reads ({self.tokenizer.max_length} tokens); it ignored: \u201c{_short(cuts[0])}\u201d.")
+        if cfg and cuts[1]:
+            yield Notice(f"The negative prompt is longer than the model reads; it ignored: \u201c{_short(cuts[1])}\u201d.")
+        cond, uncond = hidden[:1], (hidden[1:] if cfg else None)
+        sched = make_scheduler(request.scheduler, self.scheduler_config)
+        strength = request.strength if request.init_image is not None else 1.0
+        sched.set_timesteps(request.steps, strength)
+        steps = len(sched.timesteps)
+        total = steps * request.batch_count
+        unet_seconds, unet_calls = 0.0, 0
+        for n, seed in enumerate(image_seeds(request)):
+            rng = np.random.default_rng(seed)
+            noise = initial_noise(rng, self.latent_shape(request.width, request.height))
+            if request.init_image is not None:
+                latents = sched.add_noise(self._encode_image(request.init_image, rng), noise)
+            else:
+                latents = noise * np.float32(sched.init_noise_sigma)
+            for i, t in enumerate(sched.timesteps):
+                tu = time.perf_counter()
+                out = self._denoise(sched.scale_model_input(latents, i), t, cond, uncond, request.guidance)
+                unet_seconds += time.perf_counter() - tu
+                unet_calls += 1
+                latents, x0 = sched.step(out, i, latents, rng)
+                yield Step(n * steps + i + 1, total, latent_preview.preview(x0[0], self.preview_fit))
+            image = self._decode(latents)
+            yield ImageResult(image, seed, self.metadata(request, seed, index=n, steps_run=steps))
+        seconds = time.perf_counter() - t0
+        yield Done(
+            stats={
+                "seconds": round(seconds, 3),
+                "seconds_per_image": round(seconds / request.batch_count, 3),
+                "unet_calls": unet_calls,
+                "seconds_per_unet_call": round(unet_seconds / max(unet_calls, 1), 4),
+                "provider": self.provider.used,
+            }
+        )
+
+    def latent_shape(self, width: int, height: int) -> tuple[int, int, int, int]:
+        return (1, self.latent_channels, height // self.vae_scale, width // self.vae_scale)
+
+    def close(self) -> None:
+        self.text_encoder = self.unet = self.vae_decoder = self.vae_encoder = None
+
+    # -- pieces ------------------------------------------------------------------------
+    def _uses_cfg(self, guidance: float) -> bool:
+        return guidance > 1.0 and not self.distilled
+
+    def _encode(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:
+        encoded = [self.tokenizer.encode(t) for t in texts]
+        ids = np.asarray([e.ids for e in encoded], dtype=self.text_input[1])
+        hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0]
+        return hidden.astype(np.float32), [e.truncated_words for e in encoded]
+
+    def _denoise(self, x: np.ndarray, t, cond: np.ndarray, uncond: np.ndarray | None, guidance: float) -> np.ndarray:
+        batch = 2 if uncond is not None else 1
+        feeds = {
+            "sample": np.concatenate([x] * batch).astype(self.sample_type),
+            "timestep": self._timestep(t, batch),
+            "encoder_hidden_states": (np.concatenate([uncond, cond]) if uncond is not None else cond).astype(self.sample_type),
+        }
+        if self.distilled:
+            dim = self.unet_inputs["timestep_cond"].shape[1]
+            feeds["timestep_cond"] = guidance_embedding(guidance - 1.0, int(dim) if isinstance(dim, int) else 256).astype(self.sample_type)
+        try:
+            out = self.unet.run(None, feeds)[0].astype(np.float32)
+        except Exception as exc:  # ORT raises plain RuntimeErrors; name the step
+            raise EngineError(f"The UNet failed at this size or setting ({_first_line(exc)}).") from None
+        if uncond is None:
+            return out
+        out_uncond, out_cond = out[:1], out[1:]
+        return out_uncond + np.float32(guidance) * (out_cond - out_uncond)
+
+    def _timestep(self, t, batch: int) -> np.ndarray:
+        if self.timestep_rank == 0:
+            return np.asarray(t, dtype=self.timestep_type)
+        return np.full((batch,), t, dtype=self.timestep_type)
+
+    def _encode_image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pixels = (image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        out = self.vae_encoder.run(None, {self.vae_encoder.get_inputs()[0].name: pixels})[0].astype(np.float32)
+        if out.shape[1] == 2 * self.latent_channels:  # mean and log-variance: sample, like diffusers
+            mean, logvar = out[:, : self.latent_channels], np.clip(out[:, self.latent_channels :], -30.0, 20.0)
+            out = mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape, dtype=np.float32)
+        return ((out - self.shift_factor) * self.scaling_factor).astype(np.float32)
+
+    def encode_for_preview_fit(self, images: np.ndarray) -> np.ndarray:
+        """Scaled latent means of NCHW images (used to fit the preview map)."""
+        out = self.vae_encoder.run(None, {self.vae_encoder.get_inputs()[0].name: images.astype(np.float32)})[0]
+        return (out[:, : self.latent_channels] - self.shift_factor) * self.scaling_factor
+
+    def _decode(self, latents: np.ndarray) -> np.ndarray:
+        z = latents / np.float32(self.scaling_factor) + np.float32(self.shift_factor)
+        image = self.vae_decoder.run(None, {self.vae_decoder.get_inputs()[0].name: z.astype(np.float32)})[0]
+        image = np.clip(image[0].astype(np.float32) / 2 + 0.5, 0, 1).transpose(1, 2, 0)
+        return np.round(image * 255).astype(np.uint8)
+
+
+def initial_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """The starting latents of one image: the first draw from the image's seeded RNG.
+    Validation and tests hand the same array to diffusers to compare like with like."""
+    return rng.standard_normal(shape, dtype=np.float32)
+
+
+def guidance_embedding(w: float, dim: int) -> np.ndarray:
+    """Sinusoidal embedding of the guidance scale for LCM-distilled UNets (as diffusers)."""
+    half = dim // 2
+    freqs = np.exp(np.arange(half, dtype=np.float32) * -(np.log(10000.0) / (half - 1)))
+    emb = np.float32(w * 1000.0) * freqs[None, :]
+    out = np.concatenate([np.sin(emb), np.cos(emb)], axis=1)
+    if dim % 2:
+        out = np.pad(out, ((0, 0), (0, 1)))
+    return out.astype(np.float32)
+
+
+def _read_json(pack, relative: str) -> dict:
+    path = pack.path_of(relative)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PackFormatError(f"'{relative}' in pack '{pack.name}' is not valid JSON.") from None
+    return data if isinstance(data, dict) else {}
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__

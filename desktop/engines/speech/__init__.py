@@ -1,0 +1,1 @@
+"""Speech: the engine, the voices, phonemes, sentences and the voice pack importer."""

@@ -1,0 +1,1 @@
+"""Text generation: the engine, its ONNX Runtime backends, sampling, chat templates and GGUF import."""

@@ -1,0 +1,255 @@
+"""The llama-family decoder graph, built from GGUF tensors in the genai model builder's layout.
+
+Same inputs, outputs and fused ops as onnxruntime-genai's builder emits for llama
+(SimplifiedLayerNormalization / SkipSimplifiedLayerNormalization, one packed QKV
+projection into GroupQueryAttention with rotary inside, gate+up as one projection and a
+Split, SiLU, 8-bit head), so ``GenaiBackend`` runs it unchanged. Only the projections
+differ: they carry the file's own quant blocks (see :mod:`.quant`). A block with a float
+minimum (Q4_1, Q5_1, K-quants) uses the kernel's fast integer-zero-point path plus an exact
+float correction ``blocksums(A) @ offsets``: a [K/32, N] matmul, 1/32 of the work.
+
+GGUF stores llama's Q and K rows permuted for llama.cpp's interleaved rotary; they are put
+back in the Hugging Face order here (whole rows move, blocks stay intact), so the graph
+uses GroupQueryAttention's standard (non-interleaved) rotary like the builder's graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto
+
+from desktop.engines.text.gguf.emit import GraphWriter
+from desktop.engines.text.gguf.quant import BlockWeight, concat_rows, decode, pack_data, pack_zero_points, same_form
+from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, Tensor, require_supported
+
+F32, I64, I32 = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32
+
+
+class LlamaGraph:
+    def __init__(self, gf: GGUFFile, w: GraphWriter, hp: dict, exact_activations: bool = False):
+        """``exact_activations``: projections at accuracy level 1 (float activations) and the
+        head compensated (see linear_to), so logits match a float evaluation of the file's
+        weights to ~1e-3; ~2.5x slower decode. Otherwise level 4: activations rounded to int8
+        per block of 32, the arithmetic llama.cpp itself uses for these quant types."""
+        self.gf, self.w, self.hp, self.head_compensation = gf, w, hp, exact_activations
+        self.levels = {"": 1 if exact_activations else 4, "head": 4}
+        self.counts: dict[str, int] = {}
+        self._tied = None  # the one weight both the embedding and the head read
+        self._shared = None
+
+    # -- tensors -------------------------------------------------------------------------
+    def tensor(self, name: str, required: bool = True) -> Tensor | None:
+        t = self.gf.tensors.get(name)
+        if t is None and required:
+            raise GGUFFormatError(f"'{self.gf.path.name}' has no tensor '{name}'; it is not a complete {self.gf.architecture} model.")
+        if t is not None:
+            require_supported(self.gf, t)
+        return t
+
+    def weight(self, name: str, rows: int, cols: int, heads: int = 0):
+        t = self.tensor(name)
+        if (t.rows, t.cols) != (rows, cols):
+            raise GGUFFormatError(f"'{self.gf.path.name}': tensor '{name}' is {t.rows}x{t.cols}, the metadata implies {rows}x{cols}.")
+        value = decode(t.kind, t.read(), rows, cols)
+        self.counts[t.kind.name] = self.counts.get(t.kind.name, 0) + 1
+        if heads:  # undo the rotary row permutation (see module docstring)
+            hd = rows // heads
+            order = np.arange(rows).reshape(heads, hd // 2, 2).transpose(0, 2, 1).reshape(-1)
+            value = value.take_rows(order) if isinstance(value, BlockWeight) else value[order]
+        return value
+
+    def vector(self, name: str, size: int) -> str:
+        t = self.tensor(name)
+        if t.rows * t.cols != size:
+            raise GGUFFormatError(f"'{self.gf.path.name}': tensor '{name}' has {t.rows * t.cols} values, expected {size}.")
+        return self.w.constant(name, decode(t.kind, t.read(), 1, size).reshape(size))
+
+    # -- ops -----------------------------------------------------------------------------
+    def linear(self, a: str, parts: list, base: str, level: str = "") -> list[str]:
+        """``a @ W.T`` for each of ``parts`` (weights [N, K]); one op when they share a form."""
+        if len(parts) > 1 and not same_form(parts):
+            return [self.linear(a, [p], f"{base}_{i}", level)[0] for i, p in enumerate(parts)]
+        widths = [p.rows if isinstance(p, BlockWeight) else p.shape[0] for p in parts]
+        if isinstance(parts[0], BlockWeight):
+            weight = concat_rows(parts) if len(parts) > 1 else parts[0]
+            out = self._matmul_nbits(a, weight, base, self.levels[level])
+        else:
+            weight = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
+            out = self.w.node("MatMul", [a, self.w.constant(base + ".weight", np.ascontiguousarray(weight.T))], name=base + "/MatMul")[0]
+        if len(parts) == 1:
+            return [out]
+        sizes = self.w.constant(base + ".split_sizes", np.array(widths, np.int64))
+        return self.w.node("Split", [out, sizes], len(parts), name=base + "/Split", axis=-1)
+
+    def _block_data(self, wt: BlockWeight, base: str) -> list[str]:
+        """qweight and scales, written once even when a tied embedding reads them too."""
+        if self._shared is not None and self._shared[0] is wt:
+            return self._shared[1]
+        names = [self.w.constant(base + ".qweight", pack_data(wt)), self.w.constant(base + ".scales", wt.scale)]
+        if wt is self._tied:
+            self._shared = (wt, names)
+        return names
+
+    def _matmul_nbits(self, a: str, wt: BlockWeight, base: str, level: int) -> str:
+        names = list(self._block_data(wt, base))
+        zero = pack_zero_points(wt)
+        if zero is not None:
+            names.append(self.w.constant(base + ".zero_points", zero))
+        out = self.w.node(
+            "MatMulNBits", [a, *names], name=base + "/MatMulNBits", domain="com.microsoft",
+            K=wt.cols, N=wt.rows, bits=wt.bits, block_size=wt.block, accuracy_level=level,
+        )[0]
+        if wt.offset is None:
+            return out
+        # exact float minimum: y += blocksums(a) @ offsets  (offsets [K/block, N])
+        blocks = wt.cols // wt.block
+        shape = self.w.constant(base + ".block_shape", np.array([0, 0, blocks, wt.block], np.int64))
+        axes = self.w.constant(base + ".last_axis", np.array([-1], np.int64))
+        grouped = self.w.node("Reshape", [a, shape], name=base + "/Blocks")[0]
+        sums = self.w.node("ReduceSum", [grouped, axes], name=base + "/BlockSums", keepdims=0)[0]
+        offsets = self.w.constant(base + ".offsets", np.ascontiguousarray(wt.offset.T))
+        correction = self.w.node("MatMul", [sums, offsets], name=base + "/Offsets")[0]
+        return self.w.node("Add", [out, correction], name=base + "/AddOffsets")[0]
+
+    # -- the model -----------------------------------------------------------------------
+    def build(self) -> None:
+        hp, w = self.hp, self.w
+        d, layers, heads, kv, hd, ff, vocab = (hp[k] for k in ("hidden", "layers", "heads", "kv_heads", "head_dim", "ffn", "vocab"))
+        w.input("input_ids", I64, ["batch_size", "sequence_length"])
+        w.input("attention_mask", I64, ["batch_size", "total_sequence_length"])
+        for kind in ("key", "value"):
+            for i in range(layers):
+                w.input(f"past_key_values.{i}.{kind}", F32, ["batch_size", kv, "past_sequence_length", hd])
+        one = w.constant("/model/constants/INT64/[1]", np.array([1], np.int64))
+        total = w.node("ReduceSum", ["attention_mask", one], name="/model/attn_mask/ReduceSum", keepdims=0)[0]
+        seqlens = w.node("Cast", [w.node("Sub", [total, one], name="/model/attn_mask/Sub")[0]], name="/model/attn_mask/SeqLensK", to=I32)[0]
+        shape = w.node("Shape", ["attention_mask"], name="/model/attn_mask/Shape")[0]
+        width = w.node("Gather", [shape, w.constant("/model/constants/INT64/1", np.array(1, np.int64))], name="/model/attn_mask/Gather", axis=0)[0]
+        total_len = w.node("Cast", [width], name="/model/attn_mask/TotalLength", to=I32)[0]
+        cos, sin = self._rotary_caches()
+
+        embed_t = self.tensor("token_embd.weight")
+        embed = self.weight("token_embd.weight", vocab, d)
+        head = self.weight("output.weight", vocab, d) if "output.weight" in self.gf.tensors else embed
+        self._tied = embed if head is embed else None
+        x = self._embedding(embed, head is embed)
+        eps = hp["eps"]
+        residual, h = x, w.node("SimplifiedLayerNormalization", [x, self.vector("blk.0.attn_norm.weight", d)], name="/model/layers.0/input_layernorm", epsilon=eps, axis=-1, stash_type=1)[0]
+        for i in range(layers):
+            p, base = f"blk.{i}.", f"/model/layers.{i}"
+            # only llama files carry llama.cpp's interleaved-rotary row order (qwen2 is NeoX-style)
+            permuted = self.gf.architecture == "llama"
+            q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads if permuted else 0)
+            k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv if permuted else 0)
+            v = self.weight(p + "attn_v.weight", kv * hd, d)
+            qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj")
+            del q, k, v
+            qkv = self._qkv_bias(p, qkv, [heads * hd, kv * hd, kv * hd], base + "/attn/qkv_proj")
+            query, key, value = (qkv[0], "", "") if len(qkv) == 1 else qkv
+            attn = w.node(
+                "GroupQueryAttention",
+                [query, key, value, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens, total_len, cos, sin],
+                [base + "/attn/output_0", f"present.{i}.key", f"present.{i}.value"],
+                name=base + "/attn/GroupQueryAttention", domain="com.microsoft",
+                num_heads=heads, kv_num_heads=kv, scale=float(hd**-0.5), do_rotary=1, rotary_interleaved=0, local_window_size=-1, softcap=0.0,
+            )[0]
+            o = self.linear(attn, [self.weight(p + "attn_output.weight", d, heads * hd)], base + "/attn/o_proj")[0]
+            h, residual = self._skip_norm(residual, o, self.vector(p + "ffn_norm.weight", d), base + "/post_attention_layernorm")
+            gate, up = self.linear(h, [self.weight(p + "ffn_gate.weight", ff, d), self.weight(p + "ffn_up.weight", ff, d)], base + "/mlp/gate_up_proj")
+            act = w.node("Mul", [gate, w.node("Sigmoid", [gate], name=base + "/mlp/act_fn/Sigmoid")[0]], name=base + "/mlp/act_fn/Mul")[0]
+            down = self.linear(w.node("Mul", [act, up], name=base + "/mlp/Mul")[0], [self.weight(p + "ffn_down.weight", d, ff)], base + "/mlp/down_proj")[0]
+            norm = f"blk.{i + 1}.attn_norm.weight" if i + 1 < layers else "output_norm.weight"
+            where = f"/model/layers.{i + 1}/input_layernorm" if i + 1 < layers else "/model/final_norm"
+            h, residual = self._skip_norm(residual, down, self.vector(norm, d), where)
+        self.linear_to(h, head, "logits")
+        w.output("logits", F32, ["batch_size", "sequence_length", vocab])
+        for i in range(layers):
+            for kind in ("key", "value"):
+                w.output(f"present.{i}.{kind}", F32, ["batch_size", kv, "total_sequence_length", hd])
+        self.embedding_type = embed_t.kind.name
+
+    def _qkv_bias(self, p: str, outs: list[str], widths: list[int], base: str) -> list[str]:
+        """Qwen2-style Q/K/V biases (float, like the file keeps them), added after the projection."""
+        names = [p + f"attn_{x}.bias" for x in "qkv"]
+        if not any(n in self.gf.tensors for n in names):
+            return outs
+        biases = [self.gf.tensors.get(n) for n in names]
+        values = [np.zeros(w, np.float32) if t is None else decode(t.kind, t.read(), 1, w).reshape(w) for t, w in zip(biases, widths)]
+        if len(outs) == 1:
+            values = [np.concatenate(values)]
+        return [self.w.node("Add", [o, self.w.constant(f"{base}.bias_{i}", b)], name=f"{base}/AddBias_{i}")[0] for i, (o, b) in enumerate(zip(outs, values))]
+
+    def linear_to(self, a: str, weight, out_name: str) -> None:
+        """The output head at accuracy level 4 (at level 1 an 8-bit kernel dequantizes its whole
+        table per call: 13x slower decode). Level 4 rounds the hidden state to int8 per block,
+        which moves logits by ~1 and flips close calls (SmolLM2's first answer token wins by
+        0.08). So the rounding residual goes through the same weights once more: the error
+        left is the residual's own rounding, 1/254 of it, for one extra head matmul."""
+        out = self.linear(a, [weight], "/lm_head", "head")[0]
+        if self.head_compensation and isinstance(weight, BlockWeight):
+            residual = self._int8_block_residual(a, weight.block, weight.cols, "/lm_head/residual")
+            again = self.linear(residual, [weight], "/lm_head/again", "head")[0]
+            out = self.w.node("Add", [out, again], name="/lm_head/Compensated")[0]
+        self.w.node("Identity", [out], [out_name], name="/lm_head/Output")
+
+    def _int8_block_residual(self, a: str, block: int, k: int, base: str) -> str:
+        """``a`` minus its symmetric int8 rounding per block, as the level-4 kernel rounds it."""
+        w = self.w
+        blocks = w.node("Reshape", [a, w.constant(base + ".block_shape", np.array([0, 0, k // block, block], np.int64))], name=base + "/Blocks")[0]
+        amax = w.node("ReduceMax", [w.node("Abs", [blocks], name=base + "/Abs")[0], w.constant(base + ".last_axis", np.array([-1], np.int64))], name=base + "/AbsMax", keepdims=1)[0]
+        scale = w.node("Div", [amax, w.constant(base + ".int8_max", np.array(127.0, np.float32))], name=base + "/Scale")[0]
+        safe = w.node("Max", [scale, w.constant(base + ".tiny", np.array(1e-30, np.float32))], name=base + "/SafeScale")[0]
+        rounded = w.node("Mul", [w.node("Round", [w.node("Div", [blocks, safe], name=base + "/Div")[0]], name=base + "/Round")[0], safe], name=base + "/Rounded")[0]
+        rest = w.node("Sub", [blocks, rounded], name=base + "/Residual")[0]
+        return w.node("Reshape", [rest, w.constant(base + ".flat_shape", np.array([0, 0, k], np.int64))], name=base + "/Rows")[0]
+
+    def _skip_norm(self, residual: str, x: str, gamma: str, name: str) -> tuple[str, str]:
+        outs = self.w.node(
+            "SkipSimplifiedLayerNormalization", [residual, x, gamma], [name + "/output_0", "", "", name + "/output_3"],
+            name=name + "/SkipLayerNorm", domain="com.microsoft", epsilon=self.hp["eps"],
+        )
+        return outs[0], outs[3]
+
+    def _embedding(self, embed, tied: bool) -> str:
+        """Token lookup reading the file's own blocks (8-bit storage, 4-bit values widened) so
+        no float copy of the table is made; a float minimum is added per block after."""
+        w = self.w
+        ids = "input_ids"
+        if not isinstance(embed, BlockWeight):
+            table = w.constant("model.embed_tokens.weight", embed)
+            return w.node("Gather", [table, ids], name="/model/embed_tokens/Gather", axis=0)[0]
+        vocab, blocks = embed.scale.shape
+        if embed.bits == 8:  # the 8-bit table [vocab, blocks, block] is the embedding [vocab, K] block-quantized
+            data, scales = self._block_data(embed, "/lm_head" if tied else "model.embed_tokens")
+            table_shape = w.constant("model.embed_tokens.table_shape", np.array([vocab, blocks * embed.block], np.int64))
+            data = w.node("Reshape", [data, table_shape], name="/model/embed_tokens/AsTable")[0]
+        else:  # 4-bit values widened to bytes: the lookup reads one row, the head keeps 4 bits
+            data = w.constant("model.embed_tokens.qweight", np.ascontiguousarray(embed.q.reshape(vocab, -1)))
+            scales = w.constant("model.embed_tokens.scales", embed.scale)
+        inputs = [data, ids, scales]
+        if embed.bits != 8 or embed.zero is not None:  # the 8-bit op's default zero point is 128
+            zero = embed.zero if embed.zero is not None else np.full((vocab, blocks), 2 ** (embed.bits - 1), np.uint8)
+            inputs.append(w.constant("model.embed_tokens.zero_points", zero))
+        x = w.node(
+            "GatherBlockQuantized", inputs, name="/model/embed_tokens/GatherBlockQuantized", domain="com.microsoft",
+            bits=8, block_size=embed.block, gather_axis=0, quantize_axis=1,
+        )[0]
+        if embed.offset is None:
+            return x
+        offs = w.node("Gather", [w.constant("model.embed_tokens.offsets", embed.offset), ids], name="/model/embed_tokens/GatherOffsets", axis=0)[0]
+        grouped = w.node("Reshape", [x, w.constant("/model/embed_tokens.block_shape", np.array([0, 0, blocks, embed.block], np.int64))], name="/model/embed_tokens/Blocks")[0]
+        widened = w.node("Unsqueeze", [offs, w.constant("/model/embed_tokens.last_axis", np.array([-1], np.int64))], name="/model/embed_tokens/OffsetAxis")[0]
+        added = w.node("Add", [grouped, widened], name="/model/embed_tokens/AddOffsets")[0]
+        flat = w.constant("/model/embed_tokens.flat_shape", np.array([0, 0, blocks * embed.block], np.int64))
+        return w.node("Reshape", [added, flat], name="/model/embed_tokens/Rows")[0]
+
+    def _rotary_caches(self) -> tuple[str, str]:
+        hp = self.hp
+        dim = hp["rope_dim"]
+        inv_freq = 1.0 / (hp["rope_base"] ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
+        factors = self.gf.tensors.get("rope_freqs.weight")  # Llama 3.1+: per-frequency scaling
+        if factors is not None:
+            inv_freq = inv_freq / decode(factors.kind, factors.read(), 1, factors.cols).reshape(-1)[: dim // 2].astype(np.float64)
+        positions = np.arange(hp["context"], dtype=np.float64) / hp["rope_linear_factor"]
+        angles = np.outer(positions, inv_freq)
+        return self.w.constant("cos_cache", np.cos(angles).astype(np.float32)), self.w.constant("sin_cache", np.sin(angles).astype(np.float32))
