@@ -6,7 +6,7 @@ import sys
 def main() -> int:
     # First of all, before onnxruntime can load: its native telemetry client only obeys
     # ORT_DISABLE_TELEMETRY in the environment (children inherit it). Imports nothing heavy.
-    from desktop.telemetry_switch import switch_off_native_telemetry
+    from desktop.offline.telemetry_switch import switch_off_native_telemetry
 
     switch_off_native_telemetry()
     # Then telemetry switches off and internet sockets refused for this process

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.errors import RequestError
 from desktop.engines.providers import CHOICES, max_threads, resolve_order
-from desktop.offline_checks import CheckResult, run_checks
+from desktop.offline.checks import CheckResult, run_checks
 from desktop.engines.packs.library import data_dir
 from desktop.settings import AppSettings
 from desktop.ui.open_folder import open_folder
@@ -275,7 +275,7 @@ class SettingsPage(QWidget):
         self.offered.setText(f"This onnxruntime build offers: {', '.join(p.upper() for p in offered)}.")
 
     def run_offline_checks(self) -> GeneratorWorker | None:
-        """Run the checks registered in desktop/offline_checks.py; some scan the app's
+        """Run the checks registered in desktop/offline/checks.py; some scan the app's
         sources, so they run in a worker."""
         if self._checks is not None:
             return None

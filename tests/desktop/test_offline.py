@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from desktop import offline
+from desktop.offline import app_checks, guard, telemetry_switch
+from desktop.offline.checks import run_checks
 from tests.offline_jobs import JOBS, SLOW_JOBS, count_attempts
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 from tests.tiny_sd import tiny_sd_pack
@@ -48,38 +50,54 @@ def test_guard_follows_python_child_processes(tmp_path):
     assert len(attempts) == 1 and "AF_INET6" in attempts[0].what
 
 
-def test_offline_report_lists_what_was_checked(monkeypatch):
+APP_CHECKS = [
+    "No network sockets open in this process",
+    "Network guard refuses internet sockets",
+    "No update checks or network code in the app",
+    "Telemetry switched off (onnxruntime, genai, Hugging Face)",
+    "Fonts and icons are local",
+]
+HUB_CHECK = "Exports of local files run with Hugging Face offline"
+
+
+def test_offline_checks_list_what_was_checked(monkeypatch):
     monkeypatch.delenv(offline.ALLOW_ENV, raising=False)
-    for key in offline.TELEMETRY_OFF_ENV:
+    for key in telemetry_switch.TELEMETRY_OFF_ENV:
         monkeypatch.delenv(key, raising=False)
-    report = offline.offline_report()
-    titles = [c.title for c in report.checks]
-    assert titles == ["Network guard", "No network code", "Telemetry off", "Offline exports", "Local fonts and icons"]
-    by_title = {c.title: c for c in report.checks}
-    assert by_title["No network code"].ok, by_title["No network code"].detail
-    assert by_title["Offline exports"].ok, by_title["Offline exports"].detail
-    assert by_title["Local fonts and icons"].ok, by_title["Local fonts and icons"].detail
-    assert not by_title["Telemetry off"].ok  # nothing set yet in this process
+    monkeypatch.setattr(guard, "_RUNTIME_GUARD", None)
+    results = {r.name: r for r in run_checks()}
+    assert list(results) == [*APP_CHECKS, HUB_CHECK]  # the export side's check arrives through the registry
+    for name in ("No update checks or network code in the app", HUB_CHECK, "Fonts and icons are local"):
+        assert results[name].ok, results[name].detail
+    assert not results["Telemetry switched off (onnxruntime, genai, Hugging Face)"].ok  # nothing set yet in this process
+    assert not results["Network guard refuses internet sockets"].ok
     assert os.environ.get("HF_HUB_OFFLINE") == "1"  # conftest's value survives the export check
 
-    guard = offline.NetworkGuard(block=True).install()
-    monkeypatch.setattr(offline, "_RUNTIME_GUARD", guard)
+    installed = offline.NetworkGuard(block=True).install()
+    monkeypatch.setattr(guard, "_RUNTIME_GUARD", installed)
     # as main.py leaves it (pytest itself did not start through main.py; see test_offline_telemetry.py)
-    from desktop import telemetry_switch
-
     monkeypatch.setattr(telemetry_switch, "_NATIVE_SWITCH", "at start")
     monkeypatch.setenv(telemetry_switch.NATIVE_TELEMETRY_ENV, "1")
     try:
         offline.apply_offline_defaults()
-        report = offline.offline_report()
-        assert report.ok, report.lines()
-        assert report.summary() == "Offline: verified"
+        results = list(run_checks())
+        assert all(r.ok for r in results), [f"{r.name}: {r.detail}" for r in results]
         with pytest.raises(offline.NetworkBlockedError):
             socket.getaddrinfo("example.org", 80)
-        report = offline.offline_report()
-        assert not report.ok and "example.org" in report.checks[0].detail
+        row = {r.name: r for r in run_checks()}["Network guard refuses internet sockets"]
+        assert not row.ok and "example.org" in row.detail
     finally:
-        guard.uninstall()
+        installed.uninstall()
+
+
+def test_a_check_provider_that_is_not_installed_is_skipped_but_a_broken_one_raises(tmp_path, monkeypatch):
+    from desktop.offline.checks import load_providers
+
+    assert load_providers(("desktop.offline.app_checks", "no_such_package.checks", "desktop.offline.no_such_module")) == ["desktop.offline.app_checks"]
+    (tmp_path / "broken_checks.py").write_text("import no_such_dependency_of_a_provider\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError):
+        load_providers(("broken_checks",))
 
 
 def test_source_scan_finds_a_network_import(tmp_path):
@@ -87,7 +105,7 @@ def test_source_scan_finds_a_network_import(tmp_path):
     bad.write_text("import json\nfrom urllib.request import urlopen\nfrom PySide6 import QtNetwork\n")
     fine = tmp_path / "fine.py"
     fine.write_text("from desktop.engines.requests_helper import x\nimport socketserver_like_name\n")
-    hits = offline.network_imports([bad, fine])
+    hits = app_checks.network_imports([bad, fine])
     assert hits == ["updater.py: urllib.request", "updater.py: PySide6.QtNetwork"]
 
 
@@ -156,10 +174,7 @@ def test_cli_jobs_succeed_without_a_network(tmp_path, tiny_text_pack, tiny_text_
 
 
 def test_settings_offline_status_runs_these_checks():
-    from desktop.offline_checks import run_checks
-
     results = {r.name: r for r in run_checks()}
-    ours = ["Network guard refuses internet sockets", "No update checks or network code in the app", "Telemetry switched off (onnxruntime, genai, Hugging Face)", "Exports of local files run with Hugging Face offline", "Fonts and icons are local"]
-    assert all(name in results for name in ours), sorted(results)
+    assert all(name in results for name in [*APP_CHECKS, HUB_CHECK]), sorted(results)
     assert results["No update checks or network code in the app"].ok
     assert "modules scanned" in results["No update checks or network code in the app"].detail

@@ -4,7 +4,7 @@ onnxruntime's and onnxruntime-genai's Linux wheels carry a native 1DS client tha
 ``~/.cache/Microsoft/DeveloperTools/.onnxruntime`` on every job and resolves Microsoft's
 collector during long jobs, from a thread Python's socket guard cannot see. Only
 ``ORT_DISABLE_TELEMETRY=1`` in the environment before the library loads stops it; main.py
-and the bundle's runtime hook set it (desktop/telemetry_switch.py). The slow test watches
+and the bundle's runtime hook set it (desktop/offline/telemetry_switch.py). The slow test watches
 the real window running real speech jobs for 45 s under ``strace -f``.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import onnxruntime  # noqa: F401 - loaded now, while conftest's switch is set, never later without it
 import pytest
 
-from desktop import telemetry_switch as ts
+from desktop.offline import telemetry_switch as ts
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 from tests.tiny_sources import tiny_text_source  # noqa: F401 - fixture
 
@@ -76,13 +76,13 @@ def test_the_users_own_value_is_kept_and_reported_truthfully(fresh_switch, monke
 
 
 def test_set_before_start_is_read_from_the_process_start_environment(tmp_path):
-    code = "from desktop import telemetry_switch as ts; print(ts.switch_off_native_telemetry()); print(ts.native_telemetry_status()[1])"
+    code = "from desktop.offline import telemetry_switch as ts; print(ts.switch_off_native_telemetry()); print(ts.native_telemetry_status()[1])"
     out = subprocess.run([sys.executable, "-c", code], env=clean_env(tmp_path / "h", **{ENV: "1"}), capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["before start", "onnxruntime and onnxruntime-genai telemetry: off (ORT_DISABLE_TELEMETRY=1 set before start)"]
 
 
 def test_the_settings_offline_status_shows_the_switch():
-    from desktop.offline_checks import run_checks
+    from desktop.offline.checks import run_checks
 
     row = {r.name: r for r in run_checks()}["Telemetry switched off (onnxruntime, genai, Hugging Face)"]
     assert "ORT_DISABLE_TELEMETRY" in row.detail and "onnxruntime" in row.detail
@@ -93,7 +93,7 @@ def test_child_processes_inherit_the_switch(tmp_path):
     child = f"import os; print(os.environ.get({ENV!r}))"
     code = (
         "import multiprocessing as mp, os, subprocess, sys\n"
-        "from desktop.telemetry_switch import switch_off_native_telemetry\n"
+        "from desktop.offline.telemetry_switch import switch_off_native_telemetry\n"
         f"def read(): return os.environ.get({ENV!r})\n"
         "if __name__ == '__main__':\n"
         "    switch_off_native_telemetry()  # what main.py does first\n"

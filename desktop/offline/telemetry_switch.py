@@ -1,4 +1,7 @@
-"""onnxruntime's native telemetry: a switch that must be in the environment before it loads.
+"""Telemetry off: the switches of every library Atelier embeds, set at start.
+
+The one that matters most is onnxruntime's native telemetry, a switch that must be in the
+environment before the library loads.
 
 onnxruntime's and onnxruntime-genai's Linux wheels carry a native 1DS telemetry client. On
 every job it writes ``~/.cache/Microsoft/DeveloperTools/.onnxruntime/`` (a device id and a
@@ -9,7 +12,8 @@ sees. ``onnxruntime.disable_telemetry_events()`` does not stop it. Both librarie
 (a 40 s Piper speech job): without it 20 inet/netlink sockets, 8 connects to port 53 and
 both files; with it set in-process before the import, or before start, none of these.
 
-Qt-free and import-free (no onnxruntime here), so ``main.py`` can call it first.
+Qt-free and import-free (no onnxruntime here, nor in ``desktop.offline``'s ``__init__``),
+so ``main.py`` can call it first.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ _REEXEC_MARK = "ATELIER_TELEMETRY_REEXEC"  # set on the re-executed process: nev
 # was loaded before the switch and re-executing was impossible), None (not prepared:
 # Atelier's modules used as a library, e.g. by tests).
 _NATIVE_SWITCH: str | None = None
+
+# Telemetry / phone-home switches of the Python libraries that may run inside Atelier. Set
+# (only when the user has not chosen otherwise) at start of the app and the CLI.
+TELEMETRY_OFF_ENV = {
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "DO_NOT_TRACK": "1",
+    "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+}
 
 
 def switch_off_native_telemetry(argv: list[str] | None = None, execv=os.execv) -> str:
@@ -93,3 +105,36 @@ def native_telemetry_status() -> tuple[bool, str]:
     if loaded:
         return False, f"onnxruntime telemetry: uncertain ({NATIVE_TELEMETRY_ENV}=1 is set, but this process did not start through Atelier and {', '.join(loaded)} may have loaded first)"
     return True, f"onnxruntime and onnxruntime-genai telemetry: off ({NATIVE_TELEMETRY_ENV}=1 set before either library loaded)"
+
+
+def apply_offline_defaults(runtime: bool = True) -> None:
+    """Telemetry off for every library we embed (the user's explicit choice wins).
+    ``runtime=False`` leaves onnxruntime's own switch to :func:`disable_runtime_telemetry`
+    at the first model load: importing onnxruntime costs ~0.3 s of the window's start."""
+    for key, value in TELEMETRY_OFF_ENV.items():
+        os.environ.setdefault(key, value)
+    # for code that reaches here without main.py (scripts, tests): before the import below
+    os.environ.setdefault(NATIVE_TELEMETRY_ENV, "1")
+    if runtime:
+        disable_runtime_telemetry()
+
+
+def disable_runtime_telemetry() -> dict[str, str]:
+    """The Python-level switch of onnxruntime / onnxruntime-genai; the window's engine loader
+    calls this before it creates the first session (desktop/ui/engine_slot.py). Alone it
+    does NOT stop their native 1DS client (files and DNS lookups still happen): the
+    environment switch (:func:`switch_off_native_telemetry`) does; this is a second layer."""
+    status = {}
+    for module in NATIVE_RUNTIME_MODULES:
+        try:
+            mod = __import__(module)
+        except ImportError:
+            status[module] = "not installed"
+            continue
+        off = getattr(mod, "disable_telemetry_events", None)
+        if callable(off):
+            off()
+            status[module] = "disabled"
+        else:
+            status[module] = "has no telemetry switch"
+    return status
