@@ -26,7 +26,7 @@ def run(args) -> int:
 
 
 def _audit(rest: list[str]) -> None:
-    """One record in the local audit log per finished export (issue 5)."""
+    """One record in the local audit log per finished export, so a user can prove what made a pack."""
     from exporters.__main__ import build_parser
 
     from desktop.audit import record_job

@@ -45,7 +45,7 @@ def run(args) -> int:
         pack = import_path(args.path, lib, name=args.name)
         from desktop.audit import record_job
 
-        record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # issue 5: local audit log
+        record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed
         out(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
         return 0
     if args.action == "verify":

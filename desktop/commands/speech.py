@@ -62,7 +62,7 @@ def run(args) -> int:
         raise RequestError(f"{args.out.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
     from desktop.audit import record_job
 
-    record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # issue 5: local audit log
+    record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # the audit log proves which pack made the file
     err(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})")
     if args.stats:
         err(" ".join(f"{k}={v}" for k, v in stats.items()))

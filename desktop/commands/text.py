@@ -58,7 +58,7 @@ def run(args) -> int:
 
 
 def _audit(pack, request, done, reply: str) -> None:
-    """One record in the local audit log per finished reply (issue 5)."""
+    """One record in the local audit log per finished reply, so a user can prove what made it."""
     from dataclasses import asdict
 
     from desktop.audit import record_job

@@ -101,7 +101,7 @@ def test_offline_status_lists_what_was_checked(qtbot, ctx):  # noqa: F811
     assert shown.startswith("Offline:")
     names = {r.name for r in page.offline_results}
     assert "No network sockets open in this process" in names  # the shell's own check
-    assert "Network guard refuses internet sockets" in names  # issue 5's, through the hook
+    assert "Network guard refuses internet sockets" in names  # the app's own checks, through the registry
     for r in page.offline_results:  # every check is listed with what it looked at
         assert f"{r.name}: {r.detail}" in shown
 

@@ -308,7 +308,7 @@ def _check_schema(manifest: Any, where: Path) -> None:
 
 
 def _check_extras(entry: dict[str, Any], seen: set[str], where: Path) -> None:
-    """Per-file limits added for hostile packs (issue 5): sizes, duplicates, roles."""
+    """Per-file limits, because a pack may be hostile: sizes, duplicates, roles."""
     path = entry["path"]
     if len(path) > MAX_PATH_CHARS:
         raise PackFormatError(f"{where}: a file path of {len(path):,} characters is not plausible.")

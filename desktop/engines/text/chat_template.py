@@ -73,7 +73,7 @@ class ChatTemplate:
             raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
         except (ArithmeticError, RecursionError, TypeError, ValueError, LookupError, AttributeError) as exc:
             # A template from a pack can also trip the sandbox's range limit or plain Python
-            # errors; it is still the pack's template failing (issue 5 fuzzing).
+            # errors; it is still the pack's template failing, so the user hears about the pack.
             raise PackFormatError(f"The pack's chat template failed on this conversation: {exc}") from None
 
 

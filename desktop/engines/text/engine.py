@@ -53,7 +53,7 @@ class ChatRequest:
     raw: bool = False  # one user message encoded as is, without the chat template (/v1/completions)
 
     def validate(self) -> None:
-        # Types first (issue 5 fuzzing): a request built from a file or by a script with the
+        # Types first: a request built from a file or by a script with the
         # wrong types must be refused with words, not crash with a TypeError.
         if not isinstance(self.messages, list) or not all(isinstance(m, dict) for m in self.messages):
             raise RequestError("The conversation must be a list of messages.")

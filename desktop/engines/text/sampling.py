@@ -27,7 +27,8 @@ class SamplingSettings:
     min_p: float = 0.05  # drop tokens below this fraction of the top token's probability; 0 disables
 
     def validate(self) -> None:
-        # Types first (issue 5 fuzzing): "hot" or 2.5 for top-k must be refused with words.
+        # Types first: settings read from a file or a script may be "hot" or 2.5 for top-k,
+        # and must be refused with words before the range checks compare them.
         for name in ("temperature", "top_p", "repetition_penalty", "min_p"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
