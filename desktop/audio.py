@@ -78,15 +78,6 @@ def output_rate(sample_rate: int, sd=None) -> int:
         raise PlaybackUnavailable(f"The audio device cannot play {sample_rate:,} Hz audio ({first}). Save the clip as WAV instead.") from None
 
 
-def playback_problem() -> str:
-    """'' when audio can play here, else why not (for the UI to show once)."""
-    try:
-        output_rate(22050)
-        return ""
-    except PlaybackUnavailable as exc:
-        return str(exc)
-
-
 class StreamPlayer:
     """Plays chunks as they arrive on PortAudio's thread; ``stop()`` silences at once.
 

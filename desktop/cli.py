@@ -38,11 +38,6 @@ def command(name: str, help: str):
     return deco
 
 
-def known_commands() -> list[str]:
-    _load()
-    return sorted(_COMMANDS)
-
-
 def _load() -> None:
     for mod in COMMAND_MODULES:
         try:

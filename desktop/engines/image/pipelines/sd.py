@@ -188,11 +188,6 @@ class StableDiffusionPipeline(ImagePipeline):
             out = mean + np.exp(0.5 * logvar) * rng.standard_normal(mean.shape, dtype=np.float32)
         return ((out - self.shift_factor) * self.scaling_factor).astype(np.float32)
 
-    def encode_for_preview_fit(self, images: np.ndarray) -> np.ndarray:
-        """Scaled latent means of NCHW images (used to fit the preview map)."""
-        out = self.vae_encoder.run(None, {self.vae_encoder.get_inputs()[0].name: images.astype(np.float32)})[0]
-        return (out[:, : self.latent_channels] - self.shift_factor) * self.scaling_factor
-
     def _decode(self, latents: np.ndarray) -> np.ndarray:
         z = latents / np.float32(self.scaling_factor) + np.float32(self.shift_factor)
         image = self.vae_decoder.run(None, {self.vae_decoder.get_inputs()[0].name: z.astype(np.float32)})[0]
