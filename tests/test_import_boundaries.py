@@ -182,6 +182,27 @@ def test_engines_import_nothing_above_them():
     assert not above, "engines are the bottom layer:\n" + "\n".join(sorted(above))
 
 
+# (importing package, packages it must not import, why): the layers of docs/ARCHITECTURE.md.
+LAYER_RULES = (
+    ("desktop.ui", ("desktop.commands", "desktop.cli"), "the GUI never imports the CLI; shared code lives below both"),
+    ("desktop.outputs", ("desktop.ui", "desktop.commands", "desktop.server"), "studios, commands and the server all save through outputs"),
+    ("desktop.offline", ("desktop.ui", "desktop.commands", "desktop.server", "desktop.outputs"), "the guard and the telemetry switch load before anything else"),
+)
+
+
+def test_layers_import_only_downwards():
+    graph = import_graph(module_files())
+    broken = sorted(
+        f"{module} imports {target}: {why}"
+        for package, banned, why in LAYER_RULES
+        for module, targets in graph.items()
+        if module == package or module.startswith(package + ".")
+        for target in targets
+        if any(target == b or target.startswith(b + ".") for b in banned)
+    )
+    assert not broken, "\n".join(broken)
+
+
 def test_only_the_export_command_imports_exporters():
     app = {**module_files(("desktop",)), "main": ROOT / "main.py"}
     offenders = sorted(
