@@ -66,7 +66,7 @@ def test_offline_checks_list_what_was_checked(monkeypatch):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setattr(guard, "_RUNTIME_GUARD", None)
     results = {r.name: r for r in run_checks()}
-    assert list(results) == [*APP_CHECKS, HUB_CHECK]  # the export side's check arrives through the registry
+    assert set(results) == {*APP_CHECKS, HUB_CHECK}  # the export side's check arrives through the registry
     for name in ("No update checks or network code in the app", HUB_CHECK, "Fonts and icons are local"):
         assert results[name].ok, results[name].detail
     assert not results["Telemetry switched off (onnxruntime, genai, Hugging Face)"].ok  # nothing set yet in this process
