@@ -33,7 +33,6 @@ MAX_FIELDS = 50_000_000
 # TensorProto.DataType -> bytes per element (4-bit types are handled as halves)
 ELEMENT_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1}
 HALF_BYTE_TYPES = {21, 22, 23}
-STRING_TYPE = 8
 
 
 class _Bad(Exception):
