@@ -72,7 +72,7 @@ def build_request(args):
 
     base: dict = {}
     if args.reproduce:
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         record = read_settings(args.reproduce)
         base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""), _pack_name=record.get("pack", ""))
@@ -99,7 +99,7 @@ def build_request(args):
 def run(args) -> int:
     from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.events import Done, ImageResult, Notice, Step
-    from desktop.image_meta import image_record, save_image
+    from desktop.outputs.saving import save_image_result
 
     request, base = build_request(args)
     request.validate()  # generic checks before loading a model
@@ -127,10 +127,9 @@ def run(args) -> int:
             elif isinstance(ev, ImageResult):
                 path = paths[len(written)]
                 try:  # exclusive even now: another job may have taken the name since the check
-                    save_image(path, ev.image, image_record(engine.pack, ev.metadata, engine.provider.used), overwrite=args.overwrite)
+                    save_image_result(ev.image, ev.metadata, engine.pack, engine.provider.used, path=path, overwrite=args.overwrite)
                 except OutputExistsError:
                     raise RequestError(f"{path.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
-                _audit(engine.pack, ev.metadata, path)
                 written.append(path)
                 err(f"wrote {path} (seed {ev.seed})")
             elif isinstance(ev, Done) and args.stats:
@@ -163,11 +162,3 @@ def _pack_for_record(base: dict) -> str:
     if entry is not None:
         return entry.name  # the hash differs: run() says so before generating
     raise RequestError(f"The image was made with the model {name!r}, which is not in the library (and no installed pack has its hash). Install it, or choose one with --model.")
-
-
-def _audit(pack, settings, path) -> None:
-    try:
-        from desktop.audit import record_job
-    except ImportError:  # the audit log is optional in builds without it
-        return
-    record_job("image", pack, settings, path)

@@ -49,8 +49,8 @@ def _sampling(body, json_mode: bool):
 
 def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None, grammar: str | None):
     """The worker-thread side of one text request: check, generate, audit."""
-    from desktop.audit import record_job
     from desktop.engines.text.engine import ChatRequest
+    from desktop.outputs.audit import record_job
 
     def make(engine, slot):
         request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw, ignore_eos=body.ignore_eos)

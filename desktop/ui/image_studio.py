@@ -33,15 +33,15 @@ from PySide6.QtWidgets import (
 from desktop.defaults import default_model
 from desktop.engines.errors import AtelierError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
-from desktop.image_store import ImageStore
+from desktop.outputs.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.finish_jobs import stop_and_collect
-from desktop.ui.open_folder import open_folder
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
-from desktop.ui.image_saving import SavedImage, SavingJob
 from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
+from desktop.ui.image_saving import SavedImage, SavingJob
+from desktop.ui.open_folder import open_folder
 from desktop.workers import GeneratorWorker, start
 
 
@@ -344,7 +344,7 @@ class ImageStudio(GalleryActions, QWidget):
             if not path:
                 return None
             self.ctx.settings.remember_save(path)
-        from desktop.image_meta import image_record, save_animation
+        from desktop.outputs.image_meta import image_record, save_animation
 
         engine = self.slot.engine
         try:
@@ -356,7 +356,7 @@ class ImageStudio(GalleryActions, QWidget):
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         try:
             record = read_settings(path)

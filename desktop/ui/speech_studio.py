@@ -28,13 +28,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.audio import speech_record
-from desktop.audit import record_job
 from desktop.defaults import default_model
-from desktop.clips import Clip, ClipStore
 from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import SpeechRequest
+from desktop.outputs.clip_store import Clip, ClipStore
+from desktop.outputs.saving import save_speech_result
 from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
@@ -209,10 +208,7 @@ class SpeechStudio(QWidget):
             return
         engine = self.runner.engine
         req = self.runner.request
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
-        record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
-        clip = self.store.add(audio, engine.sample_rate, record, req.text)
-        record_job("speech", engine.pack, settings, clip.path)
+        clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=self.store)
         self._add_item(clip, top=True)
         self.clip_added.emit(clip)
 

@@ -15,7 +15,7 @@ TEXT, LONG, VOICE_MODALITY, IMAGE = "tiny-llama-fp32", "tiny-long", "speech", "a
 
 
 def _records(root):
-    from desktop.audit import records
+    from desktop.outputs.audit import records
 
     return list(records(root))
 
@@ -93,8 +93,8 @@ def test_image_generation_png_with_provenance_and_watermark(client, atelier_home
     import numpy as np
     from PIL import Image
 
-    from desktop.provenance_png import read_png_provenance
-    from desktop.watermark import can_mark, detect_file
+    from desktop.outputs.provenance_png import read_png_provenance
+    from desktop.outputs.watermark import can_mark, detect_file
 
     r = client.images.generate(model=IMAGE, prompt="a shoe", n=2, extra_body={"seed": 5})
     assert len(r.data) == 2

@@ -14,8 +14,8 @@ import numpy as np
 
 from desktop.engines.atomic_write import OutputExistsError
 from desktop.engines.packs.library import data_dir
-from desktop.image_meta import image_record, save_image
-from desktop.trash import Trash, Trashed
+from desktop.outputs.image_meta import image_record, save_image
+from desktop.outputs.trash import Trash, Trashed
 
 MAX_LISTED = 500
 MAX_SAME_SECOND = 10_000  # images of one seed named after one second before giving up
