@@ -10,7 +10,8 @@ from pathlib import Path
 from desktop.cli import command
 from desktop.commands import check_output_file, open_model, text_argument
 from desktop.console import err
-from desktop.engines.errors import InputFileError, RequestError
+from desktop.engines.errors import RequestError
+from desktop.engines.image.init_image import load_init_image
 
 
 @command("image", "generate an image to a PNG (settings, pack hash and an AI-generated note in its metadata)")
@@ -41,24 +42,6 @@ def parse_size(text: str | None) -> tuple[int | None, int | None]:
     if not m:
         raise RequestError(f"Size must look like 512x512 (got '{text}').")
     return int(m.group(1)), int(m.group(2))
-
-
-def load_init_image(path: Path):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (4096, 4096))  # JPEG: decode at a reduced size when huge
-            if img.width * img.height > 64_000_000:
-                raise RequestError(f"'{path.name}' is {img.width}x{img.height}; starting images above 64 megapixels are refused.")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputFileError(f"No such starting image: '{path}'.") from None
-    except IsADirectoryError:
-        raise InputFileError(f"'{path}' is a folder; --init needs an image file.") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise RequestError(f"'{path.name}' is not an image this app can read ({exc}).") from None
 
 
 def output_paths(out: Path, count: int) -> list[Path]:
