@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechRequest
 from desktop.outputs.clip_store import ClipStore
+from desktop.outputs.folders import CLIPS, studio_folder
 from desktop.outputs.saving import save_speech_result
 from desktop.ui.speech_runner import SpeechRunner
 
@@ -57,8 +58,9 @@ class ReadAloud(QObject):
         if audio.size == 0 or engine is None or req is None:
             return
         try:
-            self.clips = self.clips or ClipStore()
-            clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=self.clips)
+            # the Speech studio's clips folder, as the settings name it now
+            clips = self.clips or ClipStore(studio_folder(CLIPS, self.ctx.settings.load().output_dir))
+            clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=clips)
         except OSError as exc:
             self.ctx.notifier.error(f"Could not save the clip: {exc.strerror or exc}")
             return
