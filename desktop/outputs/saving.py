@@ -88,20 +88,21 @@ def save_speech_result(
     return clip
 
 
-def chat_settings(sampling, seed: int | None, max_tokens: int | None = None) -> dict[str, Any]:
+def chat_settings(sampling, seed: int | None, max_tokens: int | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a reply records: the sampling settings and the seed used (key ``seed``, as in
-    every other record)."""
+    every other record), plus what the caller adds (the API server: endpoint, finish)."""
     values = asdict(sampling) if is_dataclass(sampling) else dict(sampling or {})
     settings: dict[str, Any] = {"sampling": values, "seed": seed}
     if max_tokens is not None:
         settings["max_tokens"] = max_tokens
-    return settings
+    return {**settings, **(extra or {})}
 
 
-def save_chat_result(reply: str, pack, sampling, seed: int | None, *, max_tokens: int | None = None) -> None:
-    """One finished reply, audited. The reply's text itself is kept by the caller (the chat
-    store's database, or stdout for the CLI); an export to a file is ``save_chat_export``."""
-    audit.record_job(JOB_CHAT, pack, chat_settings(sampling, seed, max_tokens), reply)
+def save_chat_result(reply: str, pack, sampling, seed: int | None, *, max_tokens: int | None = None, extra: dict[str, Any] | None = None) -> None:
+    """One reply, audited. The reply's text itself is kept by the caller (the chat store's
+    database, stdout for the CLI, the HTTP response); an export to a file is
+    ``save_chat_export``."""
+    audit.record_job(JOB_CHAT, pack, chat_settings(sampling, seed, max_tokens, extra), reply)
 
 
 def save_chat_export(path: Path | str, markdown_for, pack, sampling, provider: str = "") -> Path:

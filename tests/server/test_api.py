@@ -42,7 +42,7 @@ def test_streamed_chat_with_system_message_usage_and_cache_reuse(client, atelier
     again = client.chat.completions.create(model=TEXT, messages=messages, max_tokens=12, temperature=0)
     assert again.choices[0].message.content == text
     assert again.usage.prompt_tokens_details.cached_tokens >= usage.prompt_tokens - 1
-    assert [r["kind"] for r in _records(atelier_home)][-2:] == ["text", "text"]
+    assert [r["kind"] for r in _records(atelier_home)][-2:] == ["chat", "chat"]  # as the chat studio and the CLI name it
 
 
 def test_max_completion_tokens_seed_and_stop(client):
