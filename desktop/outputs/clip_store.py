@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from desktop.engines.atomic_write import OutputExistsError
-from desktop.engines.packs.library import data_dir
 from desktop.engines.speech.wav import read_wav
+from desktop.outputs.folders import CLIPS, studio_folder
 from desktop.outputs.provenance_wav import save_wav
 from desktop.outputs.trash import Trash, Trashed
 
@@ -44,7 +44,7 @@ MAX_SAME_SECOND = 10_000  # clips named after one second before giving up
 
 class ClipStore:
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else data_dir() / "clips"
+        self.root = Path(root) if root else studio_folder(CLIPS)
         self.root.mkdir(parents=True, exist_ok=True)
         self.trash = Trash(self.root.parent / "trash")  # beside the store: a rename, never a copy
 

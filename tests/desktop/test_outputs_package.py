@@ -158,3 +158,23 @@ def test_speech_studio_and_read_aloud_save_clips_into_the_default_output_folder(
     assert saved.args[0].path.parent == chosen / "clips"
     reader.shutdown()
     assert [r["kind"] for r in audit.records()] == ["speech", "speech"]
+
+
+def test_old_trash_beside_the_output_folder_is_emptied_too(atelier_home, tmp_path):
+    from desktop.outputs.trash import Trash
+    from desktop.ui.main_window import _empty_old_trash
+
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    _choose_output_folder(Settings(), chosen)
+    old = Trash(chosen / "trash").move(_write(chosen / "images" / "old.png"))
+    kept = Trash(atelier_home / "trash").move(_write(atelier_home / "images" / "new.png"))
+    aged = old.path.rename(old.path.with_name(f"{1_000_000:.6f}--old.png"))  # deleted in 1970
+    _empty_old_trash()
+    assert not aged.exists() and kept.path.exists()  # the output folder's old item went, a fresh one stays
+
+
+def _write(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
