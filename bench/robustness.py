@@ -103,7 +103,7 @@ def engine_images(image_pack: Path, n: int) -> list:
 def watermark(image_pack: Path | None, n_engine: int) -> None:
     import numpy as np
 
-    from desktop.watermark import embed
+    from desktop.outputs.watermark import embed
     from tests.watermark_images import ATTACKS, foreign_images, generated_images, rates
 
     pack_hash = "a7e1" + "0" * 60

@@ -1,4 +1,4 @@
-"""Audio out (Qt-free): saving clips with provenance and optional streaming playback.
+"""Audio out (Qt-free): optional streaming playback (clips are saved by desktop.outputs).
 
 sounddevice is imported lazily and every failure becomes a reason a person can read:
 a machine without PortAudio or without an output device still synthesises and saves.
@@ -11,31 +11,16 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from desktop.engines.errors import AtelierError
-from desktop.engines.speech.wav import write_wav
-from desktop.provenance import AI_NOTE, dumps, provenance_record
 
 log = logging.getLogger(__name__)
 
 
 class PlaybackUnavailable(AtelierError):
     title = "Cannot play audio"
-
-
-def speech_record(pack, settings: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
-    return provenance_record("speech", pack, settings, provider=str(stats.get("provider", "")), seed=stats.get("seed"))
-
-
-def save_clip(path: str | Path, samples: np.ndarray, sample_rate: int, record: dict[str, Any], text: str = "", overwrite: bool = False) -> Path:
-    """16-bit PCM WAV at the voice's rate with the provenance record in LIST/INFO; an
-    existing file is replaced only with ``overwrite``."""
-    info = {"ICMT": dumps(record), "ISFT": f"Atelier {record.get('app_version', '')}".strip(), "IGNR": AI_NOTE, "INAM": text[:200]}
-    return write_wav(path, samples, sample_rate, info, overwrite=overwrite)
 
 
 def _sounddevice():

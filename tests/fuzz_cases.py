@@ -60,8 +60,8 @@ def _load_and_run(pack_dir: Path, tokens: int = 3) -> Action:
     def run():
         from desktop.engines.base import open_engine
         from desktop.engines.packs.pack import load_pack
-        from desktop.engines.text.sampling import SamplingSettings
         from desktop.engines.text.engine import ChatRequest
+        from desktop.engines.text.sampling import SamplingSettings
 
         engine = open_engine(load_pack(pack_dir))
         try:
@@ -175,7 +175,7 @@ def _good_png(record_text: str | None = None, size: int = 96) -> bytes:
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from desktop.provenance_png import RECORD_KEY
+    from desktop.outputs.provenance_png import RECORD_KEY
 
     info = PngInfo()
     if record_text is not None:
@@ -201,12 +201,12 @@ def _file_actions(path: Path) -> Action:
     """Everything that reads a file a user hands us: verify, provenance, reproduce."""
 
     def reproduce():
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         return read_settings(path)
 
     def provenance():
-        from desktop.provenance import read_file_provenance
+        from desktop.commands.provenance import read_file_provenance
 
         return read_file_provenance(path)
 
@@ -339,8 +339,8 @@ def request_cases(rng: random.Random) -> list[Case]:
         cases.append(Case(f"request: {name}", "request", build))
 
     def chat(**kw):
-        from desktop.engines.text.sampling import SamplingSettings
         from desktop.engines.text.engine import ChatRequest
+        from desktop.engines.text.sampling import SamplingSettings
 
         sampling = kw.pop("sampling", {})
         return lambda: ChatRequest(kw.pop("messages", [{"role": "user", "content": "hi"}]), sampling=SamplingSettings(**sampling), **kw)

@@ -229,7 +229,7 @@ def escape_cases(rng: random.Random) -> list[Case]:
     def png(r: Path, b: Path) -> Action:
         import numpy as np
 
-        from desktop.provenance_png import save_png
+        from desktop.outputs.provenance_png import save_png
 
         rec = {"generator": "Atelier", "kind": "image", "pack": evil, "pack_sha256": "ab" * 32, "note": evil, "app_version": evil}
         path = save_png(r / "inputs" / "e.png", np.full((96, 96, 3), 90, np.uint8), rec, watermark=False)

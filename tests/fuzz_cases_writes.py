@@ -33,26 +33,26 @@ def _record(kind: str = "image") -> dict:
 
 
 def _write_wav(path: Path, overwrite: bool = False):
-    from desktop.audio import save_clip
+    from desktop.outputs.provenance_wav import save_wav
 
-    return save_clip(path, np.zeros(800, np.float32), 16000, _record("speech"), "fuzz", overwrite=overwrite)
+    return save_wav(path, np.zeros(800, np.float32), 16000, _record("speech"), "fuzz", overwrite=overwrite)
 
 
 def _write_png(path: Path, overwrite: bool = False):
-    from desktop.provenance_png import save_png
+    from desktop.outputs.provenance_png import save_png
 
     return save_png(path, np.full((16, 16, 3), 120, np.uint8), _record(), overwrite=overwrite)
 
 
 def _write_gif(path: Path, overwrite: bool = False):
-    from desktop.image_meta import save_animation
+    from desktop.outputs.image_meta import save_animation
 
     frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 255)]
     return save_animation(path.with_suffix(".gif"), frames, _record(), overwrite=overwrite)
 
 
 def _write_webp(path: Path, overwrite: bool = False):
-    from desktop.image_meta import save_animation
+    from desktop.outputs.image_meta import save_animation
 
     frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 255)]
     return save_animation(path.with_suffix(".webp"), frames, _record(), overwrite=overwrite)
@@ -203,7 +203,7 @@ def store_cases() -> list[Case]:
         def run():
             import time as _time
 
-            from desktop.clips import ClipStore
+            from desktop.outputs.clip_store import ClipStore
 
             store = ClipStore(root / "home" / "clips")
             real = _time.strftime
@@ -219,7 +219,7 @@ def store_cases() -> list[Case]:
 
     def images(root: Path, base: Path) -> Action:
         def run():
-            from desktop.image_store import ImageStore
+            from desktop.outputs.image_store import ImageStore
 
             class Pack:
                 name, pack_hash, architecture, precision = "fuzz", "ab" * 32, "x", "fp32"
@@ -236,7 +236,7 @@ def store_cases() -> list[Case]:
 
 # -- the audit log ---------------------------------------------------------------------------
 def _seed_log(root: Path, n: int = 4) -> Path:
-    from desktop import audit
+    from desktop.outputs import audit
 
     for i in range(n):
         audit.append("text", None, {"i": i}, f"job {i}", root=root / "home")
@@ -245,7 +245,7 @@ def _seed_log(root: Path, n: int = 4) -> Path:
 
 def _job_is_recorded(root: Path, base: Path) -> None:
     """A real CLI text job; it must land in the log, and verify must answer in one line."""
-    from desktop import audit
+    from desktop.outputs import audit
 
     before = sum(1 for _ in audit.records())
     _cli("text", "--model", str(base), "--prompt", "hi", "--max-tokens", "2", "--seed", "1")()
@@ -333,7 +333,7 @@ def audit_cases(rng: random.Random) -> list[Case]:
 
 def _link_case(damage) -> Callable[[Path, Path], Action]:
     def build(root: Path, base: Path) -> Action:
-        from desktop import audit
+        from desktop.outputs import audit
 
         damage(root, _seed_log(root))
 

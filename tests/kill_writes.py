@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import hashlib, random, sys
 sys.path.insert(0, sys.argv[3])
-from desktop.store import ChatStore
+from desktop.outputs.chat_store import ChatStore
 store = ChatStore(__import__("pathlib").Path(sys.argv[1]))
 rng = random.Random(int(sys.argv[2]))
 conv = store.create(f"round {sys.argv[2]}")
@@ -79,7 +79,7 @@ def kill_rounds(db: Path, rounds: int = 20, seed: int = 0) -> dict:
 def check(db: Path, acked: dict[int, str]) -> str:
     """'' when the database opens, passes integrity_check and holds every acked message."""
     sys.path.insert(0, str(ROOT))
-    from desktop.store import ChatStore
+    from desktop.outputs.chat_store import ChatStore
 
     try:
         store = ChatStore(db)  # the app's own open path (WAL recovery happens here)

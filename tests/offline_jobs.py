@@ -38,8 +38,8 @@ def job_text_generation(work: Path, text_pack: Path, **_) -> str:
     from desktop.engines.base import open_engine
     from desktop.engines.events import Done, Token
     from desktop.engines.packs.pack import load_pack
-    from desktop.engines.text.sampling import SamplingSettings
     from desktop.engines.text.engine import ChatRequest
+    from desktop.engines.text.sampling import SamplingSettings
 
     engine = open_engine(load_pack(text_pack))
     try:
@@ -97,7 +97,7 @@ def job_image_generation(work: Path, image_pack: Path, **_) -> str:
     from desktop.engines.events import ImageResult
     from desktop.engines.image.engine import ImageRequest
     from desktop.engines.packs.pack import load_pack
-    from desktop.image_meta import image_record, save_image
+    from desktop.outputs.image_meta import image_record, save_image
 
     engine = open_engine(load_pack(image_pack))
     try:

@@ -69,13 +69,13 @@ def test_manifest_fields_are_escaped_in_models_list(tiny_text_pack, tmp_path, at
 def test_file_records_are_escaped_in_verify(tmp_path, atelier_home):
     import numpy as np
 
-    from desktop.audio import save_clip
-    from desktop.provenance_png import save_png
+    from desktop.outputs.provenance_png import save_png
+    from desktop.outputs.provenance_wav import save_wav
 
     record = {"generator": "Atelier", "app_version": "0.1" + EVIL, "kind": "image", "pack": "p" + EVIL, "pack_sha256": "ab" * 32, "seed": 1,
               "note": "AI-generated" + EVIL, "settings": {"prompt": EVIL}}
     png = save_png(tmp_path / "a.png", np.full((96, 96, 3), 120, np.uint8), record)
-    wav = save_clip(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000, dict(record, kind="speech"), text=EVIL)
+    wav = save_wav(tmp_path / "a.wav", np.zeros(1600, np.float32), 16000, dict(record, kind="speech"), text=EVIL)
     for path in (png, wav):
         for extra in ((), ("--json",)):
             r = cli("verify", str(path), *extra, env=env_with(atelier_home))

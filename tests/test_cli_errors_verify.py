@@ -8,7 +8,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from desktop.provenance_png import save_png
+from desktop.outputs.provenance_png import save_png
 from tests.test_cli import cli, env_with
 
 RECORD = {"generator": "Atelier", "app_version": "0.1.0", "kind": "image", "pack": "tiny", "pack_sha256": "ab" * 32, "seed": 1,

@@ -27,7 +27,7 @@ def test_generate_then_reproduce_gives_the_same_pixels(installed, tmp_path, caps
     assert "wrote" in err and "seed 10" in err
     second = tmp_path / "apple-2.png"
     assert Image.open(out).size == (40, 24) and second.is_file()
-    from desktop.image_meta import read_settings
+    from desktop.outputs.image_meta import read_settings
 
     s = read_settings(second)["settings"]
     assert (s["prompt"], s["negative_prompt"], s["steps"], s["guidance"], s["seed"], s["scheduler"]) == ("a red apple", "blurry", 4, 6.0, 10, "dpmpp_2m")

@@ -129,7 +129,7 @@ def test_text_and_wav_writers_use_it(tmp_path, victim):
 
 
 def test_stores_never_overwrite_a_clip_taken_in_the_same_second(tmp_path, monkeypatch):
-    from desktop.clips import ClipStore
+    from desktop.outputs.clip_store import ClipStore
 
     monkeypatch.setattr("time.strftime", lambda fmt, *a: "20260101-000000")
     store = ClipStore(tmp_path / "clips")
@@ -169,16 +169,16 @@ def test_speak_out_never_writes_through_planted_links(voice, tmp_path, victim):
 
 def test_speak_loses_the_race_with_a_clear_error(voice, tmp_path, monkeypatch, capsys):
     """Another job creates the file while this one synthesises: nothing is replaced."""
-    import desktop.audio
+    import desktop.outputs.saving
 
     out = tmp_path / "race.wav"
-    real_record = desktop.audio.speech_record
+    real_record = desktop.outputs.saving.speech_record
 
     def other_job_finishes_first(*args, **kwargs):
         out.write_bytes(VICTIM)
         return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(desktop.audio, "speech_record", other_job_finishes_first)
+    monkeypatch.setattr(desktop.outputs.saving, "speech_record", other_job_finishes_first)
     assert cli_main(["speak", "--model", voice, "--text", "hello", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "nothing was replaced" in err and "Traceback" not in err
@@ -194,10 +194,10 @@ def painter(cache_dir):
 
 def test_two_image_jobs_to_one_path_do_not_both_write(painter, tmp_path, monkeypatch, capsys):
     """Both pass the up-front check; the one that finishes second is refused at the write."""
-    import desktop.image_meta
+    import desktop.outputs.image_meta
 
     out = tmp_path / "b.png"
-    real_record = desktop.image_meta.image_record
+    real_record = desktop.outputs.image_meta.image_record
     first_job = {}
 
     def the_other_job_writes_first(*args, **kwargs):
@@ -206,11 +206,11 @@ def test_two_image_jobs_to_one_path_do_not_both_write(painter, tmp_path, monkeyp
             first_job["code"] = cli_main(["image", "--model", painter, "--prompt", "a red apple", "--steps", "1", "--seed", "1", "--out", str(out)])
         return real_record(*args, **kwargs)
 
-    monkeypatch.setattr(desktop.image_meta, "image_record", the_other_job_writes_first)
+    monkeypatch.setattr(desktop.outputs.image_meta, "image_record", the_other_job_writes_first)
     code = cli_main(["image", "--model", painter, "--prompt", "a blue sea", "--steps", "1", "--seed", "2", "--out", str(out)])
     err = capsys.readouterr().err
     assert first_job["code"] == 0 and code == 2 and "nothing was replaced" in err
-    from desktop.image_meta import read_settings
+    from desktop.outputs.image_meta import read_settings
 
     assert read_settings(out)["settings"]["prompt"] == "a red apple"  # the first job's file, whole
     assert leftovers(tmp_path) == []

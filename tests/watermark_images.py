@@ -149,7 +149,7 @@ ATTACKS = {
 def rates(pack_sha256: str, marked: list[np.ndarray], foreign: list[np.ndarray]) -> dict[str, float]:
     """Detection rate per attack on ``marked`` and false positives on ``foreign``
     (as saved and after JPEG q85)."""
-    from desktop.watermark import detect
+    from desktop.outputs.watermark import detect
 
     out = {}
     for name, attack in ATTACKS.items():

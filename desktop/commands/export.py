@@ -29,9 +29,9 @@ def _audit(rest: list[str]) -> None:
     """One record in the local audit log per finished export, so a user can prove what made a pack."""
     from exporters.__main__ import build_parser
 
-    from desktop.audit import record_job
     from desktop.engines.errors import PackError
     from desktop.engines.packs.pack import load_pack
+    from desktop.outputs.audit import record_job
 
     ns = build_parser().parse_args(rest)
     try:

@@ -10,7 +10,8 @@ from pathlib import Path
 from desktop.cli import command
 from desktop.commands import check_output_file, open_model, text_argument
 from desktop.console import err
-from desktop.engines.errors import InputFileError, RequestError
+from desktop.engines.errors import RequestError
+from desktop.engines.image.init_image import load_init_image
 
 
 @command("image", "generate an image to a PNG (settings, pack hash and an AI-generated note in its metadata)")
@@ -43,24 +44,6 @@ def parse_size(text: str | None) -> tuple[int | None, int | None]:
     return int(m.group(1)), int(m.group(2))
 
 
-def load_init_image(path: Path):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (4096, 4096))  # JPEG: decode at a reduced size when huge
-            if img.width * img.height > 64_000_000:
-                raise RequestError(f"'{path.name}' is {img.width}x{img.height}; starting images above 64 megapixels are refused.")
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError:
-        raise InputFileError(f"No such starting image: '{path}'.") from None
-    except IsADirectoryError:
-        raise InputFileError(f"'{path}' is a folder; --init needs an image file.") from None
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
-        raise RequestError(f"'{path.name}' is not an image this app can read ({exc}).") from None
-
-
 def output_paths(out: Path, count: int) -> list[Path]:
     if count == 1:
         return [out]
@@ -72,7 +55,7 @@ def build_request(args):
 
     base: dict = {}
     if args.reproduce:
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         record = read_settings(args.reproduce)
         base = dict(record["settings"], _pack_sha256=record.get("pack_sha256", ""), _pack_name=record.get("pack", ""))
@@ -99,7 +82,7 @@ def build_request(args):
 def run(args) -> int:
     from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.events import Done, ImageResult, Notice, Step
-    from desktop.image_meta import image_record, save_image
+    from desktop.outputs.saving import save_image_result
 
     request, base = build_request(args)
     request.validate()  # generic checks before loading a model
@@ -127,10 +110,9 @@ def run(args) -> int:
             elif isinstance(ev, ImageResult):
                 path = paths[len(written)]
                 try:  # exclusive even now: another job may have taken the name since the check
-                    save_image(path, ev.image, image_record(engine.pack, ev.metadata, engine.provider.used), overwrite=args.overwrite)
+                    save_image_result(ev.image, ev.metadata, engine.pack, engine.provider.used, path=path, overwrite=args.overwrite)
                 except OutputExistsError:
                     raise RequestError(f"{path.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
-                _audit(engine.pack, ev.metadata, path)
                 written.append(path)
                 err(f"wrote {path} (seed {ev.seed})")
             elif isinstance(ev, Done) and args.stats:
@@ -163,11 +145,3 @@ def _pack_for_record(base: dict) -> str:
     if entry is not None:
         return entry.name  # the hash differs: run() says so before generating
     raise RequestError(f"The image was made with the model {name!r}, which is not in the library (and no installed pack has its hash). Install it, or choose one with --model.")
-
-
-def _audit(pack, settings, path) -> None:
-    try:
-        from desktop.audit import record_job
-    except ImportError:  # the audit log is optional in builds without it
-        return
-    record_job("image", pack, settings, path)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from desktop.cli import command
 from desktop.console import err, out
-from desktop.engines.packs.library import Library
 from desktop.engines.errors import PackIntegrityError
+from desktop.engines.packs.library import Library
 from desktop.engines.packs.pack import load_pack, stray_files
 from desktop.pack_info import human_bytes
 
@@ -43,7 +43,7 @@ def run(args) -> int:
         from desktop.engines.packs.importers import import_path
 
         pack = import_path(args.path, lib, name=args.name)
-        from desktop.audit import record_job
+        from desktop.outputs.audit import record_job
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed
         out(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")

@@ -39,10 +39,33 @@ def find_packs_by_hash(prefix: str) -> list[str]:
     return names
 
 
+def read_file_provenance(path: Path) -> dict | None:
+    """The Atelier record carried by a PNG, WAV or Markdown file (sniffed by content,
+    not by name: a renamed file is still recognised), or None. Raises ProvenanceError
+    for a damaged file of those kinds."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError as exc:
+        raise ProvenanceError(f"Cannot read '{path.name}': {exc.strerror or exc}.") from None
+    if head.startswith(b"\x89PNG"):
+        from desktop.outputs.provenance_png import read_png_provenance
+
+        return read_png_provenance(path)
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        from desktop.outputs.provenance_wav import read_wav_provenance
+
+        return read_wav_provenance(path)
+    if head.lstrip(b"\xef\xbb\xbf").startswith(b"---"):
+        from desktop.outputs.provenance_md import read_markdown_provenance
+
+        return read_markdown_provenance(path)
+    return None
+
+
 def inspect_file(path: Path) -> dict:
     """Findings about ``path``: metadata record, watermark, installed pack matches."""
-    from desktop.provenance import read_file_provenance
-
     if not path.exists():
         raise InputFileError(f"No such file: '{path}'.")
     if not path.is_file():
@@ -85,7 +108,7 @@ def _is_image(path: Path) -> bool:
 def _big_enough_to_mark(path: Path) -> bool:
     from PIL import Image
 
-    from desktop.watermark import MIN_SIDE
+    from desktop.outputs.watermark import MIN_SIDE
 
     try:
         with Image.open(path) as img:
@@ -97,7 +120,7 @@ def _big_enough_to_mark(path: Path) -> bool:
 def _watermark(path: Path, warnings: list[str]) -> dict | None:
     from PIL import Image, UnidentifiedImageError
 
-    from desktop.watermark import detect_file
+    from desktop.outputs.watermark import detect_file
 
     try:
         d = detect_file(path)
@@ -150,7 +173,7 @@ def configure_audit(p):
 
 
 def run_audit(args) -> int:
-    from desktop import audit
+    from desktop.outputs import audit
 
     if args.audit_action == "verify":
         report = audit.verify()

@@ -28,11 +28,11 @@ def configure(p):
 def run(args) -> int:
     import numpy as np
 
-    from desktop.audio import save_clip, speech_record
     from desktop.engines.atomic_write import OutputExistsError
     from desktop.engines.errors import RequestError
     from desktop.engines.events import AudioChunk, Done, Notice
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.outputs.saving import save_speech_result
 
     text = text_argument(args.text, "--text")
     request = SpeechRequest(
@@ -54,15 +54,10 @@ def run(args) -> int:
                 stats = ev.stats
     finally:
         engine.close()
-    settings = {"speed": args.speed, "variation": args.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
-    samples = np.concatenate(chunks)
     try:  # exclusive even now: another job may have taken the name since the check
-        save_clip(args.out, samples, engine.sample_rate, speech_record(engine.pack, settings, stats), text, overwrite=args.overwrite)
+        save_speech_result(np.concatenate(chunks), engine.sample_rate, engine.pack, request, stats, engine.provider.used, path=args.out, overwrite=args.overwrite)
     except OutputExistsError:
         raise RequestError(f"{args.out.name} was created by something else while this job ran; nothing was replaced. Choose another --out or pass --overwrite.") from None
-    from desktop.audit import record_job
-
-    record_job("speech", engine.pack, {**settings, "seed": stats.get("seed")}, args.out)  # the audit log proves which pack made the file
     err(f"wrote {args.out} ({stats['audio_s']:.2f} s at {engine.sample_rate} Hz, seed {stats['seed']})")
     if args.stats:
         err(" ".join(f"{k}={v}" for k, v in stats.items()))

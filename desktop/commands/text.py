@@ -28,8 +28,9 @@ def run(args) -> int:
     from dataclasses import replace
 
     from desktop.engines.events import Done, Token
-    from desktop.engines.text.sampling import SamplingSettings, pack_defaults
     from desktop.engines.text.engine import ChatRequest
+    from desktop.engines.text.sampling import SamplingSettings, pack_defaults
+    from desktop.outputs.saving import save_chat_result
 
     prompt = text_argument(args.prompt, "--prompt")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [{"role": "user", "content": prompt}]
@@ -47,7 +48,7 @@ def run(args) -> int:
                 reply.append(shown)  # the audit hashes exactly what stdout received
             elif isinstance(ev, Done):
                 out_block("", flush=True)  # the reply's last line before any note on stderr
-                _audit(engine.pack, request, ev, "".join(reply))
+                save_chat_result("".join(reply), engine.pack, request.sampling, ev.stats.get("seed"), max_tokens=request.max_tokens)
                 if ev.finish_reason == "context_full":
                     err("note: the reply stopped because the context window is full.")
                 if args.stats:
@@ -55,13 +56,3 @@ def run(args) -> int:
     finally:
         engine.close()
     return 0
-
-
-def _audit(pack, request, done, reply: str) -> None:
-    """One record in the local audit log per finished reply, so a user can prove what made it."""
-    from dataclasses import asdict
-
-    from desktop.audit import record_job
-
-    settings = {"max_tokens": request.max_tokens, "sampling": asdict(request.sampling), "seed": done.stats.get("seed")}
-    record_job("text", pack, settings, reply)

@@ -26,10 +26,9 @@ MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac"}
 
 
 def _image_job(body: ImageBody):
-    from desktop.audit import record_job
     from desktop.commands.image import parse_size
     from desktop.engines.image.engine import ImageRequest
-    from desktop.image_meta import image_record, save_image
+    from desktop.outputs.saving import save_image_result
 
     width, height = parse_size(body.size)
     request = ImageRequest(
@@ -44,9 +43,8 @@ def _image_job(body: ImageBody):
             for event in engine.generate(request):
                 if isinstance(event, ImageResult):
                     made += 1  # one file per image of the batch: writes never replace a file
-                    path = save_image(Path(tmp) / f"image-{made}.png", event.image, image_record(engine.pack, event.metadata, engine.provider.used))
-                    png = path.read_bytes()
-                    record_job("image", engine.pack, event.metadata, png)
+                    path = Path(tmp) / f"image-{made}.png"
+                    png = save_image_result(event.image, event.metadata, engine.pack, engine.provider.used, path=path).read_bytes()
                     yield {"b64_json": base64.b64encode(png).decode("ascii"), "revised_prompt": None, "seed": event.seed}
 
     return make
@@ -55,9 +53,8 @@ def _image_job(body: ImageBody):
 def _speech_job(body: SpeechBody):
     import numpy as np
 
-    from desktop.audio import save_clip, speech_record
-    from desktop.audit import record_job
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.outputs.saving import save_speech_result
 
     request = SpeechRequest(body.input, speed=body.speed, seed=body.seed)
     request.validate()
@@ -71,32 +68,14 @@ def _speech_job(body: SpeechBody):
                 chunks.append(event.samples)
             elif isinstance(event, Done):
                 stats = event.stats
-        settings = {"speed": body.speed, "variation": request.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
-        record = speech_record(engine.pack, settings, stats)
         samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         with tempfile.TemporaryDirectory(prefix="atelier-api-") as tmp:
-            if body.response_format == "flac":
-                data = _flac(Path(tmp) / "speech.flac", samples, engine.sample_rate, record)
-            else:
-                data = save_clip(Path(tmp) / "speech.wav", samples, engine.sample_rate, record, body.input).read_bytes()
-        record_job("speech", engine.pack, {**settings, "seed": stats.get("seed"), "api": "speech"}, data)
+            path = Path(tmp) / f"speech.{body.response_format}"
+            clip = save_speech_result(samples, engine.sample_rate, engine.pack, request, stats, engine.provider.used, path=path, audio_format=body.response_format)
+            data = clip.path.read_bytes()
         yield data
 
     return make
-
-
-def _flac(path: Path, samples, rate: int, record: dict) -> bytes:
-    """FLAC via soundfile; the provenance record goes in its comment tag."""
-    import soundfile as sf
-
-    from desktop.provenance import AI_NOTE, dumps
-
-    with sf.SoundFile(path, "w", samplerate=rate, channels=1, format="FLAC", subtype="PCM_16") as fh:
-        fh.comment = dumps(record)
-        fh.genre = AI_NOTE
-        fh.software = f"Atelier {record.get('app_version', '')}".strip()
-        fh.write(samples)
-    return path.read_bytes()
 
 
 async def _collect(request: Request, model: str, make) -> list:

@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from contextlib import aclosing
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,8 +49,8 @@ def _sampling(body, json_mode: bool):
 
 def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None, grammar: str | None):
     """The worker-thread side of one text request: check, generate, audit."""
-    from desktop.audit import record_job
     from desktop.engines.text.engine import ChatRequest
+    from desktop.outputs.saving import save_chat_result
 
     def make(engine, slot):
         request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw, ignore_eos=body.ignore_eos)
@@ -69,17 +69,17 @@ def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None
                 slot.extras["grammar_tokenizer"] = GrammarTokenizer.for_engine(engine)
             request.logits_hook = JsonConstraint(slot.extras["grammar_tokenizer"], grammar, request.max_tokens)
         yield Started(prompt)
-        reply, finish = [], "cancelled"
+        reply, finish, seed = [], "cancelled", None
         try:
             for event in engine.generate(request):
                 if isinstance(event, Token):
                     reply.append(event.text)
                 elif isinstance(event, Done):
-                    finish = event.finish_reason
+                    finish, seed = event.finish_reason, event.stats.get("seed")
                 yield event
         finally:
-            settings = {"api": "completions" if raw else "chat", "max_tokens": request.max_tokens, "sampling": asdict(request.sampling), "json": grammar is not None, "finish": finish}
-            record_job("text", engine.pack, settings, "".join(reply))
+            extra = {"api": "completions" if raw else "chat", "json": grammar is not None, "finish": finish}
+            save_chat_result("".join(reply), engine.pack, request.sampling, seed, max_tokens=request.max_tokens, extra=extra)
 
     return make
 

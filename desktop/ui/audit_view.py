@@ -1,4 +1,4 @@
-"""A viewer for the local audit log (desktop/audit.py), to embed in Settings or Library.
+"""A viewer for the local audit log (desktop/outputs/audit.py), to embed in Settings or Library.
 
 Shows the newest records first and verifies the whole hash chain in a GeneratorWorker
 (a long log never blocks the window). ``AuditView(ctx)``; ``refresh()`` re-reads the
@@ -12,7 +12,7 @@ from typing import Iterator
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
-from desktop import audit
+from desktop.outputs import audit
 from desktop.workers import GeneratorWorker, start
 
 COLUMNS = ("#", "Time (UTC)", "Job", "Pack", "Pack SHA-256", "Settings SHA-256", "Output SHA-256")

@@ -24,15 +24,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.audit import record_job
 from desktop.defaults import default_model
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Done, Token
 from desktop.engines.text.engine import ChatRequest
-from desktop.store import ChatStore
+from desktop.outputs.chat_store import ChatStore
+from desktop.outputs.saving import save_chat_result
+from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_composer import Composer, as_bool
 from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter
-from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
@@ -411,7 +411,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         else:
             saved = self.store.add_message(job.conversation_id, "assistant", job.text, stats, replaces=job.replaces).id
         engine = self.slot.engine
-        record_job("chat", engine.pack if engine else None, {**self.panel.sampling().__dict__, "seed_used": stats.get("seed")}, job.text)
+        save_chat_result(job.text, engine.pack if engine else None, self.panel.sampling(), stats.get("seed"))
         return saved
 
     def _on_busy(self, busy: bool) -> None:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
-from desktop.engines.atomic_write import write_text_atomic
-from desktop.provenance import provenance_record
+from desktop.outputs.saving import save_chat_export
 
 
 class ChatActions:
@@ -59,13 +58,13 @@ class ChatActions:
             path, _ = QFileDialog.getSaveFileName(self, "Export chat as Markdown", suggested, "Markdown (*.md)")
             if not path:
                 return
-        pack = None
-        if self.slot.engine is not None:
-            pack = self.slot.engine.pack
-        record = provenance_record("chat", pack, self.panel.sampling().__dict__, provider=self.slot.engine.provider.used if self.slot.engine else "")
+        engine, conversation = self.slot.engine, self.conversation_id
         try:
             # the save dialog already asked before replacing a file
-            write_text_atomic(path, self.store.to_markdown(self.conversation_id, {"provenance": record}), overwrite=True)
+            save_chat_export(
+                path, lambda front: self.store.to_markdown(conversation, front), engine.pack if engine else None,
+                self.panel.sampling(), engine.provider.used if engine else "",
+            )
         except OSError as exc:
             self.ctx.notifier.error(f"Could not write {path}: {exc.strerror}")
             return

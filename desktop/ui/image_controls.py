@@ -216,7 +216,7 @@ class ImageControls(QWidget):
 
     def load_init_image(self, path: Path) -> None:
         """Raises RequestError for a file that is not a readable picture."""
-        from desktop.commands.image import load_init_image
+        from desktop.engines.image.init_image import load_init_image
 
         self.set_init_image(load_init_image(path), path.name)
 

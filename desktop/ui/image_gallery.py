@@ -14,8 +14,8 @@ import numpy as np
 from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
-from desktop.image_store import ImageStore
-from desktop.trash import Trashed
+from desktop.outputs.image_store import ImageStore
+from desktop.outputs.trash import Trashed
 
 THUMB = 128
 BATCH = 24  # thumbnails decoded per turn of the event loop: the window stays responsive

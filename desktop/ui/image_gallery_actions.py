@@ -34,7 +34,7 @@ class GalleryActions:
     def _show_file(self, path: str) -> None:
         from PIL import Image
 
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         try:
             with Image.open(path) as img:

@@ -16,16 +16,9 @@ import numpy as np
 from PySide6.QtGui import QImage
 
 from desktop.engines.events import ImageResult
-from desktop.image_store import ImageStore
+from desktop.outputs.image_store import ImageStore
+from desktop.outputs.saving import save_image_result
 from desktop.ui.image_gallery import thumbnail_image
-
-
-def _audit(pack, settings, path) -> None:
-    try:
-        from desktop.audit import record_job
-    except ImportError:
-        return
-    record_job("image", pack, settings, path)
 
 
 @dataclass(frozen=True, eq=False)  # compared by identity: it holds arrays
@@ -53,8 +46,7 @@ class SavingJob:
         engine = self.engine
         for ev in engine.generate(request):
             if isinstance(ev, ImageResult):
-                path = self.store.add(ev.image, engine.pack, ev.metadata, engine.provider.used)
-                _audit(engine.pack, ev.metadata, path)
+                path = save_image_result(ev.image, ev.metadata, engine.pack, engine.provider.used, store=self.store)
                 ev = SavedImage(ev.image, ev.metadata, path, thumbnail_image(ev.image))
                 with self._lock:
                     self._unshown.append(ev)

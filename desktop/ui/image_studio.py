@@ -33,15 +33,16 @@ from PySide6.QtWidgets import (
 from desktop.defaults import default_model
 from desktop.engines.errors import AtelierError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
-from desktop.image_store import ImageStore
+from desktop.outputs.folders import IMAGES, studio_folder
+from desktop.outputs.image_store import ImageStore
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.finish_jobs import stop_and_collect
-from desktop.ui.open_folder import open_folder
 from desktop.ui.image_controls import ImageControls
 from desktop.ui.image_gallery import ImageGallery
-from desktop.ui.image_saving import SavedImage, SavingJob
 from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
+from desktop.ui.image_saving import SavedImage, SavingJob
+from desktop.ui.open_folder import open_folder
 from desktop.workers import GeneratorWorker, start
 
 
@@ -91,7 +92,8 @@ class ImageStudio(GalleryActions, QWidget):
     def __init__(self, ctx, store: ImageStore | None = None):
         super().__init__()
         self.ctx = ctx
-        self.store = store or ImageStore()
+        self._follows_settings = store is None  # a store handed in (tests) stays put
+        self.store = store or ImageStore(studio_folder(IMAGES, ctx.settings.load().output_dir))
         self.slot = EngineSlot("image", ctx.settings.runtime, ctx.notifier, self)
         self.slot.loaded.connect(self._on_engine)
         self.slot.load_failed.connect(lambda _e: self._set_pending(False))
@@ -107,7 +109,16 @@ class ImageStudio(GalleryActions, QWidget):
         events = getattr(ctx, "events", None)
         if events is not None:
             events.library_changed.connect(self.refresh_models)
+            events.settings_changed.connect(self.follow_output_folder)
         self.refresh_models()
+
+    def follow_output_folder(self) -> None:
+        """Settings saved: the next image goes to the (maybe changed) default output
+        folder, and the gallery lists that folder."""
+        folder = studio_folder(IMAGES, self.ctx.settings.load().output_dir)
+        if self._follows_settings and folder != self.store.root:
+            self.store = self.gallery.store = ImageStore(folder)
+            self.gallery.reload()
 
     # -- layout ------------------------------------------------------------------------
     def _build(self) -> None:
@@ -344,7 +355,7 @@ class ImageStudio(GalleryActions, QWidget):
             if not path:
                 return None
             self.ctx.settings.remember_save(path)
-        from desktop.image_meta import image_record, save_animation
+        from desktop.outputs.image_meta import image_record, save_animation
 
         engine = self.slot.engine
         try:
@@ -356,7 +367,7 @@ class ImageStudio(GalleryActions, QWidget):
 
     def reproduce(self, path: str | Path) -> bool:
         """Restore the settings stored in an Atelier PNG. Returns whether it worked."""
-        from desktop.image_meta import read_settings
+        from desktop.outputs.image_meta import read_settings
 
         try:
             record = read_settings(path)

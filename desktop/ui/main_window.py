@@ -185,7 +185,7 @@ def _listen_to_audit_notices(window: MainWindow) -> None:
     closed window is not kept alive by the audit module's list of listeners."""
     import shiboken6
 
-    from desktop.audit import add_notice_listener
+    from desktop.outputs.audit import add_notice_listener
 
     ref = weakref.ref(window)
 
@@ -200,9 +200,11 @@ def _listen_to_audit_notices(window: MainWindow) -> None:
 
 def _empty_old_trash() -> None:
     """Deleted images and clips wait in the trash for Undo; after KEEP_DAYS they go."""
-    from desktop.trash import Trash
+    from desktop.outputs.folders import trash_folders
+    from desktop.outputs.trash import Trash
 
-    try:
-        Trash().empty()
-    except OSError as exc:
-        log.warning("could not empty the trash: %s", exc)
+    for folder in trash_folders(Settings().load().output_dir):  # the output folder keeps its own
+        try:
+            Trash(folder).empty()
+        except OSError as exc:
+            log.warning("could not empty the trash: %s", exc)

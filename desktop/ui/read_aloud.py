@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from desktop.audio import speech_record
-from desktop.audit import record_job
-from desktop.clips import ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechRequest
+from desktop.outputs.clip_store import ClipStore
+from desktop.outputs.folders import CLIPS, studio_folder
+from desktop.outputs.saving import save_speech_result
 from desktop.ui.speech_runner import SpeechRunner
 
 
@@ -57,15 +57,13 @@ class ReadAloud(QObject):
         audio, engine, req = self.runner.audio(), self.runner.engine, self.runner.request
         if audio.size == 0 or engine is None or req is None:
             return
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
-        record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         try:
-            self.clips = self.clips or ClipStore()
-            clip = self.clips.add(audio, engine.sample_rate, record, req.text)
+            # the Speech studio's clips folder, as the settings name it now
+            clips = self.clips or ClipStore(studio_folder(CLIPS, self.ctx.settings.load().output_dir))
+            clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=clips)
         except OSError as exc:
             self.ctx.notifier.error(f"Could not save the clip: {exc.strerror or exc}")
             return
-        record_job("speech", engine.pack, settings, clip.path)
         self.ctx.notifier.info(f"Read aloud saved as a clip: {clip.path.name} (Speech studio, clips)")
         self.clip_saved.emit(clip)
 

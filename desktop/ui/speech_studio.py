@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.audio import speech_record
-from desktop.audit import record_job
 from desktop.defaults import default_model
-from desktop.clips import Clip, ClipStore
 from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import SpeechRequest
+from desktop.outputs.clip_store import Clip, ClipStore
+from desktop.outputs.folders import CLIPS, studio_folder
+from desktop.outputs.saving import save_speech_result
 from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
@@ -54,7 +54,8 @@ class SpeechStudio(QWidget):
     def __init__(self, ctx, store: ClipStore | None = None, play: bool = True):
         super().__init__()
         self.ctx = ctx
-        self.store = store or ClipStore()
+        self._follows_settings = store is None  # a store handed in (tests) stays put
+        self.store = store or ClipStore(studio_folder(CLIPS, ctx.settings.load().output_dir))
         self.runner = SpeechRunner(ctx, self, play=play)
         self.runner.chunk.connect(self._on_chunk)
         self.runner.progress.connect(self._on_progress)
@@ -66,6 +67,7 @@ class SpeechStudio(QWidget):
         events = getattr(ctx, "events", None)
         if events is not None:
             events.library_changed.connect(self.refresh_voices)
+            events.settings_changed.connect(self.follow_output_folder)
         self.refresh_voices()
         self._load_clips()
 
@@ -209,10 +211,7 @@ class SpeechStudio(QWidget):
             return
         engine = self.runner.engine
         req = self.runner.request
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
-        record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
-        clip = self.store.add(audio, engine.sample_rate, record, req.text)
-        record_job("speech", engine.pack, settings, clip.path)
+        clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=self.store)
         self._add_item(clip, top=True)
         self.clip_added.emit(clip)
 
@@ -221,6 +220,15 @@ class SpeechStudio(QWidget):
         self.play_note.show()
 
     # -- clips ---------------------------------------------------------------------------
+    def follow_output_folder(self) -> None:
+        """Settings saved: the next clip goes to the (maybe changed) default output
+        folder, and the list shows that folder's clips."""
+        folder = studio_folder(CLIPS, self.ctx.settings.load().output_dir)
+        if self._follows_settings and folder != self.store.root:
+            self.store = ClipStore(folder)
+            self.clip_list.clear()
+            self._load_clips()
+
     def _load_clips(self) -> None:
         for clip in self.store.clips():
             self._add_item(clip)

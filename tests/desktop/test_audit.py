@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop import audit
 from desktop.cli import main as cli_main
+from desktop.outputs import audit
 from tests.tiny_sources import tiny_text_pack  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,7 +88,7 @@ def test_a_torn_last_write_is_not_tampering_and_the_chain_continues():
 def test_concurrent_writers_keep_one_chain(atelier_home):
     code = (
         "import sys; sys.path.insert(0, %r)\n"
-        "from desktop import audit\n"
+        "from desktop.outputs import audit\n"
         "for i in range(40): audit.append('text', None, {'i': i}, str(i))\n"
     ) % str(ROOT)
     procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(3)]
@@ -119,6 +119,7 @@ def test_cli_text_job_is_audited(tiny_text_pack, capsys):  # noqa: F811
     assert cli_main(["text", "--model", str(tiny_text_pack), "--prompt", "Hi", "--max-tokens", "4", "--seed", "1"]) == 0
     reply = capsys.readouterr().out.rstrip("\n")
     recs = list(audit.records())
-    assert len(recs) == 1 and recs[0]["kind"] == "text" and recs[0]["pack"] == "tiny-llama"
+    # one job name per modality: the chat studio records replies as "chat" too
+    assert len(recs) == 1 and recs[0]["kind"] == "chat" and recs[0]["pack"] == "tiny-llama"
     assert recs[0]["output_sha256"] == audit.output_hash(reply)
     assert audit.verify().ok

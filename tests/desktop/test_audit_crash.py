@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop import audit
 from desktop.cli import main as cli_main
 from desktop.engines.errors import ProvenanceError
+from desktop.outputs import audit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,7 +28,7 @@ def _fill(n: int) -> list[dict]:
 
 def _child(body: str, home: Path) -> subprocess.CompletedProcess:
     """Run ``body`` in a fresh interpreter with ``audit`` imported; it may os._exit()."""
-    code = f"import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom desktop import audit\n{body}\n"
+    code = f"import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom desktop.outputs import audit\n{body}\n"
     return subprocess.run([sys.executable, "-c", code], env=dict(os.environ, ATELIER_HOME=str(home)), capture_output=True, text=True, timeout=120)
 
 
@@ -68,7 +68,7 @@ def test_random_kills_never_lose_an_acknowledged_record_or_report_tampering(atel
     rng = random.Random(1)
     acked: set[str] = set()
     for round_ in range(12):
-        proc = subprocess.Popen([sys.executable, "-c", f"import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom desktop import audit\n{body}"], env=dict(os.environ, ATELIER_HOME=str(atelier_home)), stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", f"import os, sys\nsys.path.insert(0, {str(ROOT)!r})\nfrom desktop.outputs import audit\n{body}"], env=dict(os.environ, ATELIER_HOME=str(atelier_home)), stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline().strip() == "ready"
         for _ in range(rng.randint(1, 6)):
             acked.add(proc.stdout.readline().strip())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from desktop import audit
+from desktop.outputs import audit
 from desktop.ui.audit_view import AuditView
 
 

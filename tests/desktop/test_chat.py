@@ -6,8 +6,8 @@ import pytest
 
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
+from desktop.outputs.chat_store import ChatStore
 from desktop.settings import Settings
-from desktop.store import ChatStore
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier
 

@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt
 
 import desktop.ui.engine_slot as engine_slot
 from desktop.engines.events import Token
-from desktop.store import ChatStore
+from desktop.outputs.chat_store import ChatStore
 from tests.desktop.test_chat import ctx, make_studio  # noqa: F401 - the fixtures
 from tests.speech_helpers import tiny_voice  # noqa: F401 - fixture
 
@@ -299,9 +299,9 @@ def test_export_button_writes_the_chat(qtbot, ctx, monkeypatch, tmp_path):
 def test_read_aloud_saves_what_it_read_as_a_clip(qtbot, tiny_voice, atelier_home, monkeypatch):  # noqa: F811
     """With no sound device the notice says clips can still be saved as WAV: one is."""
     import desktop.audio as audio
-    from desktop.clips import ClipStore
     from desktop.engines.packs.importers import import_path
     from desktop.engines.packs.library import Library
+    from desktop.outputs.clip_store import ClipStore
     from desktop.settings import Settings
     from desktop.ui.main_window import AppContext
     from desktop.ui.notifier import Notifier

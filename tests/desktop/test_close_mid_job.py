@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.clips import ClipStore
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
-from desktop.image_store import ImageStore
+from desktop.outputs.clip_store import ClipStore
+from desktop.outputs.image_store import ImageStore
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier

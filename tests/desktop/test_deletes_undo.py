@@ -13,10 +13,10 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
-from desktop.clips import ClipStore
 from desktop.engines.packs.library import Library, data_dir
+from desktop.outputs.clip_store import ClipStore
+from desktop.outputs.trash import Trash
 from desktop.settings import Settings
-from desktop.trash import Trash
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Banner, Notifier
 

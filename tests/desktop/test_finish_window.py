@@ -11,9 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 import desktop.audio as audio
-from desktop import audit
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
+from desktop.outputs import audit
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier

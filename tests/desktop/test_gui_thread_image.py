@@ -9,8 +9,8 @@ import pytest
 
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
-from desktop.image_meta import read_settings
-from desktop.image_store import ImageStore
+from desktop.outputs.image_meta import read_settings
+from desktop.outputs.image_store import ImageStore
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier

@@ -10,8 +10,8 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from desktop.engines.errors import ProvenanceError
-from desktop.image_meta import image_record, read_settings, save_image
-from desktop.provenance_png import RECORD_KEY
+from desktop.outputs.image_meta import image_record, read_settings, save_image
+from desktop.outputs.provenance_png import RECORD_KEY
 
 SETTINGS = {
     "prompt": "a red apple", "negative_prompt": "blurry", "width": 32, "height": 24, "steps": 6, "guidance": 7.5,

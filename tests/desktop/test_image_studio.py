@@ -10,7 +10,7 @@ from PySide6.QtGui import QDropEvent
 
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
-from desktop.image_meta import read_settings
+from desktop.outputs.image_meta import read_settings
 from desktop.settings import Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier
@@ -212,7 +212,7 @@ def test_morph_panel_for_latent_packs_saves_gif_and_webp(qtbot, ctx, tmp_path):
 def test_large_gallery_loads_in_batches_newest_first(qtbot, tmp_path):
     import os
 
-    from desktop.image_store import ImageStore
+    from desktop.outputs.image_store import ImageStore
     from desktop.ui.image_gallery import BATCH, ImageGallery
 
     class Pack:

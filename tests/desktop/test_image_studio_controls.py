@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
-from desktop.image_meta import read_settings
+from desktop.outputs.image_meta import read_settings
 from desktop.settings import AppSettings, Settings
 from desktop.ui.main_window import AppContext
 from desktop.ui.notifier import Notifier

@@ -27,8 +27,8 @@ def installed(cache_dir, tiny_text_pack):  # noqa: F811
 
 def _png_with_record(tmp_path, **changes):
     """A real image from the CLI, re-saved with its provenance record changed."""
-    from desktop.image_meta import save_image
-    from desktop.provenance_png import read_png_provenance
+    from desktop.outputs.image_meta import save_image
+    from desktop.outputs.provenance_png import read_png_provenance
 
     made = tmp_path / "made.png"
     assert main(["image", "--model", "tiny-sd", "--prompt", "an apple", "--steps", "2", "--size", "32x32", "--seed", "4", "--out", str(made)]) == 0

@@ -14,11 +14,12 @@ import pytest
 from PIL import Image
 
 from desktop.cli import main as cli_main
+from desktop.commands.provenance import read_file_provenance
 from desktop.engines.errors import ProvenanceError
-from desktop.provenance import loads, read_file_provenance
-from desktop.provenance_md import front_matter, read_markdown_provenance, split_front_matter
-from desktop.provenance_png import RECORD_KEY, read_png_provenance, read_png_text, save_png
-from desktop.provenance_wav import read_wav_info, read_wav_provenance
+from desktop.outputs.provenance import loads
+from desktop.outputs.provenance_md import front_matter, read_markdown_provenance, split_front_matter
+from desktop.outputs.provenance_png import RECORD_KEY, read_png_provenance, read_png_text, save_png
+from desktop.outputs.provenance_wav import read_wav_info, read_wav_provenance
 
 PACK_HASH = "3f" * 32
 
@@ -100,10 +101,10 @@ def test_record_parsing_refuses_deep_nesting_and_foreign_json():
 
 # -- WAV --------------------------------------------------------------------------------------
 def test_wav_written_by_the_speech_studio_reads_back(tmp_path):
-    from desktop.audio import save_clip
+    from desktop.outputs.provenance_wav import save_wav
 
     t = np.linspace(0, 0.2, 4410, dtype=np.float32)
-    path = save_clip(tmp_path / "clip.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050, _record("speech"), "hello")
+    path = save_wav(tmp_path / "clip.wav", 0.3 * np.sin(2 * np.pi * 440 * t), 22050, _record("speech"), "hello")
     assert read_wav_provenance(path)["kind"] == "speech"
     info = read_wav_info(path)
     assert info["ISFT"].startswith("Atelier") and "AI-generated" in info["IGNR"]
@@ -111,9 +112,9 @@ def test_wav_written_by_the_speech_studio_reads_back(tmp_path):
 
 
 def test_damaged_wavs_give_typed_errors(tmp_path):
-    from desktop.audio import save_clip
+    from desktop.outputs.provenance_wav import save_wav
 
-    good = save_clip(tmp_path / "good.wav", np.zeros(100, np.float32), 16000, _record("speech")).read_bytes()
+    good = save_wav(tmp_path / "good.wav", np.zeros(100, np.float32), 16000, _record("speech")).read_bytes()
     list_at = good.index(b"LIST")
     cases = {
         "short.wav": good[:10],
@@ -128,7 +129,7 @@ def test_damaged_wavs_give_typed_errors(tmp_path):
 
 # -- Markdown ---------------------------------------------------------------------------------
 def test_markdown_front_matter_round_trip_and_chat_export_format(tmp_path):
-    from desktop.store import ChatStore
+    from desktop.outputs.chat_store import ChatStore
 
     text = front_matter(_record("chat"), {"title": "Trip"}) + "# Trip\n\nHello\n"
     fields, body = split_front_matter(text)
@@ -170,7 +171,7 @@ def test_verify_reports_metadata_and_watermark(tmp_path, capsys):
 def test_verify_names_the_installed_pack(tmp_path, capsys, tiny_text_pack):
     from desktop.engines.packs.importers import import_path
     from desktop.engines.packs.library import Library
-    from desktop.provenance import provenance_record
+    from desktop.outputs.provenance import provenance_record
 
     pack = import_path(tiny_text_pack, Library(), name="installed-pack")
     png = save_png(tmp_path / "x.png", _picture(), provenance_record("image", pack, {"steps": 4}, seed=1))

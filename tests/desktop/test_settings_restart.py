@@ -12,8 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from desktop.outputs.chat_store import ChatStore
 from desktop.settings import AppSettings, Settings
-from desktop.store import ChatStore
 
 ROOT = Path(__file__).resolve().parents[2]
 

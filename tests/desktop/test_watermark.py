@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from desktop import watermark as wm
+from desktop.outputs import watermark as wm
 from tests.watermark_images import ATTACKS, foreign_images, generated_images, jpeg, rates
 
 PACK = "5eed" + "0123456789abcdef" * 3 + "abcdef012345"

@@ -15,7 +15,7 @@ TEXT, LONG, VOICE_MODALITY, IMAGE = "tiny-llama-fp32", "tiny-long", "speech", "a
 
 
 def _records(root):
-    from desktop.audit import records
+    from desktop.outputs.audit import records
 
     return list(records(root))
 
@@ -42,7 +42,7 @@ def test_streamed_chat_with_system_message_usage_and_cache_reuse(client, atelier
     again = client.chat.completions.create(model=TEXT, messages=messages, max_tokens=12, temperature=0)
     assert again.choices[0].message.content == text
     assert again.usage.prompt_tokens_details.cached_tokens >= usage.prompt_tokens - 1
-    assert [r["kind"] for r in _records(atelier_home)][-2:] == ["text", "text"]
+    assert [r["kind"] for r in _records(atelier_home)][-2:] == ["chat", "chat"]  # as the chat studio and the CLI name it
 
 
 def test_max_completion_tokens_seed_and_stop(client):
@@ -93,8 +93,8 @@ def test_image_generation_png_with_provenance_and_watermark(client, atelier_home
     import numpy as np
     from PIL import Image
 
-    from desktop.provenance_png import read_png_provenance
-    from desktop.watermark import can_mark, detect_file
+    from desktop.outputs.provenance_png import read_png_provenance
+    from desktop.outputs.watermark import can_mark, detect_file
 
     r = client.images.generate(model=IMAGE, prompt="a shoe", n=2, extra_body={"seed": 5})
     assert len(r.data) == 2

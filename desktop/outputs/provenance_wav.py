@@ -1,10 +1,11 @@
-"""Reading provenance back from WAV files, safely.
+"""Provenance in audio files: WAV (and FLAC) written with it, WAV read back safely.
 
-Writing is the speech studio's: :func:`desktop.audio.save_clip` writes 16-bit PCM through
-:mod:`desktop.engines.speech.wav` with a RIFF ``LIST``/``INFO`` chunk whose ``ICMT`` holds the
-JSON record of :mod:`desktop.provenance` (``ISFT`` software, ``IGNR`` "AI-generated").
+:func:`save_wav` writes 16-bit PCM through :mod:`desktop.engines.speech.wav` with a RIFF
+``LIST``/``INFO`` chunk whose ``ICMT`` holds the JSON record of
+:mod:`desktop.outputs.provenance` (``ISFT`` software, ``IGNR`` "AI-generated", ``INAM`` the
+text spoken). :func:`save_flac` puts the same record in FLAC's comment tag.
 
-This reader is for files of unknown origin (``python main.py verify``): it walks the
+The reader is for files of unknown origin (``python main.py verify``): it walks the
 RIFF chunk list with a bound on every size, seeks over the audio instead of loading it,
 and parses the record as JSON with known keys only.
 """
@@ -16,10 +17,33 @@ from pathlib import Path
 from typing import Any
 
 from desktop.engines.errors import ProvenanceError
-from desktop.provenance import loads
+from desktop.outputs.provenance import AI_NOTE, dumps, loads
 
 MAX_INFO_BYTES = 1 << 20
 MAX_CHUNKS = 10_000
+
+
+def save_wav(path: str | Path, samples, sample_rate: int, record: dict[str, Any], text: str = "", overwrite: bool = False) -> Path:
+    """16-bit PCM WAV at the voice's rate with the provenance record in LIST/INFO; atomic,
+    and an existing file is replaced only with ``overwrite``."""
+    from desktop.engines.speech.wav import write_wav
+
+    info = {"ICMT": dumps(record), "ISFT": f"Atelier {record.get('app_version', '')}".strip(), "IGNR": AI_NOTE, "INAM": text[:200]}
+    return write_wav(path, samples, sample_rate, info, overwrite=overwrite)
+
+
+def save_flac(path: str | Path, samples, sample_rate: int, record: dict[str, Any]) -> Path:
+    """FLAC via soundfile with the record in its comment tag. Only ever written into a
+    fresh private folder (the API server's), so it is not claimed exclusively."""
+    import soundfile as sf
+
+    path = Path(path)
+    with sf.SoundFile(path, "w", samplerate=sample_rate, channels=1, format="FLAC", subtype="PCM_16") as fh:
+        fh.comment = dumps(record)
+        fh.genre = AI_NOTE
+        fh.software = f"Atelier {record.get('app_version', '')}".strip()
+        fh.write(samples)
+    return path
 
 
 def _chunks(fh, path: Path, size: int):

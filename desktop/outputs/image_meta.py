@@ -1,6 +1,6 @@
 """Generated images as PNG files that say how they were made, and "reproduce" from them.
 
-Writing goes through the one PNG provenance writer (``desktop.provenance_png``): the
+Writing goes through the one PNG provenance writer (``desktop.outputs.provenance_png``): the
 provenance record - every setting, the seed, the pack's name and hash, "AI-generated" -
 in text chunks, plus the invisible watermark naming the pack.
 
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.engines.errors import ProvenanceError
-from desktop.provenance import provenance_record
+from desktop.outputs.provenance import provenance_record
 
 _STR = (str,)
 _INT = (int,)
@@ -54,7 +54,7 @@ def image_record(pack, metadata: dict[str, Any], provider: str = "") -> dict[str
 
 
 def save_image(path: Path | str, image, record: dict[str, Any], overwrite: bool = False) -> Path:
-    from desktop.provenance_png import save_png
+    from desktop.outputs.provenance_png import save_png
 
     return save_png(path, image, record, overwrite=overwrite)
 
@@ -62,7 +62,7 @@ def save_image(path: Path | str, image, record: dict[str, Any], overwrite: bool 
 def read_settings(path: Path | str) -> dict[str, Any]:
     """The provenance record of an Atelier PNG with ``settings`` checked against the
     schema. Raises ProvenanceError with a reason a person understands."""
-    from desktop.provenance_png import read_png_provenance
+    from desktop.outputs.provenance_png import read_png_provenance
 
     path = Path(path)
     if not path.is_file():
@@ -99,7 +99,7 @@ def save_animation(path: Path | str, frames: list, record: dict[str, Any], frame
     import numpy as np
     from PIL import Image
 
-    from desktop.provenance import AI_NOTE, dumps
+    from desktop.outputs.provenance import AI_NOTE, dumps
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from desktop.engines.atomic_write import OutputExistsError
-from desktop.engines.packs.library import data_dir
-from desktop.image_meta import image_record, save_image
-from desktop.trash import Trash, Trashed
+from desktop.outputs.folders import IMAGES, studio_folder
+from desktop.outputs.image_meta import image_record, save_image
+from desktop.outputs.trash import Trash, Trashed
 
 MAX_LISTED = 500
 MAX_SAME_SECOND = 10_000  # images of one seed named after one second before giving up
@@ -23,7 +23,7 @@ MAX_SAME_SECOND = 10_000  # images of one seed named after one second before giv
 
 class ImageStore:
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else data_dir() / "images"
+        self.root = Path(root) if root else studio_folder(IMAGES)
         self.root.mkdir(parents=True, exist_ok=True)
         self.trash = Trash(self.root.parent / "trash")  # beside the store: a rename, never a copy
 

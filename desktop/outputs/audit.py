@@ -17,8 +17,9 @@ What it proves: that the log was not edited *by accident or by someone unaware o
 the chain*. Someone with write access who recomputes every hash can rewrite it all;
 a local log cannot prevent that, and the viewer says so.
 
-Studios call :func:`record_job` after each job (it never raises: a full disk must not
-turn a finished image into an error); the CLI calls :func:`append`.
+:mod:`desktop.outputs.saving` calls :func:`record_job` after each job, for the studios,
+the CLI and the API server alike (it never raises: a full disk must not turn a finished
+image into an error).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Provenance in PNG files: text chunks written with the image, read back safely.
 
 Written chunks (before the image data, so any viewer sees them):
-* ``atelier:provenance`` (iTXt): the full JSON record of :mod:`desktop.provenance`;
+* ``atelier:provenance`` (iTXt): the full JSON record of :mod:`desktop.outputs.provenance`;
 * ``Software``, ``Source``, ``Disclaimer``, ``Creation Time`` (tEXt, the PNG standard's
   keywords) so ordinary tools show who made it, with which pack, and "AI-generated";
 * ``XML:com.adobe.xmp``: IPTC's DigitalSourceType "trainedAlgorithmicMedia", the
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from desktop.engines.errors import ProvenanceError
-from desktop.provenance import dumps, loads
+from desktop.outputs.provenance import dumps, loads
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 RECORD_KEY = "atelier:provenance"
@@ -75,7 +75,7 @@ def save_png(path: str | Path, image, record: dict[str, Any], watermark: bool = 
     if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
         raise ProvenanceError(f"Expected an RGB uint8 image, got shape {array.shape} and type {array.dtype}.")
     if watermark and record.get("pack_sha256"):
-        from desktop.watermark import embed
+        from desktop.outputs.watermark import embed
 
         array = embed(array, record["pack_sha256"])
     from desktop.engines.atomic_write import write_atomic

@@ -1,6 +1,6 @@
 """Provenance in exported Markdown: a front-matter block, written and read safely.
 
-The block is the one the chat export writes (:meth:`desktop.store.ChatStore.to_markdown`):
+The block is the one the chat export writes (:meth:`desktop.outputs.chat_store.ChatStore.to_markdown`):
 ``---`` lines around ``key: <JSON value>`` lines, which is valid YAML, with the record
 under ``provenance``. Reading parses JSON values only (never YAML tags, never code).
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.engines.errors import ProvenanceError
-from desktop.provenance import dumps, loads
+from desktop.outputs.provenance import dumps, loads
 
 MAX_FRONT_MATTER_LINES = 500
 MAX_READ_BYTES = 1 << 20

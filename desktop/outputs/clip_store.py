@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from desktop.audio import save_clip
 from desktop.engines.atomic_write import OutputExistsError
-from desktop.engines.packs.library import data_dir
 from desktop.engines.speech.wav import read_wav
-from desktop.trash import Trash, Trashed
+from desktop.outputs.folders import CLIPS, studio_folder
+from desktop.outputs.provenance_wav import save_wav
+from desktop.outputs.trash import Trash, Trashed
 
 
 @dataclass
@@ -44,7 +44,7 @@ MAX_SAME_SECOND = 10_000  # clips named after one second before giving up
 
 class ClipStore:
     def __init__(self, root: Path | None = None):
-        self.root = Path(root) if root else data_dir() / "clips"
+        self.root = Path(root) if root else studio_folder(CLIPS)
         self.root.mkdir(parents=True, exist_ok=True)
         self.trash = Trash(self.root.parent / "trash")  # beside the store: a rename, never a copy
 
@@ -53,7 +53,7 @@ class ClipStore:
         for n in range(1, MAX_SAME_SECOND + 1):
             path = self.root / (f"clip-{stamp}.wav" if n == 1 else f"clip-{stamp}-{n}.wav")
             try:  # the write itself claims the name: two clips in one second never collide
-                save_clip(path, samples, sample_rate, record, text)
+                save_wav(path, samples, sample_rate, record, text)
                 return Clip(path, np.asarray(samples, dtype=np.float32), sample_rate, text, record)
             except OutputExistsError:
                 if n == MAX_SAME_SECOND:

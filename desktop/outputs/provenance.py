@@ -2,7 +2,8 @@
 
 Every writer (PNG text chunks, WAV LIST/INFO chunk, Markdown front matter) builds its
 record here so the fields are the same everywhere. Parsing a record back is data only:
-JSON with a known set of fields, never evaluated.
+JSON with a known set of fields, never evaluated. This module is the bottom of
+``desktop.outputs``: the per-format readers and writers import it, never the reverse.
 """
 
 from __future__ import annotations
@@ -52,30 +53,3 @@ def loads(text: str) -> dict[str, Any]:
         raise ValueError("not an Atelier provenance record")
     return {k: data[k] for k in RECORD_KEYS if k in data}
 
-
-def read_file_provenance(path) -> dict[str, Any] | None:
-    """The Atelier record carried by a PNG, WAV or Markdown file (sniffed by content,
-    not by name), or None. Raises ProvenanceError for a damaged file of those kinds."""
-    from pathlib import Path
-
-    from desktop.engines.errors import ProvenanceError
-
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(12)
-    except OSError as exc:
-        raise ProvenanceError(f"Cannot read '{path.name}': {exc.strerror or exc}.") from None
-    if head.startswith(b"\x89PNG"):
-        from desktop.provenance_png import read_png_provenance
-
-        return read_png_provenance(path)
-    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
-        from desktop.provenance_wav import read_wav_provenance
-
-        return read_wav_provenance(path)
-    if head.lstrip(b"\xef\xbb\xbf").startswith(b"---"):
-        from desktop.provenance_md import read_markdown_provenance
-
-        return read_markdown_provenance(path)
-    return None
