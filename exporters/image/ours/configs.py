@@ -23,7 +23,7 @@ from desktop.engines.packs.pack import Pack, load_pack
 from ...pipeline import ExportConfig, Source
 from ...quantize import fp16, weight_only_int8
 from ...registry import configs, register
-from . import graph as ours_onnx
+from . import graph as ours_graph
 from . import validate as checks
 
 LICENSE_EMOJI = {
@@ -182,12 +182,12 @@ class EmojiDiffusionExport(OurGeneratorExport):
         length = self.ckpt["vocab"]["max_length"]
         ids = torch.ones(2, length, dtype=torch.long)
         ids[:, 3:] = 0
-        ours_onnx.export(text, (ids,), out / self.graphs["text_encoder"], ["input_ids"], ["last_hidden_state"], {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
+        ours_graph.export(text, (ids,), out / self.graphs["text_encoder"], ["input_ids"], ["last_hidden_state"], {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
         hidden = text(ids).detach()
         args = (torch.randn(2, 3, 32, 32), torch.tensor([10.0, 500.0]), hidden, (ids != 0).float())
         batch = {0: "batch"}
         dyn = {"sample": batch, "timestep": batch, "encoder_hidden_states": batch, "encoder_attention_mask": batch, "out_sample": batch}
-        ours_onnx.export(unet, args, out / self.graphs["unet"], ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], ["out_sample"], dyn)
+        ours_graph.export(unet, args, out / self.graphs["unet"], ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], ["out_sample"], dyn)
         (out / "vocabulary.json").write_text(json.dumps(self.ckpt["vocab"], ensure_ascii=False), encoding="utf-8")
         return out
 
@@ -231,7 +231,7 @@ class FashionExport(OurGeneratorExport):
         z = torch.randn(2, self.ckpt["config"]["z_dim"])
         w = torch.eye(10)[:2]
         batch = {0: "batch"}
-        ours_onnx.export(self.source.model["generator"], (z, w), out / self.graphs["generator"], ["z", "class_weights"], ["pixels"], {"z": batch, "class_weights": batch, "pixels": batch})
+        ours_graph.export(self.source.model["generator"], (z, w), out / self.graphs["generator"], ["z", "class_weights"], ["pixels"], {"z": batch, "class_weights": batch, "pixels": batch})
         return out
 
     def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
@@ -289,7 +289,7 @@ class FashionPixelCNNExport(FashionExport):
         x = torch.rand(2, 1, 10, 28)
         w = torch.eye(10)[:2]
         dyn = {"pixels": {0: "batch", 2: "rows"}, "class_weights": {0: "batch"}, "logits": {0: "batch", 2: "rows"}}
-        ours_onnx.export(self.source.model["step_model"], (x, w), out / self.graphs["step_model"], ["pixels", "class_weights"], ["logits"], dyn)
+        ours_graph.export(self.source.model["step_model"], (x, w), out / self.graphs["step_model"], ["pixels", "class_weights"], ["logits"], dyn)
         return out
 
     def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
