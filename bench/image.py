@@ -87,13 +87,11 @@ def build_pipeline(folder: Path) -> Path:
 def our_pack(source: Path, precision: str) -> Path:
     out = CACHE / f"pack-{precision}"
     if not (out / "manifest.json").is_file():
-        from exporters.__main__ import export
+        import exporters
 
         print(f"exporting with our exporter ({precision})...", file=sys.stderr)
         shutil.rmtree(out, ignore_errors=True)
-        ns = argparse.Namespace(modality="image", source=str(source), out=out, precision=precision, name=f"bench-sd-{precision}", force=True, lora=None)
-        for _ in export(ns):
-            pass
+        exporters.export("image", source, out, precision, name=f"bench-sd-{precision}", force=True)
     return out
 
 

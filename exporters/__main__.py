@@ -1,4 +1,7 @@
-"""``python -m exporters MODALITY SOURCE --out DIR --precision P`` (also ``main.py export``)."""
+"""``python -m exporters MODALITY SOURCE --out DIR --precision P`` (also ``main.py export``).
+
+Only parses arguments and calls :func:`exporters.export`; the work and every check live there.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from pathlib import Path
 from desktop.engines.errors import AtelierError
 from desktop.engines.events import Done, Progress
 
-MODALITIES = ("text", "speech", "image")
+from .registry import MODALITIES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,28 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def export(args: argparse.Namespace):
-    """Yield the pipeline's events for parsed arguments."""
-    import importlib
-
-    from .base import run_export
-    from .registry import lookup
-
-    module = importlib.import_module(f"exporters.{args.modality}")
-    source = module.source_for(str(args.source), **({"lora": args.lora} if args.lora else {}))
-    config = lookup(args.modality, source.architecture)(source)
-    yield from run_export(config, args.out, args.precision, force=args.force, name=args.name)
+def _print_progress(event: Progress | Done) -> None:
+    if isinstance(event, Progress):
+        pct = f"{event.fraction * 100:3.0f}% " if event.fraction is not None else ""
+        print(f"[export] {pct}{event.message}", file=sys.stderr, flush=True)
+    elif isinstance(event, Done):
+        print(f"[export] done in {event.stats['seconds']} s -> {event.stats['out']}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .api import export
+
     try:
-        for event in export(args):
-            if isinstance(event, Progress):
-                pct = f"{event.fraction * 100:3.0f}% " if event.fraction is not None else ""
-                print(f"[export] {pct}{event.message}", file=sys.stderr, flush=True)
-            elif isinstance(event, Done):
-                print(f"[export] done in {event.stats['seconds']} s -> {event.stats['out']}", file=sys.stderr)
+        export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress, lora=args.lora)
     except AtelierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -36,14 +36,10 @@ def make_tiny_vits(folder: Path, speakers: int = 1, seed: int = 0) -> Path:
 
 
 def export_tiny_voice(root: Path, precision: str = "fp32", speakers: int = 1) -> Path:
-    from exporters.__main__ import build_parser, export
+    import exporters
 
     src = make_tiny_vits(root / f"hf-{speakers}", speakers)
-    out = root / f"pack-{speakers}-{precision}"
-    args = build_parser().parse_args(["speech", str(src), "--out", str(out), "--precision", precision, "--name", f"tiny-voice-{speakers}-{precision}"])
-    for _ in export(args):
-        pass
-    return out
+    return exporters.export("speech", src, root / f"pack-{speakers}-{precision}", precision, name=f"tiny-voice-{speakers}-{precision}")
 
 
 def make_piper_generator(seed: int = 0):
@@ -125,7 +121,7 @@ import hashlib  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-_SOURCES = ("exporters/speech.py", "exporters/vits_graph.py", "exporters/validate_speech.py", "desktop/engines/speech/graph.py", "tests/speech_helpers.py")
+_SOURCES = ("exporters/pipeline.py", "exporters/speech/configs.py", "exporters/speech/source.py", "exporters/speech/graph.py", "exporters/speech/validate.py", "desktop/engines/speech/graph.py", "tests/speech_helpers.py")
 
 
 def cached_voice(cache_dir: Path, precision: str = "fp32", speakers: int = 1) -> Path:

@@ -47,9 +47,7 @@ def tiny_hf_model(kind: str, folder: Path) -> Path:
 
 def export_tiny(kind: str, root: Path, precision: str = "fp32") -> Path:
     """Export a tiny model to a pack with our exporters; returns the pack folder."""
-    from exporters.base import run_export
-    from exporters.registry import lookup
-    from exporters.text import source_for
+    import exporters
 
     src_dir = root / f"hf-{kind}"
     if not (src_dir / "config.json").is_file():
@@ -58,8 +56,4 @@ def export_tiny(kind: str, root: Path, precision: str = "fp32") -> Path:
     if (out / "manifest.json").is_file():
         return out
     shutil.rmtree(out, ignore_errors=True)
-    source = source_for(str(src_dir))
-    config = lookup("text", source.architecture)(source)
-    for _ in run_export(config, out, precision, force=True, name=f"tiny-{kind}-{precision}"):
-        pass
-    return out
+    return exporters.export("text", src_dir, out, precision, name=f"tiny-{kind}-{precision}", force=True)

@@ -103,7 +103,8 @@ def tiny_sd_pipeline(folder: Path, unet_channels=(32, 64), vae_channels=(32, 64)
 
 # -- exported packs, cached across sessions under the test cache ----------------------------
 
-_SOURCES = ("tests/tiny_sd.py", "exporters/image.py", "exporters/image_onnx.py", "exporters/image_source.py", "exporters/validate_image.py", "desktop/engines/image/latent_preview.py")
+_SD_EXPORT = ("configs", "source", "graph", "attention", "validate")
+_SOURCES = ("tests/tiny_sd.py", "exporters/pipeline.py", *(f"exporters/image/stable_diffusion/{m}.py" for m in _SD_EXPORT), "desktop/engines/image/latent_preview.py")
 
 
 def _code_key() -> str:
@@ -163,20 +164,14 @@ def tiny_lcm_source(cache: Path) -> Path:
 
 
 def tiny_sd_pack(cache: Path, precision: str = "fp32", lora: bool = False) -> Path:
-    """The tiny pipeline exported by our exporter (the real CLI pipeline, in-process)."""
-    import argparse
+    """The tiny pipeline exported by our exporter (the real pipeline, in-process)."""
     import shutil
 
     out = cache / f"tiny-sd-{_code_key()}" / f"pack-{precision}{'-lora' if lora else ''}"
     if (out / "manifest.json").is_file():
         return out
     shutil.rmtree(out, ignore_errors=True)
-    from exporters.__main__ import export
+    import exporters
 
-    args = argparse.Namespace(
-        modality="image", source=str(tiny_sd_source(cache)), out=out, precision=precision,
-        name=f"tiny-sd-{precision}{'-lora' if lora else ''}", force=False, lora=tiny_lora(cache) if lora else None,
-    )
-    for _ in export(args):
-        pass
-    return out
+    name = f"tiny-sd-{precision}{'-lora' if lora else ''}"
+    return exporters.export("image", tiny_sd_source(cache), out, precision, name=name, lora=tiny_lora(cache) if lora else None)

@@ -1,7 +1,7 @@
 """Our trained packs, as committed under resources/models: they load (hashes checked),
 draw non-constant images of the right size, are reproducible by seed, and their quality
 holds up - both the figure their recipe recorded and a cheap recomputation here with the
-same judge (exporters/recipes/assets) on a few fresh samples."""
+same judge (training/assets) on a few fresh samples."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_same_seed_same_pixels_and_native_size(engine):
 
 
 def test_cheap_recomputation_of_the_quality_figure(engine):
-    from exporters.recipes.evaluate import Judge
+    from training.evaluate import Judge
 
     arch = engine.pack.config.get("recipe", engine.pack.architecture)
     if arch == "emoji-diffusion":

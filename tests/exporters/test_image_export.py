@@ -144,13 +144,9 @@ def test_quantized_packs_run_and_stay_close(cache_dir, precision):
 
 @pytest.mark.slow
 def test_lcm_distilled_pipeline_exports_and_matches_diffusers(cache_dir, tmp_path):
-    import argparse
+    import exporters
 
-    from exporters.__main__ import export
-
-    out = tmp_path / "lcm"
-    for _ in export(argparse.Namespace(modality="image", source=str(tiny_lcm_source(cache_dir)), out=out, precision="fp32", name="tiny-lcm", force=False, lora=None)):
-        pass
+    out = exporters.export("image", tiny_lcm_source(cache_dir), tmp_path / "lcm", "fp32", name="tiny-lcm")
     m = json.loads((out / "manifest.json").read_text())
     e2e = m["validation"]["reports"]["fp32"]["end_to_end"]
     # LCM re-noises every step: validation hands diffusers the engine's own draws
@@ -165,14 +161,16 @@ def test_lcm_distilled_pipeline_exports_and_matches_diffusers(cache_dir, tmp_pat
 
 
 def test_exporter_refuses_unknown_sources_clearly(tmp_path, source):
-    from exporters.image import source_for
+    from exporters import export
 
+    out = tmp_path / "never"
     with pytest.raises(ExportError, match="diffusers pipeline folder"):
-        source_for(str(tmp_path))
+        export("image", tmp_path, out)
     xl = tmp_path / "xl"
     xl.mkdir()
     (xl / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
     with pytest.raises(UnsupportedArchitectureError, match="stable-diffusion"):
-        source_for(str(xl))
+        export("image", xl, out)
     with pytest.raises(ExportError, match=r"\.safetensors"):
-        source_for(str(source), lora=str(tmp_path / "x.bin"))
+        export("image", source, out, lora=tmp_path / "x.bin")
+    assert not out.exists()

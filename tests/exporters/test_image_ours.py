@@ -1,5 +1,5 @@
 """Exporting our recipes' checkpoints: tiny untrained models built from the recipe classes
-go through ``python -m exporters image`` (run_export): ONNX matches PyTorch, the manifest
+go through ``python -m exporters image`` (the CLI over ``exporters.export``): ONNX matches PyTorch, the manifest
 carries the validation and the judge's quality record, and the app's engine runs the pack."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from desktop.engines.events import ImageResult  # noqa: E402
 from desktop.engines.image.engine import ImageEngine, ImageRequest  # noqa: E402
 from desktop.engines.packs.pack import load_pack  # noqa: E402
 from exporters.__main__ import main as exporters_main  # noqa: E402
-from exporters.recipes.diffusion_schedule import SCHEDULER_CONFIG  # noqa: E402
+from training.diffusion_schedule import SCHEDULER_CONFIG  # noqa: E402
 
 TRAIN = {"steps": 0, "batch": 1, "lr": 0.0, "seed": 0, "wall_minutes": 0.0, "cpu_minutes": 0.0, "images": 0}
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
@@ -25,15 +25,15 @@ CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
 @pytest.fixture(autouse=True)
 def few_samples(monkeypatch):
     """The card's figure uses hundreds of samples; a test needs the procedure, not the number."""
-    import exporters.ours_quality as quality
+    import exporters.image.ours.quality as quality
 
     monkeypatch.setattr(quality, "FASHION_PER_CLASS", 1)
     monkeypatch.setattr(quality, "EMOJI_PROMPTS_LIMIT", 3)
 
 
 def emoji_checkpoint(path):
-    from exporters.recipes.emoji_captions import Vocabulary
-    from exporters.recipes.train_emoji import build_models
+    from training.emoji_captions import Vocabulary
+    from training.train_emoji import build_models
 
     torch.manual_seed(0)
     vocab = Vocabulary(["<pad>", "<bos>", "red", "apple", "cat", "smiling", "heart", "blue", "green", "tree"])
@@ -46,8 +46,8 @@ def emoji_checkpoint(path):
 
 
 def fashion_checkpoint(path, kind):
-    from exporters.recipes.fashion_models import Generator, VAEDecoder
-    from exporters.recipes.pixelcnn import PixelCNN
+    from training.fashion_models import Generator, VAEDecoder
+    from training.pixelcnn import PixelCNN
 
     torch.manual_seed(0)
     if kind == "fashion-pixelcnn":
@@ -117,14 +117,15 @@ def test_fashion_checkpoints_export_validate_and_run(tmp_path, kind):
 
 
 def test_foreign_files_are_refused_with_a_reason(tmp_path):
-    from exporters.image import source_for
+    from exporters import export
 
+    out = tmp_path / "out"
     with pytest.raises(ExportError, match="neither a diffusers"):
-        source_for(str(tmp_path / "missing.pt"))
+        export("image", tmp_path / "missing.pt", out)
     torch.save({"weights": {}}, tmp_path / "other.pt")
     with pytest.raises(ExportError, match="not written by one of our recipes"):
-        source_for(str(tmp_path / "other.pt"))
+        export("image", tmp_path / "other.pt", out)
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ExportError, match="not a readable"):
-        source_for(str(tmp_path / "junk.pt"))
+        export("image", tmp_path / "junk.pt", out)
     assert json.loads(json.dumps(SCHEDULER_CONFIG))["beta_schedule"] == "squaredcos_cap_v2"

@@ -1,4 +1,4 @@
-"""The int4 scheme of decoder packs (exporters/quantize_int4.py) on a tiny random llama.
+"""The int4 scheme of decoder packs (exporters/quantize/int4.py) on a tiny random llama.
 
 The llama's linear weights are first snapped onto a GGUF Q4_1 grid and its tied embedding
 onto Q8_0, as in SmolLM2's GGUF: there the scheme must be near-lossless, while a plain
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from exporters import blockquant as bq
 from exporters import quantize
-from exporters.validate_text import OnnxLogits
+from exporters.quantize import blockquant as bq
+from exporters.text.validate import OnnxLogits
 
 IDS = [5, 17, 42, 99, 150, 7, 64, 200, 31, 8, 250, 12]
 
@@ -39,7 +39,7 @@ def graphs(tmp_path_factory):
     """{"fp32": folder, "int4": folder, "counts": ..., "vocab": n} for a Q4_1-grid tiny llama."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from exporters.text import GenaiDecoderExport, source_for
+    from exporters import open_config
     from tests.tiny_models import tiny_tokenizer
 
     root = tmp_path_factory.mktemp("int4")
@@ -58,7 +58,7 @@ def graphs(tmp_path_factory):
     hf = root / "hf"
     model.save_pretrained(str(hf))
     tok.save_pretrained(str(hf))
-    export = GenaiDecoderExport(source_for(str(hf)))
+    export = open_config("text", hf)
     fp32 = export.convert(root / "work")
     int4 = root / "int4"
     int4.mkdir()

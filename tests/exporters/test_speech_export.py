@@ -37,25 +37,22 @@ def test_quantized_exports_play_in_the_engine(cache_dir, precision):
 
 
 def test_unknown_architecture_lists_what_is_supported(tmp_path):
-    from exporters.speech import source_for
+    from exporters import export
 
     (tmp_path / "config.json").write_text('{"model_type": "speecht5"}')
     with pytest.raises(UnsupportedArchitectureError, match="piper-vits, vits"):
-        source_for(str(tmp_path))
+        export("speech", tmp_path, tmp_path / "out")
     with pytest.raises(ExportError, match="was not found"):
-        source_for(str(tmp_path / "nope"))
+        export("speech", tmp_path / "nope", tmp_path / "out")
 
 
 def test_piper_checkpoint_exports_to_a_playable_pack(tmp_path):
     pytest.importorskip("piper.train.vits.models")
-    from exporters.__main__ import build_parser, export
+    from exporters import export
     from tests.speech_helpers import make_piper_checkpoint
 
     ckpt = make_piper_checkpoint(tmp_path / "train")
-    out = tmp_path / "pack"
-    for _ in export(build_parser().parse_args(["speech", str(ckpt), "--out", str(out)])):
-        pass
-    pack = load_pack(out)
+    pack = load_pack(export("speech", ckpt, tmp_path / "pack"))
     report = pack.manifest["validation"]["reports"]["fp32"]
     assert report["all_same_length"] and report["max_abs_diff"] < 1e-3
     assert pack.manifest["source"]["kind"] == "piper-checkpoint" and pack.config["seedable_noise"]
@@ -69,10 +66,10 @@ def test_piper_checkpoint_exports_to_a_playable_pack(tmp_path):
 
 def test_piper_checkpoint_without_its_config_is_refused(tmp_path):
     pytest.importorskip("piper.train.vits.models")
-    from exporters.speech import source_for
+    from exporters import export
     from tests.speech_helpers import make_piper_checkpoint
 
     ckpt = make_piper_checkpoint(tmp_path / "train")
     (tmp_path / "train" / "config.json").unlink()
     with pytest.raises(ExportError, match="No voice config found"):
-        source_for(str(ckpt))
+        export("speech", ckpt, tmp_path / "pack")

@@ -59,13 +59,13 @@ def test_quantized_tiny_llama_exports_and_runs(tmp_path, precision):
 
 
 def test_unsupported_architecture_lists_supported(tmp_path):
-    from exporters.text import source_for
+    from exporters import export
 
     folder = tmp_path / "weird"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(UnsupportedArchitectureError) as info:
-        source_for(str(folder))
+        export("text", folder, tmp_path / "out")
     assert "bert" in str(info.value) and "llama" in str(info.value) and "gpt2" in str(info.value)
 
 

@@ -20,9 +20,8 @@ def export_long_tiny(root: Path) -> Path:
     finish before a test's client hangs up."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from exporters.base import run_export
-    from exporters.registry import lookup
-    from exporters.text import source_for
+    import exporters
+
     from tests.tiny_models import tiny_tokenizer
 
     out = root / "pack-long"
@@ -37,17 +36,14 @@ def export_long_tiny(root: Path) -> Path:
                       max_position_embeddings=4096, tie_word_embeddings=False, vocab_size=len(tok), eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
     LlamaForCausalLM(cfg).save_pretrained(str(src))
     tok.save_pretrained(str(src))
-    source = source_for(str(src))
-    for _ in run_export(lookup("text", source.architecture)(source), out, "fp32", force=True, name="tiny-long"):
-        pass
-    return out
+    return exporters.export("text", src, out, "fp32", name="tiny-long", force=True)
 
 
 def _cache_key() -> str:
     """Rebuild cached packs when the exporter or the tiny model recipe changes."""
     import hashlib
 
-    sources = [ROOT / "tests" / "tiny_models.py", Path(__file__), *sorted((ROOT / "exporters").glob("text*.py"))]
+    sources = [ROOT / "tests" / "tiny_models.py", Path(__file__), ROOT / "exporters" / "pipeline.py", *sorted((ROOT / "exporters" / "text").glob("*.py"))]
     return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()[:12]
 
 

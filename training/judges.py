@@ -11,7 +11,7 @@
   the pictures are overall. This is a CLIP-free proxy: coarse, but computed from real
   data only and identical for real and generated images.
 
-    nice -n 10 python -m exporters.recipes.judges emoji      # ~3 min
+    nice -n 10 python -m training.judges emoji      # ~3 min
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ from pathlib import Path
 from desktop.engines.errors import ExportError
 from desktop.engines.packs.pack import sha256_file
 
-from .base import Source
-from .text_source import force_offline
+from ...pipeline import Source
+from ...sources import force_offline
+from ...sources import short_error as _short
 
 # diffusers pipeline classes whose components are SD 1.x/2.x-shaped (CLIP + UNet + VAE)
 SD_CLASSES = {
@@ -102,8 +103,3 @@ def _card(path: Path) -> tuple[str, dict]:
     if not card:
         card = f"# {path.name}\n\nExported from the diffusers pipeline folder {path.name}."
     return card, ({"id": licence} if licence else {})
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

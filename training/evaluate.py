@@ -1,7 +1,7 @@
 """The quality figure of every trained pack, computed the same way for all.
 
 A *judge* is a small classifier trained on the real data only (``judges.py``), shipped as
-ONNX in ``exporters/recipes/assets/`` with the mean and covariance of its penultimate
+ONNX in ``training/assets/`` with the mean and covariance of its penultimate
 features over its training images. For a set of images with intended labels it gives:
 
 * ``accuracy``: how often the judge recognises the intended label;

@@ -1,10 +1,11 @@
 """Weight quantization of exported ONNX graphs, shared by every modality.
 
-* int4 for decoders: :func:`int4_offset_corrected` (see quantize_int4.py) - 4-bit weights
+* int4 for decoders: :func:`int4_offset_corrected` (see quantize/int4.py) - 4-bit weights
   with the zero-point rounding error put back exactly, the 8-bit output head shared with
   the token embedding. Near-lossless on GGUF Q4_1 sources at MatMulNBits speed.
 * int4 / int8 weight-only, plain: onnxruntime's MatMulNBits quantizer, block 32.
 * dynamic int8 (activations quantized at run time): for convolutional graphs.
+* weight-only int8 with per-channel scales (weight_int8.py): for our small generators.
 * fp16: weights and compute in half precision, inputs/outputs kept fp32.
 """
 
@@ -13,6 +14,10 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+
+from .weight_int8 import weight_only_int8
+
+__all__ = ["copy_side_files", "dynamic_int8", "fp16", "int4_offset_corrected", "matmul_nbits", "save", "weight_only_int8"]
 
 
 def copy_side_files(src: Path, dst: Path) -> None:
@@ -64,6 +69,6 @@ def save(model, dst: Path) -> None:
 
 def int4_offset_corrected(src: Path, dst: Path, head_rows: int | None = None, **options) -> dict:
     """The int4 scheme of decoder packs; returns counts for the manifest."""
-    from .quantize_int4 import quantize_offset_corrected
+    from .int4 import quantize_offset_corrected
 
     return quantize_offset_corrected(src, dst, head_rows=head_rows, **options)

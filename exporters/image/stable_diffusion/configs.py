@@ -1,11 +1,9 @@
-"""Image export configs: Stable Diffusion family pipelines from diffusers folders.
+"""Image export config: Stable Diffusion family pipelines from diffusers folders.
 
 ``python -m exporters image SOURCE --out DIR --precision {fp32,fp16,int8} [--lora FILE]``
 
 optimum-onnx pins transformers < 4.58 while Atelier uses transformers 5, so the
-components are exported here with torch.onnx (``image_onnx``), in optimum's layout.
-Our own trained generators (emoji diffusion, GAN, VAE, PixelCNN) register their configs
-from ``exporters/recipes``.
+components are exported here with torch.onnx (``graph``), in optimum's layout.
 """
 
 from __future__ import annotations
@@ -15,12 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from desktop.engines.errors import ExportError
-
-from . import quantize
-from .base import ExportConfig, Source
-from .registry import lookup, register
-from .image_source import detect_image_architecture, load_image_source
+from ... import quantize
+from ...pipeline import ExportConfig, Source
+from ...registry import register
+from .source import load_image_source
 
 ROLES = ("text_encoder", "unet", "vae_decoder", "vae_encoder")
 # End-to-end pixel difference (0-255, mean) allowed against PyTorch fp32, per precision.
@@ -30,6 +26,8 @@ FLOORS = {"fp32": 1.0, "fp16": 4.0, "int8": 12.0}
 @register("image", "stable-diffusion")
 class StableDiffusionExport(ExportConfig):
     precisions = ("fp32", "fp16", "int8")
+    options = ("lora",)
+    engine_checks = True  # the end-to-end check generates with the pack's real engine
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -37,11 +35,14 @@ class StableDiffusionExport(ExportConfig):
         self.max_length = int(getattr(self.pipe.tokenizer, "model_max_length", 77) or 77)
         if self.max_length > 1024:
             self.max_length = 77
-        self._preview_fit: dict | None = None
+
+    @classmethod
+    def load_source(cls, location: str, architecture: str, lora: str | Path | None = None, **options: Any) -> Source:
+        return load_image_source(location, architecture, lora)
 
     # -- convert ------------------------------------------------------------------------
     def convert(self, workdir: Path) -> Path:
-        from .image_onnx import export_components
+        from .graph import export_components
 
         out = workdir / "fp32"
         out.mkdir()
@@ -63,7 +64,7 @@ class StableDiffusionExport(ExportConfig):
         (out / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
 
     # -- quantize ------------------------------------------------------------------------
-    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> dict[str, Any]:
         shutil.copytree(fp32_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.json"))
         # The VAE stays fp32: its activations overflow fp16 and its convolutions lose
         # visible detail at int8, while it runs once per image (the UNet runs every step).
@@ -77,26 +78,13 @@ class StableDiffusionExport(ExportConfig):
                 # MatMul weights only: int8 convolutions (ConvInteger) run 2.4x slower
                 # than fp32 ones on this CPU, int8 MatMuls ~10% faster (bench/image.py)
                 quantize.dynamic_int8(src, dst, op_types=["MatMul"])
+        return {}
 
     # -- validate ------------------------------------------------------------------------
-    def validate(self, pack_dir: Path) -> dict[str, Any]:
-        from .validate_image import validate_components, validate_end_to_end
+    def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
+        from .validate import validate_components, validate_end_to_end
 
-        report: dict[str, Any] = {"components": validate_components(self.pipe, pack_dir, self.max_length)}
-        self._provisional_manifest(pack_dir)
-        try:
-            report["end_to_end"] = validate_end_to_end(self.pipe, pack_dir)
-        finally:
-            (pack_dir / "manifest.json").unlink(missing_ok=True)
-        return report
-
-    def _provisional_manifest(self, pack_dir: Path) -> None:
-        """The engine only loads manifested packs; validation runs the real engine."""
-        from desktop.engines.packs.pack import write_manifest
-
-        fields = self.manifest(pack_dir, "fp32")
-        fields.update(name="validation", modality="image", precision="fp32", runtime=self.runtime)
-        write_manifest(pack_dir, fields, self.roles(pack_dir))
+        return {"components": validate_components(self.pipe, pack_dir, self.max_length), "end_to_end": validate_end_to_end(self.pipe, pack_dir)}
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
         e2e = report["end_to_end"]["pixel_mean_abs"]
@@ -106,8 +94,15 @@ class StableDiffusionExport(ExportConfig):
         return True, f"end-to-end mean pixel difference {e2e:.2f} <= {floor}"
 
     # -- manifest ------------------------------------------------------------------------
-    def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
-        from .onnx_attention import supports_fusion
+    def manifest(self, pack_dir: Path, precision: str, facts: dict[str, Any]) -> dict[str, Any]:
+        fields = self.draft_manifest(pack_dir, precision)
+        fields["config"]["latent_rgb"] = self._latent_rgb(pack_dir)
+        return fields
+
+    def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+        """Everything but the latent preview's colour fit: the engine does without it, and
+        the fit costs VAE runs, so only the final manifest has it."""
+        from .attention import supports_fusion
 
         pipe = self.pipe
         unet, vae = pipe.unet.config, pipe.vae.config
@@ -133,31 +128,28 @@ class StableDiffusionExport(ExportConfig):
                 "scaling_factor": float(vae.scaling_factor),
                 "shift_factor": float(getattr(vae, "shift_factor", None) or 0.0),
                 "sample_size": int(unet.sample_size),
-                "size_multiple": max(8, vae_scale),  # the UNet graph takes any latent size (see image_onnx)
+                "size_multiple": max(8, vae_scale),  # the UNet graph takes any latent size (see graph.py)
                 "text_max_length": self.max_length,
                 "attention": {"downsample": 2**first_attention, "heads": int(heads), "fused": supports_fusion(pipe.unet)},
                 "vae_decoder_channels": int(vae.block_out_channels[-1]),
-                "latent_rgb": self._latent_rgb(pack_dir),
                 "unet_parameters": int(sum(p.numel() for p in pipe.unet.parameters())),
             },
         }
 
     def _latent_rgb(self, pack_dir: Path) -> dict:
-        if self._preview_fit is None:
-            import onnxruntime as ort
+        import onnxruntime as ort
 
-            from desktop.engines.image.latent_preview import fit_from_encoder
+        from desktop.engines.image.latent_preview import fit_from_encoder
 
-            vae = self.pipe.vae.config
-            encoder = ort.InferenceSession(str(pack_dir / "vae_encoder" / "model.onnx"), providers=["CPUExecutionProvider"])
-            shift, scale, c = float(getattr(vae, "shift_factor", None) or 0.0), float(vae.scaling_factor), int(vae.latent_channels)
+        vae = self.pipe.vae.config
+        encoder = ort.InferenceSession(str(pack_dir / "vae_encoder" / "model.onnx"), providers=["CPUExecutionProvider"])
+        shift, scale, c = float(getattr(vae, "shift_factor", None) or 0.0), float(vae.scaling_factor), int(vae.latent_channels)
 
-            def encode(images):
-                out = encoder.run(None, {"sample": images})[0][:, :c]
-                return (out - shift) * scale
+        def encode(images):
+            out = encoder.run(None, {"sample": images})[0][:, :c]
+            return (out - shift) * scale
 
-            self._preview_fit = fit_from_encoder(encode, 2 ** (len(vae.block_out_channels) - 1))
-        return self._preview_fit
+        return fit_from_encoder(encode, 2 ** (len(vae.block_out_channels) - 1))
 
     def roles(self, pack_dir: Path) -> dict[str, str]:
         roles = {}
@@ -173,36 +165,8 @@ class StableDiffusionExport(ExportConfig):
         return roles
 
 
-def source_for(location: str, lora: str | Path | None = None) -> Source:
-    """A diffusers pipeline folder -> Stable Diffusion; anything else is offered to our
-    own generators' exporter (``exporters.image_ours``) when it is installed."""
-    path = Path(location).expanduser()
-    ours = _ours()
-    if not (path / "model_index.json").is_file() and ours is not None and hasattr(ours, "source_for"):
-        if lora is not None:
-            raise ExportError("--lora applies to Stable Diffusion pipelines only.")
-        return ours.source_for(location)
-    architecture = detect_image_architecture(location)
-    lookup("image", architecture)  # fail before loading gigabytes if we cannot export it
-    return load_image_source(location, architecture, lora)
-
-
-def _ours():
-    """Our trained generators' export configs register themselves on import."""
-    import importlib
-
-    try:
-        return importlib.import_module("exporters.image_ours")
-    except ModuleNotFoundError as exc:
-        if exc.name != "exporters.image_ours":
-            raise
-        return None
-
-
 def _plain(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
-
-_ours()

@@ -1,6 +1,6 @@
 """Measure a finished pack with its judge and write its model card (MODEL_CARD.md).
 
-The same procedure for every pack (see exporters/recipes/evaluate.py): the pack draws
+The same procedure for every pack (see training/evaluate.py): the pack draws
 images through the app's own engine for known labels, the judge scores them, and the
 same judge scores real held-out images. Floors are fixed per architecture below and
 written into the card; tests/engines/test_our_packs.py holds each pack to them.
@@ -16,7 +16,7 @@ from desktop.engines.events import ImageResult
 from desktop.engines.image.engine import ImageEngine, ImageRequest
 from desktop.engines.providers import RuntimeSettings
 
-from .recipes.evaluate import Judge, card_section
+from training.evaluate import Judge, card_section
 
 # Floors on the card's figures for generated images (set once from the first trained
 # packs, with a margin, so a re-trained pack that is clearly worse fails the tests).
@@ -54,8 +54,8 @@ def emoji_held_out():
     """(images, group labels, names) of the glyphs the emoji judge never saw."""
     from pathlib import Path
 
-    from .recipes.emoji_data import GROUPS, build_dataset
-    from .recipes.judges import emoji_split
+    from training.emoji_data import GROUPS, build_dataset
+    from training.judges import emoji_split
 
     images, catalogue = build_dataset(Path(".cache/recipes/emoji32.npz"))
     _, held = emoji_split(len(catalogue))
@@ -82,7 +82,7 @@ def _measure(pack, arch: str) -> dict[str, Any]:
             held = judge.score(real, labels)
             how = f"one image per held-out emoji name ({len(names)} prompts, default steps and guidance, seeds 10000+i)"
         else:
-            from .recipes import fashion_data
+            from training import fashion_data
 
             judge = Judge.load("fashion")
             gen_images, gen_labels = generated_fashion(engine, FASHION_PER_CLASS)
@@ -106,19 +106,19 @@ JUDGE_TEXT = {
         "held-out emoji's names, so accuracy says whether e.g. \"red apple\" comes out as recognisable food, and the "
         "Fréchet distance in the judge's 64-d feature space (against its training glyphs) says how emoji-like the "
         "pictures are. This is a CLIP-free proxy: coarse, but built from real data only and identical for real and "
-        "generated images (exporters/recipes/judges.py, evaluate.py)."
+        "generated images (training/judges.py, evaluate.py)."
     ),
     "fashion": (
         "Judge: a small CNN trained on the 60,000 Fashion-MNIST training images (test accuracy in the table's real row); "
         "the 10,000 test images are held out. Accuracy: how often the judge names the class the pack was asked for. "
         "Fréchet distance: FID's formula in the judge's 64-d feature space, against 10,000 training images "
-        "(exporters/recipes/judges.py, evaluate.py)."
+        "(training/judges.py, evaluate.py)."
     ),
 }
 
 
 def measure_and_write_card(pack, recipe: str, ckpt: dict, precision: str) -> tuple[dict, str]:
-    from .recipes.model_cards import write_card
+    from training.model_cards import write_card
 
     quality = measure(pack, recipe)
     if "skipped" in quality:

@@ -1,6 +1,6 @@
 """Recipe (a): train the text-conditioned emoji diffusion model on this CPU.
 
-    nice -n 10 python -m exporters.recipes.train_emoji --run .cache/recipes/emoji-run
+    nice -n 10 python -m training.train_emoji --run .cache/recipes/emoji-run
 
 Trains for a fixed number of steps (default 3000, batch 64; ~35-40 min on 2 idle cores with
 bf16 autocast), checkpoints every few minutes and resumes from the last checkpoint when
@@ -20,7 +20,7 @@ from .diffusion_schedule import SCHEDULER_CONFIG, alphas_cumprod
 from .emoji_captions import Vocabulary, batch_ids, sample_caption
 from .emoji_data import build_dataset
 from .emoji_model import TextEncoder, UNet
-from .training import CHECKPOINT, EMA, FINAL, Clock, RunLog, batch_rng, cosine_lr, load_checkpoint, save_atomic
+from .runs import CHECKPOINT, EMA, FINAL, Clock, RunLog, batch_rng, cosine_lr, load_checkpoint, save_atomic
 
 ARCH = "emoji-diffusion"
 MODEL_CONFIG = {"channels": [48, 96, 128], "blocks": [1, 1, 1], "attn": [False, False, True], "ctx_dim": 128, "emb": 256}

@@ -1,6 +1,6 @@
 """A contact sheet of our committed packs (docs/our_packs.png), drawn by the app's engine.
 
-    python -m exporters.recipes.contact_sheet --out docs/our_packs.png
+    python -m training.contact_sheet --out docs/our_packs.png
 
 Emoji: fixed prompts x 4 seeds. Fashion GAN / VAE / PixelCNN: each class x 4 seeds, plus a
 GAN and a VAE morph strip. Nothing is cherry-picked: seeds are 0..3 for every row.

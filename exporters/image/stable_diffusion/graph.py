@@ -12,7 +12,7 @@ axes) so a pack from us and a folder from optimum look alike to the engine:
 Two differences on purpose: the UNet is traced at a latent size its up-blocks cannot
 reach by doubling, which makes diffusers pass explicit upsample sizes; the graph then
 accepts any latent size, so images can be any multiple of 8 instead of 64. And its
-attention is exported as ONNX Runtime's fused MultiHeadAttention (``onnx_attention``).
+attention is exported as ONNX Runtime's fused MultiHeadAttention (``attention``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ OPSET = 17
 def _export(module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict) -> None:
     import torch
 
-    from .onnx_attention import DOMAIN
+    from .attention import DOMAIN
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
@@ -138,9 +138,9 @@ def export_components(pipe, out: Path, max_length: int) -> dict[str, str]:
         args += (torch.randn(2, unet.config.time_cond_proj_dim),)
         names.append("timestep_cond")
         dynamic["timestep_cond"] = {0: "batch"}
-    from .onnx_attention import fused_attention, supports_fusion
+    from .attention import fused_attention, supports_fusion
 
-    # one fused MultiHeadAttention node per attention block (see onnx_attention)
+    # one fused MultiHeadAttention node per attention block (see attention.py)
     with fused_attention(unet) if supports_fusion(unet) else contextlib.nullcontext():
         _export(module, args, out / "unet" / "model.onnx", names, ["out_sample"], dynamic)
 

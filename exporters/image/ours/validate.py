@@ -40,7 +40,7 @@ def _pixel_report(ours: list[np.ndarray], ref: list[np.ndarray]) -> dict[str, An
 def emoji_diffusion(models: dict, pack, ckpt: dict) -> dict[str, Any]:
     from desktop.engines.image.schedulers import make_scheduler
 
-    from .recipes.emoji_diffusion_ref import reference_sample
+    from training.emoji_diffusion_ref import reference_sample
 
     engine = ImageEngine(pack, SETTINGS)
     pipe = engine.pipeline
@@ -92,7 +92,7 @@ fashion_gan = fashion_vae = _latent_decoder
 
 @torch.no_grad()
 def fashion_pixelcnn(models: dict, pack, ckpt: dict) -> dict[str, Any]:
-    from .recipes import fashion_data
+    from training import fashion_data
 
     engine = ImageEngine(pack, SETTINGS)
     pipe = engine.pipeline

@@ -19,11 +19,12 @@ from typing import Any
 
 from desktop.engines.errors import ExportError
 
-from . import quantize
-from .base import ExportConfig, Source
-from .registry import register
-from .text_source import TOKENIZER_FILES, detect_architecture, load_text_source
-from .validate_text import TextReference, validate_text_pack
+from .. import quantize
+from ..pipeline import ExportConfig, Source
+from ..registry import register
+from ..sources import offline_env
+from .source import TOKENIZER_FILES, load_text_source
+from .validate import TextReference, validate_text_pack
 
 # Quality floors for quantized packs, measured against PyTorch fp32 (see README):
 # teacher-forced greedy agreement and perplexity ratio on held-out text. The int4 floor
@@ -39,6 +40,7 @@ FLOORS = {
 
 class TextDecoderExport(ExportConfig):
     graph_name = "model.onnx"
+    engine_checks = True  # the free-running check generates with the pack's real engine
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -48,26 +50,18 @@ class TextDecoderExport(ExportConfig):
         self.kv_heads = getattr(cfg, "num_key_value_heads", None) or self.heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.heads
         self.context = int(getattr(cfg, "max_position_embeddings", 0) or 2048)
-        self._reference: TextReference | None = None
         self.new_tokens = 64
 
+    @classmethod
+    def load_source(cls, location: str, architecture: str, **options: Any) -> Source:
+        return load_text_source(location, architecture)
+
     # -- validation -----------------------------------------------------------------
-    def validate(self, pack_dir: Path) -> dict[str, Any]:
-        if self._reference is None:
-            self._reference = TextReference(self.source.model, pack_dir, new_tokens=self.new_tokens)
-        self._provisional_manifest(pack_dir)
-        try:
-            return validate_text_pack(self._reference, pack_dir, self.graph_name, self.kv_heads, self.head_dim)
-        finally:
-            (pack_dir / "manifest.json").unlink(missing_ok=True)
+    def reference(self, fp32_dir: Path) -> TextReference:
+        return TextReference(self.source.model, fp32_dir, new_tokens=self.new_tokens)
 
-    def _provisional_manifest(self, pack_dir: Path) -> None:
-        """The engine only loads manifested packs; validation runs the real engine."""
-        from desktop.engines.packs.pack import write_manifest
-
-        fields = self.manifest(pack_dir, "fp32")
-        fields.update(name="validation", modality="text", precision="fp32")
-        write_manifest(pack_dir, fields, self.roles(pack_dir))
+    def validate(self, pack_dir: Path, reference: TextReference) -> dict[str, Any]:
+        return validate_text_pack(reference, pack_dir, self.graph_name, self.kv_heads, self.head_dim)
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
         floor = FLOORS[precision]
@@ -79,7 +73,7 @@ class TextDecoderExport(ExportConfig):
         return (not problems), "; ".join(problems) or f"meets the {precision} floor {floor}"
 
     # -- manifest ---------------------------------------------------------------------
-    def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+    def manifest(self, pack_dir: Path, precision: str, facts: dict[str, Any]) -> dict[str, Any]:
         weights = sum(f.stat().st_size for f in pack_dir.iterdir() if f.is_file())
         kv_bytes = 2 * self.layers * self.kv_heads * self.head_dim * 4 * 4096
         gen = self.source.model.generation_config
@@ -96,7 +90,7 @@ class TextDecoderExport(ExportConfig):
                 "vocab_size": self.source.model.config.vocab_size,
                 "eos_token_id": gen.eos_token_id,
                 "estimated_ram_bytes": int(weights * 1.15 + kv_bytes + 64 * 2**20),
-                **({"quantization": self.quantization} if getattr(self, "quantization", None) and precision == "int4" else {}),
+                **({"quantization": facts["quantization"]} if facts.get("quantization") else {}),
             },
         }
 
@@ -132,34 +126,35 @@ class GenaiDecoderExport(TextDecoderExport):
         for name in TOKENIZER_FILES:
             if (hf / name).is_file() and not (out / name).is_file():
                 shutil.copy2(hf / name, out / name)
-        self._hf = hf
         return out
 
     def _build(self, hf: Path, out: Path, precision: str, cache: Path, extra: tuple[str, ...] = ()) -> None:
         cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(hf), "-o", str(out), "-p", precision, "-e", "cpu", "-c", str(cache)]
         if extra:
             cmd += ["--extra_options", *extra]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_offline_env())
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=offline_env())
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise ExportError("onnxruntime-genai's model builder failed: " + " | ".join(tail))
 
-    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> dict[str, Any]:
         if precision == "int4":
-            # 4-bit weights with the zero-point rounding corrected, 8-bit head (quantize_int4.py)
+            # 4-bit weights with the zero-point rounding corrected, 8-bit head (quantize/int4.py)
             quantize.copy_side_files(fp32_dir, out_dir)
             vocab = self.source.model.config.vocab_size
-            self.quantization = quantize.int4_offset_corrected(fp32_dir / self.graph_name, out_dir / self.graph_name, head_rows=vocab)
-        elif precision == "int8":
+            return {"quantization": quantize.int4_offset_corrected(fp32_dir / self.graph_name, out_dir / self.graph_name, head_rows=vocab)}
+        if precision == "int8":
             quantize.copy_side_files(fp32_dir, out_dir)
             quantize.matmul_nbits(fp32_dir / self.graph_name, out_dir / self.graph_name, bits=8)
         elif precision == "fp16":
-            # Half precision needs fp16-typed attention ops: the builder emits them directly.
+            # Half precision needs fp16-typed attention ops: the builder emits them directly,
+            # from the Hugging Face folder convert saved beside the fp32 graph.
             shutil.rmtree(out_dir)
-            self._build(self._hf, out_dir, "fp16", fp32_dir.parent / "cache")
+            self._build(fp32_dir.parent / "hf", out_dir, "fp16", fp32_dir.parent / "cache")
             for name in TOKENIZER_FILES:
                 if (fp32_dir / name).is_file() and not (out_dir / name).is_file():
                     shutil.copy2(fp32_dir / name, out_dir / name)
+        return {}
 
 
 @register("text", "gpt2")
@@ -173,7 +168,7 @@ class TorchDecoderExport(TextDecoderExport):
         return io
 
     def convert(self, workdir: Path) -> Path:
-        from .torch_decoder import export_decoder
+        from .torch_graph import export_decoder
 
         out = workdir / "fp32"
         out.mkdir()
@@ -181,7 +176,7 @@ class TorchDecoderExport(TextDecoderExport):
         self._save_tokenizer(out)
         return out
 
-    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> dict[str, Any]:
         quantize.copy_side_files(fp32_dir, out_dir)
         src, dst = fp32_dir / self.graph_name, out_dir / self.graph_name
         if precision == "int4":
@@ -190,19 +185,5 @@ class TorchDecoderExport(TextDecoderExport):
             quantize.dynamic_int8(src, dst)
         elif precision == "fp16":
             quantize.fp16(src, dst)
+        return {}
 
-
-def source_for(location: str) -> Source:
-    arch = detect_architecture(location)
-    from .registry import lookup
-
-    lookup("text", arch)  # fail before loading gigabytes if we cannot export it
-    return load_text_source(location, arch)
-
-
-def _offline_env() -> dict[str, str]:
-    import os
-
-    env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
-    return env

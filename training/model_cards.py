@@ -20,7 +20,7 @@ DESCRIPTIONS = {
             "keywords (unicode-cldr-core), so common words recur across many glyphs; 10% are empty for "
             "classifier-free guidance."
         ),
-        "recipe": "nice -n 10 python -m exporters.recipes.train_emoji --run .cache/recipes/emoji-run",
+        "recipe": "nice -n 10 python -m training.train_emoji --run .cache/recipes/emoji-run",
         "limits": (
             "Knows only the ~2,600 words of its captions (others are ignored with a notice). It reproduces and blends "
             "emoji; it does not compose new scenes, count objects, or render text. 32×32 detail only."
@@ -30,21 +30,21 @@ DESCRIPTIONS = {
         "title": "Atelier Fashion-MNIST GAN (28×28, class-conditioned)",
         "what": "A DCGAN-style generator (upsampling convolutions, batch norm) with a class embedding, trained with a hinge loss against a spectral-normalised projection discriminator. The exported generator uses EMA weights with recalibrated batch-norm statistics. Served by the app's latent-generator pipeline, which morphs between two seeds.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images, 10 classes; Debian dataset-fashion-mnist).",
-        "recipe": "nice -n 10 python -m exporters.recipes.train_fashion gan --run .cache/recipes/fashion-gan",
+        "recipe": "nice -n 10 python -m training.train_fashion gan --run .cache/recipes/fashion-gan",
         "limits": "28×28 grey only. Ten classes; no text prompt.",
     },
     "fashion-vae": {
         "title": "Atelier Fashion-MNIST VAE (28×28, class-conditioned)",
         "what": "The decoder of a conditional variational autoencoder (16-d latent, class embedding, transposed convolutions; Bernoulli likelihood, KL warm-up). Samples are smooth and slightly blurry, as VAE samples are. Served by the app's latent-generator pipeline, which morphs between two seeds.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images, 10 classes; Debian dataset-fashion-mnist).",
-        "recipe": "nice -n 10 python -m exporters.recipes.train_fashion vae --run .cache/recipes/fashion-vae",
+        "recipe": "nice -n 10 python -m training.train_fashion vae --run .cache/recipes/fashion-vae",
         "limits": "28×28 grey only. Ten classes; no text prompt. Blurry detail.",
     },
     "fashion-pixelcnn": {
         "title": "Atelier Fashion-MNIST PixelCNN (28×28, 16 grey levels, class-conditioned)",
         "what": "A gated PixelCNN (shifted convolutions, vertical and horizontal stacks, class bias in every gate) that predicts each pixel's grey level (16 levels) from the pixels above and to the left. The engine draws the 784 pixels one by one, running the graph on the 10 rows that can influence each pixel.",
         "data": "Fashion-MNIST training set (60,000 grey 28×28 images quantised to 16 levels, 10 classes; Debian dataset-fashion-mnist).",
-        "recipe": "nice -n 10 python -m exporters.recipes.train_fashion pixelcnn --run .cache/recipes/fashion-pixelcnn",
+        "recipe": "nice -n 10 python -m training.train_fashion pixelcnn --run .cache/recipes/fashion-pixelcnn",
         "limits": "28×28, 16 grey levels. Slow by nature (784 sequential steps, ~1-3 s per batch). No morph: an autoregressive model has no latent space to walk.",
     },
 }

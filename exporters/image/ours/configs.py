@@ -1,11 +1,12 @@
-"""Export configs for our own trained image generators (exporters/recipes).
+"""Export configs for our own trained image generators (the recipes in ``training/``).
 
 ``python -m exporters image .cache/recipes/emoji-run/final.pt --out DIR --precision int8``
 
-A recipe's ``final.pt`` names its architecture (``atelier_recipe``); ``source_for``
-rebuilds the PyTorch modules from it, and one small config per architecture converts,
-validates against PyTorch (``ours_validate``), quantizes and measures the pack's quality
-with the judges (``ours_quality``), which also writes the model card.
+A recipe's ``final.pt`` names its architecture (``atelier_recipe``, read by
+``detect_architecture``); each architecture's config rebuilds its PyTorch modules from
+it (``build``), converts (``graph``), validates against PyTorch (``validate``), quantizes
+and measures the pack's quality with the judges (``quality``), which also writes the
+model card.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from typing import Any
 
 from desktop.engines.errors import ExportError
 
-from . import ours_onnx
-from .base import ExportConfig, Source
-from .registry import register
+from desktop.engines.packs.pack import Pack, load_pack
+
+from ...pipeline import ExportConfig, Source
+from ...quantize import fp16, weight_only_int8
+from ...registry import configs, register
+from . import graph as ours_graph
+from . import validate as checks
 
 LICENSE_EMOJI = {
     "id": "Apache-2.0",
@@ -30,37 +35,33 @@ LICENSE_FASHION = {"id": "Apache-2.0", "note": "Weights trained by Atelier on Fa
 PIXEL_FLOORS = {"fp32": 0.5, "fp16": 2.0, "int8": 4.0}
 
 
-def source_for(location: str, **_: Any) -> Source:
-    import hashlib
+def detect_architecture(location: str) -> str:
+    """The recipe a checkpoint was written by (its ``atelier_recipe``)."""
+    path, ckpt = _read_checkpoint(location)
+    arch = ckpt.get("atelier_recipe") if isinstance(ckpt, dict) else None
+    known = sorted(a for a, cls in configs("image").items() if issubclass(cls, OurGeneratorExport))
+    if arch not in known:
+        raise ExportError(f"'{path.name}' was not written by one of our recipes (known: {', '.join(known)}).")
+    return arch
 
+
+def _read_checkpoint(location: str) -> tuple[Path, dict]:
     import torch
 
     path = Path(location).expanduser()
     if path.is_dir() and (path / "final.pt").is_file():
         path = path / "final.pt"
     if not path.is_file():
-        raise ExportError(f"'{location}' is neither a diffusers pipeline folder nor a checkpoint written by exporters/recipes (final.pt).")
+        raise ExportError(f"'{location}' is neither a diffusers pipeline folder nor a checkpoint written by a recipe in training/ (final.pt).")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        # our own recipes' checkpoints hold plain Python containers next to the tensors
+        return path, torch.load(path, map_location="cpu", weights_only=False)
     except Exception:
         raise ExportError(f"'{path.name}' is not a readable PyTorch checkpoint.") from None
-    arch = ckpt.get("atelier_recipe") if isinstance(ckpt, dict) else None
-    if arch not in BUILDERS:
-        raise ExportError(f"'{path.name}' was not written by one of our recipes (known: {', '.join(sorted(BUILDERS))}).")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Source(
-        architecture=arch,
-        model=BUILDERS[arch](ckpt),
-        location=str(path),
-        kind="atelier-recipe",
-        sha256={path.name: digest},
-        extras={"checkpoint": ckpt},
-        license=LICENSE_EMOJI if arch == "emoji-diffusion" else LICENSE_FASHION,
-    )
 
 
 def _emoji_models(ckpt):
-    from .recipes.train_emoji import build_models
+    from training.train_emoji import build_models
 
     unet, text = build_models(len(ckpt["vocab"]["tokens"]), ckpt["model_config"], ckpt["text_config"])
     unet.load_state_dict(ckpt["unet"])
@@ -69,7 +70,7 @@ def _emoji_models(ckpt):
 
 
 def _generator(ckpt):
-    from .recipes.fashion_models import Generator
+    from training.fashion_models import Generator
 
     g = Generator(ckpt["config"]["z_dim"])
     g.load_state_dict(ckpt["weights"])
@@ -77,7 +78,7 @@ def _generator(ckpt):
 
 
 def _vae_decoder(ckpt):
-    from .recipes.fashion_models import VAEDecoder
+    from training.fashion_models import VAEDecoder
 
     d = VAEDecoder(ckpt["config"]["z_dim"])
     d.load_state_dict(ckpt["weights"])
@@ -85,7 +86,7 @@ def _vae_decoder(ckpt):
 
 
 def _pixelcnn(ckpt):
-    from .recipes.pixelcnn import PixelCNN
+    from training.pixelcnn import PixelCNN
 
     c = ckpt["config"]
     m = PixelCNN(levels=c["levels"], ch=c["ch"], layers=c["layers"], first_rows=c["first_rows"])
@@ -93,33 +94,47 @@ def _pixelcnn(ckpt):
     return {"step_model": m.eval()}
 
 
-BUILDERS = {"emoji-diffusion": _emoji_models, "fashion-gan": _generator, "fashion-vae": _vae_decoder, "fashion-pixelcnn": _pixelcnn}
-
-
 class OurGeneratorExport(ExportConfig):
-    """Shared steps: graphs named by role, weight-only int8 / fp16, provisional manifest
-    so validation and quality run the real engine pipeline on the pack."""
+    """Shared steps: graphs named by role, weight-only int8 / fp16; validation and quality
+    run the real engine pipeline on the pack (under the pipeline's draft manifest)."""
 
     precisions = ("fp32", "fp16", "int8")
+    engine_checks = True
     graphs: dict[str, str] = {}  # role -> file name
+    license: dict[str, Any] = LICENSE_FASHION
+    build = staticmethod(lambda ckpt: {})  # checkpoint -> {role: PyTorch module}
+    check = staticmethod(lambda models, pack, ckpt: {})  # validation against PyTorch (validate.py)
+
+    @classmethod
+    def load_source(cls, location: str, architecture: str, **options: Any) -> Source:
+        import hashlib
+
+        path, ckpt = _read_checkpoint(location)
+        return Source(
+            architecture=architecture,
+            model=cls.build(ckpt),
+            location=str(path),
+            kind="atelier-recipe",
+            sha256={path.name: hashlib.sha256(path.read_bytes()).hexdigest()},
+            extras={"checkpoint": ckpt},
+            license=cls.license,
+        )
 
     @property
     def ckpt(self) -> dict:
         return self.source.extras["checkpoint"]
 
-    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> None:
+    def quantize(self, fp32_dir: Path, precision: str, out_dir: Path) -> dict[str, Any]:
         shutil.copytree(fp32_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.json", "*.onnx"))
         for name in self.graphs.values():
             if precision == "int8":
-                ours_onnx.weight_only_int8(fp32_dir / name, out_dir / name)
+                weight_only_int8(fp32_dir / name, out_dir / name)
             else:
-                ours_onnx.fp16_weights(fp32_dir / name, out_dir / name)
+                fp16(fp32_dir / name, out_dir / name)
+        return {}
 
-    def validate(self, pack_dir: Path) -> dict[str, Any]:
-        from . import ours_validate
-
-        with provisional_pack(self, pack_dir) as pack:
-            return getattr(ours_validate, self.source.architecture.replace("-", "_"))(self.source.model, pack, self.ckpt)
+    def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
+        return type(self).check(self.source.model, _drafted(pack_dir), self.ckpt)
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
         diff, floor = report["end_to_end"]["pixel_mean_abs"], PIXEL_FLOORS[precision]
@@ -130,43 +145,33 @@ class OurGeneratorExport(ExportConfig):
         roles.update({"vocabulary.json": "vocabulary", "MODEL_CARD.md": "model_card"})
         return roles
 
-    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+    def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
-        """The final manifest: measures quality on the finished pack and writes the card.
-        (run_export reads ``source.model_card`` after this returns.)"""
-        from .ours_quality import measure_and_write_card
+    def measure(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+        """Quality of the finished pack by the judges; writes MODEL_CARD.md into it."""
+        from .quality import measure_and_write_card
 
-        fields = self.base_fields(pack_dir)
-        with provisional_pack(self, pack_dir, precision) as pack:
-            quality, card = measure_and_write_card(pack, self.source.architecture, self.ckpt, precision)
-        fields["config"]["quality"] = quality
-        self.source.model_card = card
+        quality, card = measure_and_write_card(_drafted(pack_dir), self.source.architecture, self.ckpt, precision)
+        return {"quality": quality, "model_card": card}
+
+    def manifest(self, pack_dir: Path, precision: str, facts: dict[str, Any]) -> dict[str, Any]:
+        fields = self.draft_manifest(pack_dir, precision)
+        fields["config"]["quality"] = facts["quality"]
         return fields
 
 
-class provisional_pack:
-    """A manifest written just long enough for the engine to load the folder."""
-
-    def __init__(self, config: OurGeneratorExport, pack_dir: Path, precision: str = "fp32"):
-        self.config, self.dir, self.precision = config, pack_dir, precision
-
-    def __enter__(self):
-        from desktop.engines.packs.pack import write_manifest
-
-        fields = self.config.base_fields(self.dir)
-        fields.update(name=f"validation-{self.config.source.architecture}", modality="image", precision=self.precision, runtime=self.config.runtime, license=self.config.source.license)
-        return write_manifest(self.dir, fields, self.config.roles(self.dir))
-
-    def __exit__(self, *exc):
-        (self.dir / "manifest.json").unlink(missing_ok=True)
-        return False
+def _drafted(pack_dir: Path) -> Pack:
+    """The pack under the pipeline's draft manifest, as the engine loads it."""
+    return load_pack(pack_dir, verify_hashes=False)
 
 
 @register("image", "emoji-diffusion")
 class EmojiDiffusionExport(OurGeneratorExport):
     graphs = {"text_encoder": "text_encoder.onnx", "unet": "unet.onnx"}
+    license = LICENSE_EMOJI
+    build = staticmethod(_emoji_models)
+    check = staticmethod(checks.emoji_diffusion)
 
     def convert(self, workdir: Path) -> Path:
         import torch
@@ -177,16 +182,16 @@ class EmojiDiffusionExport(OurGeneratorExport):
         length = self.ckpt["vocab"]["max_length"]
         ids = torch.ones(2, length, dtype=torch.long)
         ids[:, 3:] = 0
-        ours_onnx.export(text, (ids,), out / self.graphs["text_encoder"], ["input_ids"], ["last_hidden_state"], {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
+        ours_graph.export(text, (ids,), out / self.graphs["text_encoder"], ["input_ids"], ["last_hidden_state"], {"input_ids": {0: "batch"}, "last_hidden_state": {0: "batch"}})
         hidden = text(ids).detach()
         args = (torch.randn(2, 3, 32, 32), torch.tensor([10.0, 500.0]), hidden, (ids != 0).float())
         batch = {0: "batch"}
         dyn = {"sample": batch, "timestep": batch, "encoder_hidden_states": batch, "encoder_attention_mask": batch, "out_sample": batch}
-        ours_onnx.export(unet, args, out / self.graphs["unet"], ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], ["out_sample"], dyn)
+        ours_graph.export(unet, args, out / self.graphs["unet"], ["sample", "timestep", "encoder_hidden_states", "encoder_attention_mask"], ["out_sample"], dyn)
         (out / "vocabulary.json").write_text(json.dumps(self.ckpt["vocab"], ensure_ascii=False), encoding="utf-8")
         return out
 
-    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+    def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         return {
             "architecture": "emoji-diffusion",
             "runtime": self.runtime,
@@ -226,10 +231,10 @@ class FashionExport(OurGeneratorExport):
         z = torch.randn(2, self.ckpt["config"]["z_dim"])
         w = torch.eye(10)[:2]
         batch = {0: "batch"}
-        ours_onnx.export(self.source.model["generator"], (z, w), out / self.graphs["generator"], ["z", "class_weights"], ["pixels"], {"z": batch, "class_weights": batch, "pixels": batch})
+        ours_graph.export(self.source.model["generator"], (z, w), out / self.graphs["generator"], ["z", "class_weights"], ["pixels"], {"z": batch, "class_weights": batch, "pixels": batch})
         return out
 
-    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
+    def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         model = next(iter(self.source.model.values()))
         return {
             "architecture": self.pack_architecture,
@@ -250,12 +255,14 @@ class FashionExport(OurGeneratorExport):
 
 @register("image", "fashion-gan")
 class FashionGANExport(FashionExport):
-    pass
+    build = staticmethod(_generator)
+    check = staticmethod(checks.fashion_gan)
 
 
 @register("image", "fashion-vae")
 class FashionVAEExport(FashionExport):
-    pass
+    build = staticmethod(_vae_decoder)
+    check = staticmethod(checks.fashion_vae)
 
 
 @register("image", "fashion-pixelcnn")
@@ -265,6 +272,8 @@ class FashionPixelCNNExport(FashionExport):
 
     graphs = {"step_model": "pixelcnn.onnx"}
     pack_architecture = "fashion-pixelcnn"
+    build = staticmethod(_pixelcnn)
+    check = staticmethod(checks.fashion_pixelcnn)
     BITS_FLOORS = {"fp32": 0.001, "fp16": 0.01, "int8": 0.02}
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
@@ -280,11 +289,11 @@ class FashionPixelCNNExport(FashionExport):
         x = torch.rand(2, 1, 10, 28)
         w = torch.eye(10)[:2]
         dyn = {"pixels": {0: "batch", 2: "rows"}, "class_weights": {0: "batch"}, "logits": {0: "batch", 2: "rows"}}
-        ours_onnx.export(self.source.model["step_model"], (x, w), out / self.graphs["step_model"], ["pixels", "class_weights"], ["logits"], dyn)
+        ours_graph.export(self.source.model["step_model"], (x, w), out / self.graphs["step_model"], ["pixels", "class_weights"], ["logits"], dyn)
         return out
 
-    def base_fields(self, pack_dir: Path) -> dict[str, Any]:
-        fields = super().base_fields(pack_dir)
+    def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
+        fields = super().draft_manifest(pack_dir, precision)
         fields["io"] = {"step_model": {"inputs": ["pixels", "class_weights"], "outputs": ["logits"]}}
         # derived from the architecture, not trusted from the checkpoint: the engine crops
         # its input to this many rows, so a stale value would silently change the samples

@@ -35,7 +35,7 @@ def validate_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]
     from desktop.engines.image.clip_tokenizer import ClipTokenizer
     from desktop.engines.image.latent_preview import synthetic_images
 
-    from .image_onnx import text_encoder_module, unet_module, vae_decoder_module, vae_encoder_module
+    from .graph import text_encoder_module, unet_module, vae_decoder_module, vae_encoder_module
 
     def session(role):
         return ort.InferenceSession(str(pack_dir / role / "model.onnx"), providers=["CPUExecutionProvider"])

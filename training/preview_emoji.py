@@ -1,6 +1,6 @@
 """Look at a training run before it finishes: sample a few prompts from a checkpoint.
 
-    python -m exporters.recipes.preview_emoji .cache/recipes/emoji-run --out /tmp/preview.png
+    python -m training.preview_emoji .cache/recipes/emoji-run --out /tmp/preview.png
 
 Uses the run's EMA weights, the engine's own tokenizer rules and DDIM scheduler (numpy),
 25 steps, guidance 3 (or --guidance); one row per prompt, one column per seed.

@@ -1,9 +1,9 @@
-"""torch.onnx export of our trained generators, and weight-only int8 for them.
+"""Weight-only int8 for small convolutional generators.
 
-Weight-only int8 stores each Conv/Gemm/MatMul weight as int8 with one scale per output
-channel and a DequantizeLinear in front of the op: the pack shrinks 4x while activations
-stay fp32 (dynamic activation quantization would cost accuracy in these small
-convolutional nets and is not faster on a CPU at these sizes).
+Each Conv/Gemm/MatMul weight is stored as int8 with one scale per output channel and a
+DequantizeLinear in front of the op: the pack shrinks 4x while activations stay fp32
+(dynamic activation quantization would cost accuracy in these small convolutional nets
+and is not faster on a CPU at these sizes).
 """
 
 from __future__ import annotations
@@ -11,15 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-
-OPSET = 17
-
-
-def export(module: torch.nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict[str, dict[int, str]]) -> None:
-    module = module.eval()
-    with torch.no_grad():
-        torch.onnx.export(module, args, str(path), input_names=inputs, output_names=outputs, dynamic_axes=dynamic, opset_version=OPSET, dynamo=False)
 
 
 def weight_only_int8(src: Path, dst: Path, min_elements: int = 1024) -> dict:
@@ -69,8 +60,3 @@ def weight_only_int8(src: Path, dst: Path, min_elements: int = 1024) -> dict:
     onnx.save_model(model, str(dst))
     return {"int8_weights": done}
 
-
-def fp16_weights(src: Path, dst: Path) -> None:
-    from .quantize import fp16
-
-    fp16(src, dst)

@@ -7,23 +7,17 @@ a file on disk can never reach the network.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from desktop.engines.errors import ExportError
 from desktop.engines.packs.pack import sha256_file
 
-from .base import Source
+from ..pipeline import Source
+from ..sources import force_offline
+from ..sources import short_error as _short
 
 # Files a tokenizer folder may hold; copied into the pack when present.
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja", "special_tokens_map.json", "generation_config.json")
-
-
-def force_offline() -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["HF_DATASETS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
 def detect_architecture(location: str) -> str:
@@ -125,8 +119,3 @@ def _card_and_license(path: Path | None, architecture: str) -> tuple[str, dict]:
             f = fields["general.name"]
             card = f"# {bytes(f.parts[f.data[0]]).decode()}\n\nExported from the GGUF file {path.name} ({architecture})."
     return card, ({"id": licence} if licence else {})
-
-
-def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]

@@ -1,14 +1,14 @@
 """Recipes (b)-(d) and the judge: train on Fashion-MNIST on this CPU.
 
-    nice -n 10 python -m exporters.recipes.train_fashion classifier --run .cache/recipes/fashion-classifier
-    nice -n 10 python -m exporters.recipes.train_fashion vae --run .cache/recipes/fashion-vae
-    nice -n 10 python -m exporters.recipes.train_fashion gan --run .cache/recipes/fashion-gan
-    nice -n 10 python -m exporters.recipes.train_fashion pixelcnn --run .cache/recipes/fashion-pixelcnn
+    nice -n 10 python -m training.train_fashion classifier --run .cache/recipes/fashion-classifier
+    nice -n 10 python -m training.train_fashion vae --run .cache/recipes/fashion-vae
+    nice -n 10 python -m training.train_fashion gan --run .cache/recipes/fashion-gan
+    nice -n 10 python -m training.train_fashion pixelcnn --run .cache/recipes/fashion-pixelcnn
 
 Each trains a fixed number of steps from a fixed seed, checkpoints every few minutes,
 resumes when started again, and writes ``final.pt`` for ``python -m exporters image``.
 The classifier instead writes the judge used by every model card
-(``exporters/recipes/assets/fashion_judge.onnx`` + reference feature statistics).
+(``training/assets/fashion_judge.onnx`` + reference feature statistics).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from . import fashion_data
 from .fashion_models import CVAE, NUM_CLASSES, Classifier, Discriminator, Generator
 from .pixelcnn import PixelCNN
-from .training import CHECKPOINT, EMA, FINAL, Clock, RunLog, batch_rng, cosine_lr, load_checkpoint, save_atomic
+from .runs import CHECKPOINT, EMA, FINAL, Clock, RunLog, batch_rng, cosine_lr, load_checkpoint, save_atomic
 
 RECIPES = {
     # steps at batch 128 (classifier, vae, pixelcnn) or 64 (gan); ~469 steps = 1 epoch at 128

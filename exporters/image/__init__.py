@@ -1,0 +1,22 @@
+"""Images: Stable Diffusion family pipelines from diffusers folders (``stable_diffusion/``)
+and our own trained generators from recipe checkpoints (``ours/``). Importing the package
+registers both families' configs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .ours import configs as _ours  # noqa: F401 - registers our generators' configs
+from .stable_diffusion import configs as _sd  # noqa: F401 - registers the SD config
+from .stable_diffusion.source import detect_image_architecture
+
+
+def detect_architecture(location: str) -> str:
+    """A diffusers pipeline folder (it has a model_index.json) names its class; anything
+    else is read as a checkpoint written by one of our recipes."""
+    if (Path(location).expanduser() / "model_index.json").is_file():
+        return detect_image_architecture(location)
+    return _ours.detect_architecture(location)
+
+
+__all__ = ["detect_architecture"]

@@ -1,0 +1,4 @@
+"""Stable Diffusion family pipelines from diffusers folders: source loading with an
+optional LoRA merged (``source``), one graph per component (``graph``, with ONNX
+Runtime's fused attention from ``attention``), validation per component and end to end
+(``validate``), and the registered config (``configs``)."""
