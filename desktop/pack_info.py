@@ -103,7 +103,7 @@ def facts(entry: PackEntry) -> PackFacts:
 
 # -- validation report --------------------------------------------------------------------
 
-# report key -> (label, format). Text packs' keys come from exporters/validate_text.py; other
+# report key -> (label, format). Text packs' keys come from exporters/text/validate.py; other
 # modalities' scalar figures are listed generically below these.
 _KNOWN_FIGURES = {
     "teacher_forced_agreement": ("Greedy agreement with the reference (teacher-forced)", "{:.1%}"),

@@ -1,7 +1,7 @@
 """The export side's check for the Settings page's "Offline" status.
 
 Exports of files on disk must switch the Hugging Face libraries to offline mode first
-(``text_source.force_offline``), so an export can never reach a model hub. The check lives
+(``exporters.sources.force_offline``), so an export can never reach a model hub. The check lives
 here, next to the code it verifies; the app's check registry imports this module by name
 (desktop/offline/checks.py) and skips it where exporters is not installed.
 """
@@ -12,7 +12,7 @@ import os
 
 from desktop.offline.checks import offline_check
 
-from .text_source import force_offline
+from .sources import force_offline
 
 # Hugging Face's offline switches, which an export of a local source must set.
 HF_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}

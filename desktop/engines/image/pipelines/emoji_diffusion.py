@@ -1,6 +1,6 @@
 """Our emoji diffusion packs: a word-bag text encoder and a pixel-space UNet (32x32).
 
-Trained by exporters/recipes/train_emoji.py on the Noto Color Emoji glyphs with their
+Trained by training/train_emoji.py on the Noto Color Emoji glyphs with their
 Unicode names and keywords. The UNet predicts v on 32x32 RGB directly (no VAE), so the
 clean-image estimate of every step *is* the preview, and img2img noises the downscaled
 starting picture. Bigger sizes are the 32x32 result upscaled, said so in the metadata.

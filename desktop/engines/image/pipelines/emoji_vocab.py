@@ -1,6 +1,6 @@
 """The word tokenizer of our emoji diffusion packs (``vocabulary.json`` in the pack).
 
-Same rules as the recipe that trained it (exporters/recipes/emoji_captions.py): lowercase
+Same rules as the recipe that trained it (training/emoji_captions.py): lowercase
 alphanumeric words, stopwords dropped, a plural falls back to its singular, each word
 once, ``<bos>`` first. Unknown words are returned so the user is told which were ignored.
 """
