@@ -88,10 +88,11 @@ def _probe_text(engine) -> tuple[str, str]:
 def _probe_speech(engine) -> tuple[str, str]:
     from desktop.engines.events import AudioChunk
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     t0 = time.perf_counter()
     chunks, rate = [], 0
-    for ev in engine.generate(SpeechRequest(SPEECH_TEXT, seed=0)):
+    for ev in engine.generate(SpeechRequest(SPEECH_TEXT, SynthesisSettings(seed=0))):
         if isinstance(ev, AudioChunk):
             chunks.append(ev.samples)
             rate = ev.sample_rate

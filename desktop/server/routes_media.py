@@ -12,6 +12,7 @@ import base64
 import tempfile
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -58,20 +59,21 @@ def _speech_job(body: SpeechBody):
     from desktop.audio import save_clip, speech_record
     from desktop.audit import record_job
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
-    request = SpeechRequest(body.input, speed=body.speed, seed=body.seed)
+    request = SpeechRequest(body.input, SynthesisSettings(speed=body.speed, seed=body.seed))
     request.validate()
 
     def make(engine, slot):
         if body.voice is not None and body.voice in engine.speakers:
-            request.speaker = body.voice  # OpenAI's voice names ("alloy"...) are not ours: ignored
+            request.synthesis = replace(request.synthesis, speaker=body.voice)  # OpenAI's voice names ("alloy"...) are not ours: ignored
         chunks, stats = [], {}
         for event in engine.generate(request):
             if isinstance(event, AudioChunk):
                 chunks.append(event.samples)
             elif isinstance(event, Done):
                 stats = event.stats
-        settings = {"speed": body.speed, "variation": request.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
+        settings = {"speed": body.speed, "variation": request.synthesis.variation, "scales": stats.get("scales"), "speaker": stats.get("speaker")}
         record = speech_record(engine.pack, settings, stats)
         samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
         with tempfile.TemporaryDirectory(prefix="atelier-api-") as tmp:

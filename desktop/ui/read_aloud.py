@@ -57,7 +57,7 @@ class ReadAloud(QObject):
         audio, engine, req = self.runner.audio(), self.runner.engine, self.runner.request
         if audio.size == 0 or engine is None or req is None:
             return
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        settings = {"speed": req.synthesis.speed, "variation": req.synthesis.variation, "speaker": (stats or {}).get("speaker", req.synthesis.speaker), "stopped": outcome != "done"}
         record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         try:
             self.clips = self.clips or ClipStore()

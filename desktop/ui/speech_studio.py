@@ -35,6 +35,7 @@ from desktop.clips import Clip, ClipStore
 from desktop.engines.atomic_write import write_atomic
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
@@ -173,12 +174,8 @@ class SpeechStudio(QWidget):
 
     # -- speaking ----------------------------------------------------------------------
     def request(self) -> SpeechRequest:
-        return SpeechRequest(
-            self.text.toPlainText(),
-            speed=self.speed.value() / 100,
-            variation=self.variation.value() / 100,
-            speaker=max(self.speaker.currentIndex(), 0),
-        )
+        synthesis = SynthesisSettings(speed=self.speed.value() / 100, variation=self.variation.value() / 100, speaker=max(self.speaker.currentIndex(), 0))
+        return SpeechRequest(self.text.toPlainText(), synthesis)
 
     def speak(self) -> None:
         name = self.voice.currentText()
@@ -209,7 +206,7 @@ class SpeechStudio(QWidget):
             return
         engine = self.runner.engine
         req = self.runner.request
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        settings = {"speed": req.synthesis.speed, "variation": req.synthesis.variation, "speaker": (stats or {}).get("speaker", req.synthesis.speaker), "stopped": outcome != "done"}
         record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         clip = self.store.add(audio, engine.sample_rate, record, req.text)
         record_job("speech", engine.pack, settings, clip.path)
