@@ -110,8 +110,8 @@ def _probe_image(engine) -> tuple[str, str]:
 
     caps = engine.capabilities
     request = ImageRequest(
-        prompt=IMAGE_PROMPT if caps.get("prompt") else "",
-        class_label=(caps.get("classes") or [None])[0],
+        prompt=IMAGE_PROMPT if caps.prompt else "",
+        class_label=(caps.classes or [None])[0],
         seed=0,
     )
     t0 = time.perf_counter()
