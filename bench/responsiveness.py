@@ -84,12 +84,13 @@ def image_row() -> tuple:
 
 def speech_row() -> tuple:
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     engine = open_default("speech")
     text = "The lighthouse keeper climbed the stairs. " * 6
     with GapWatcher() as watch:
         started = time.perf_counter()
-        for _ in engine.generate(SpeechRequest(text, seed=0)):
+        for _ in engine.generate(SpeechRequest(text, SynthesisSettings(seed=0))):
             pass
     engine.close()
     return (f"speech job ({engine.pack.name}, {len(text)} chars)", watch.longest, None, time.perf_counter() - started)

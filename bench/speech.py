@@ -112,10 +112,11 @@ def time_engine(engine) -> tuple[float, float, float]:
     """One synthesis of the paragraph by our engine: (RTF, first chunk s, audio s)."""
     from desktop.engines.events import AudioChunk
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     start = time.perf_counter()
     first, samples = None, 0
-    for ev in engine.generate(SpeechRequest(PARAGRAPH, seed=1, sentence_silence=0.0)):
+    for ev in engine.generate(SpeechRequest(PARAGRAPH, SynthesisSettings(seed=1), sentence_silence=0.0)):
         if isinstance(ev, AudioChunk):
             first = first if first is not None else time.perf_counter() - start
             samples += ev.samples.size

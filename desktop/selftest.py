@@ -88,10 +88,11 @@ def _probe_text(engine) -> tuple[str, str]:
 def _probe_speech(engine) -> tuple[str, str]:
     from desktop.engines.events import AudioChunk
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     t0 = time.perf_counter()
     chunks, rate = [], 0
-    for ev in engine.generate(SpeechRequest(SPEECH_TEXT, seed=0)):
+    for ev in engine.generate(SpeechRequest(SPEECH_TEXT, SynthesisSettings(seed=0))):
         if isinstance(ev, AudioChunk):
             chunks.append(ev.samples)
             rate = ev.sample_rate
@@ -109,8 +110,8 @@ def _probe_image(engine) -> tuple[str, str]:
 
     caps = engine.capabilities
     request = ImageRequest(
-        prompt=IMAGE_PROMPT if caps.get("prompt") else "",
-        class_label=(caps.get("classes") or [None])[0],
+        prompt=IMAGE_PROMPT if caps.prompt else "",
+        class_label=(caps.classes or [None])[0],
         seed=0,
     )
     t0 = time.perf_counter()

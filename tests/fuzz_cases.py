@@ -372,10 +372,11 @@ def request_cases(rng: random.Random) -> list[Case]:
     add("image strength NaN", image(prompt="x", width=64, height=64, init_image=np.zeros((64, 64, 3), np.uint8), strength=float("nan")))
     add("image steps text", image(prompt="x", steps="20"))
 
-    def speech(**kw):
+    def speech(text, **synthesis):
         from desktop.engines.speech.engine import SpeechRequest
+        from desktop.engines.speech.synthesis import SynthesisSettings
 
-        return lambda: SpeechRequest(**kw)
+        return lambda: SpeechRequest(text, SynthesisSettings(**synthesis))
 
     add("speech text None", speech(text=None))
     add("speech text a number", speech(text=5))

@@ -81,10 +81,11 @@ def job_speech_synthesis(work: Path, voice_pack: Path, **_) -> str:
     from desktop.engines.events import AudioChunk
     from desktop.engines.packs.pack import load_pack
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     engine = open_engine(load_pack(voice_pack))
     try:
-        samples = sum(ev.samples.size for ev in engine.generate(SpeechRequest("Hello there. How are you?", seed=1)) if isinstance(ev, AudioChunk))
+        samples = sum(ev.samples.size for ev in engine.generate(SpeechRequest("Hello there. How are you?", SynthesisSettings(seed=1))) if isinstance(ev, AudioChunk))
     finally:
         engine.close()
     if not samples:

@@ -77,12 +77,13 @@ def test_cli_voice_with_300_million_speakers_is_one_line_and_fast(tiny_voice, tm
 def test_unknown_speaker_message_lists_a_bounded_number_of_names(tiny_voice, tmp_path):  # noqa: F811
     from desktop.engines.errors import RequestError
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     pack = _copy_with_config(tiny_voice, tmp_path / "v", lambda c: c.update(num_speakers=10_000))
     engine = _open(pack)
     try:
         with pytest.raises(RequestError) as info:
-            list(engine.generate(SpeechRequest("hi", speaker="nobody")))
+            list(engine.generate(SpeechRequest("hi", SynthesisSettings(speaker="nobody"))))
     finally:
         engine.close()
     assert "and 9980 more" in str(info.value) and len(str(info.value)) < 600

@@ -61,13 +61,13 @@ def build() -> np.ndarray:
     emoji.close()
     for name in ("fashion-gan", "fashion-vae", "fashion-pixelcnn"):
         engine = ImageEngine(load_pack(MODELS / f"atelier-{name}"))
-        classes = engine.capabilities["classes"]
+        classes = engine.capabilities.classes
         images = [_draw(engine, class_label=c, seed=0, batch_count=SEEDS) for c in classes]
         rows.append(np.concatenate([_label(name)] + [_label(c.split("/")[0], CELL) for c in classes], 1))
         # classes side by side: one row per seed keeps the sheet compact
         for s in range(SEEDS):
             rows.append(_row(f"{name.split('-')[1]} seed {s}", [imgs[s] for imgs in images]))
-        if engine.capabilities["morph"]:
+        if engine.capabilities.morph:
             from desktop.engines.image.engine import ImageRequest
 
             from desktop.engines.events import ImageResult

@@ -33,11 +33,11 @@ def run(args) -> int:
     from desktop.engines.events import AudioChunk, Done, Notice
     from desktop.engines.speech.engine import SpeechRequest
     from desktop.outputs.saving import save_speech_result
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     text = text_argument(args.text, "--text")
-    request = SpeechRequest(
-        text, speed=args.speed, variation=args.variation, noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker, seed=args.seed
-    )
+    synthesis = SynthesisSettings(speed=args.speed, variation=args.variation, noise_scale=args.noise_scale, noise_w=args.noise_w, speaker=args.speaker, seed=args.seed)
+    request = SpeechRequest(text, synthesis)
     request.validate()  # before loading a model
     check_output_file(args.out, ".wav")
     if not args.overwrite and (args.out.exists() or args.out.is_symlink()):

@@ -52,10 +52,10 @@ def speech_settings(request, stats: dict[str, Any] | None, stopped: bool = False
     the voice resolved (``stats`` of its Done event: scales, speaker)."""
     stats = stats or {}
     return {
-        "speed": request.speed,
-        "variation": request.variation,
+        "speed": request.synthesis.speed,
+        "variation": request.synthesis.variation,
         "scales": stats.get("scales"),
-        "speaker": stats.get("speaker", request.speaker),
+        "speaker": stats.get("speaker", request.synthesis.speaker),
         "stopped": stopped,
     }
 

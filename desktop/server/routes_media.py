@@ -12,6 +12,7 @@ import base64
 import tempfile
 import time
 from contextlib import aclosing
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -55,13 +56,14 @@ def _speech_job(body: SpeechBody):
 
     from desktop.engines.speech.engine import SpeechRequest
     from desktop.outputs.saving import save_speech_result
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
-    request = SpeechRequest(body.input, speed=body.speed, seed=body.seed)
+    request = SpeechRequest(body.input, SynthesisSettings(speed=body.speed, seed=body.seed))
     request.validate()
 
     def make(engine, slot):
         if body.voice is not None and body.voice in engine.speakers:
-            request.speaker = body.voice  # OpenAI's voice names ("alloy"...) are not ours: ignored
+            request.synthesis = replace(request.synthesis, speaker=body.voice)  # OpenAI's voice names ("alloy"...) are not ours: ignored
         chunks, stats = [], {}
         for event in engine.generate(request):
             if isinstance(event, AudioChunk):

@@ -127,7 +127,8 @@ def reply_stream(engine, request: ChatRequest, policy: str) -> Iterator:
     """What the worker runs: apply the policy off the GUI thread, then the engine's stream."""
     messages, accepted = fit_messages(request.messages, engine.count_tokens, engine.context_length, request.max_tokens, policy)
     yield accepted
-    yield from engine.generate(replace(request, messages=messages))
+    # the same request when nothing was cut: it was checked already and is not checked again
+    yield from engine.generate(request if messages == request.messages else replace(request, messages=messages))
 
 
 def count_stream(engine, messages: list[dict]) -> Iterator[int]:

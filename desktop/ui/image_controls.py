@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.engines.errors import RequestError
+from desktop.engines.image.capabilities import Capabilities
 from desktop.engines.image.engine import ImageRequest
 from desktop.engines.image.schedulers import LABELS
 
@@ -49,7 +50,7 @@ class ImageControls(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.caps: dict | None = None
+        self.caps: Capabilities | None = None
         self.init_image: np.ndarray | None = None
         self.init_path = ""
         lay = QVBoxLayout(self)
@@ -170,40 +171,40 @@ class ImageControls(QWidget):
         if not names:
             self.model.setPlaceholderText("No image model installed")
 
-    def apply_capabilities(self, caps: dict) -> None:
+    def apply_capabilities(self, caps: Capabilities) -> None:
         """Show the controls this pack uses, with its defaults."""
         first = self.caps is None or self.caps is not caps
         self.caps = caps
-        self.prompt.setEnabled(caps["prompt"])
-        self.negative.setVisible(caps["negative_prompt"])
-        self.times_label.setVisible(caps["free_size"])
+        self.prompt.setEnabled(caps.prompt)
+        self.negative.setVisible(caps.negative_prompt)
+        self.times_label.setVisible(caps.free_size)
         for box in (self.width_box, self.height_box):
-            box.setVisible(caps["free_size"])
-            box.setSingleStep(caps["size_multiple"])
-            box.setMinimum(caps["size_multiple"])
-        self.fixed_size.setVisible(not caps["free_size"])
+            box.setVisible(caps.free_size)
+            box.setSingleStep(caps.size_multiple)
+            box.setMinimum(caps.size_multiple)
+        self.fixed_size.setVisible(not caps.free_size)
         self.fixed_size.clear()
-        self.fixed_size.addItems([f"{w}×{h}" for w, h in caps["sizes"]])
-        self._show_row("Steps", caps["steps"])
-        self._show_row("Guidance", caps["guidance"])
-        self._show_row("Scheduler", bool(caps["schedulers"]))
-        self._show_row("Class", bool(caps["classes"]))
+        self.fixed_size.addItems([f"{w}×{h}" for w, h in caps.sizes])
+        self._show_row("Steps", caps.steps)
+        self._show_row("Guidance", caps.guidance)
+        self._show_row("Scheduler", bool(caps.schedulers))
+        self._show_row("Class", bool(caps.classes))
         self.scheduler.clear()
-        for name in caps["schedulers"]:
+        for name in caps.schedulers:
             self.scheduler.addItem(LABELS.get(name, name), name)
         self.class_label.clear()
-        if caps["classes"]:
+        if caps.classes:
             self.class_label.addItem("any (random)", None)
-            for label in caps["classes"]:
+            for label in caps.classes:
                 self.class_label.addItem(label, label)
-        self.img2img_box.setVisible(caps["img2img"])
+        self.img2img_box.setVisible(caps.img2img)
         self._update_armed()
         if first:
-            w, h = caps["default_size"]
+            w, h = caps.default_size
             self.width_box.setValue(w)
             self.height_box.setValue(h)
-            self.steps.setValue(caps["default_steps"])
-            self.guidance.setValue(caps["default_guidance"])
+            self.steps.setValue(caps.default_steps)
+            self.guidance.setValue(caps.default_guidance)
 
     def _show_row(self, label: str, visible: bool) -> None:
         self.form.setRowVisible(self.rows[label], visible)
@@ -232,7 +233,7 @@ class ImageControls(QWidget):
 
     def img2img_armed(self) -> bool:
         """Whether the next Generate starts from ``init_image``."""
-        return self.init_image is not None and bool((self.caps or {}).get("img2img"))
+        return self.init_image is not None and bool(self.caps and self.caps.img2img)
 
     def _update_armed(self) -> None:
         if hasattr(self, "armed_chip"):
@@ -243,29 +244,29 @@ class ImageControls(QWidget):
     # -- values ----------------------------------------------------------------------------
     def size(self) -> tuple[int, int]:
         caps = self.caps
-        if caps and not caps["free_size"] and caps["sizes"]:
-            return caps["sizes"][max(self.fixed_size.currentIndex(), 0)]
+        if caps and not caps.free_size and caps.sizes:
+            return caps.sizes[max(self.fixed_size.currentIndex(), 0)]
         return self.width_box.value(), self.height_box.value()
 
     def request(self) -> ImageRequest:
-        caps = self.caps or {}
+        caps = self.caps or Capabilities(prompt=True, negative_prompt=True, steps=True, guidance=True)  # no model yet: offer everything
         seed_text = self.seed.text().strip()
         if not self.random_seed.isChecked() and not seed_text:
             raise RequestError("Type a seed, or tick 'random'.")
         w, h = self.size()
         return ImageRequest(
-            prompt=self.prompt.toPlainText().strip() if caps.get("prompt", True) else "",
-            negative_prompt=self.negative.toPlainText().strip() if caps.get("negative_prompt", True) else "",
+            prompt=self.prompt.toPlainText().strip() if caps.prompt else "",
+            negative_prompt=self.negative.toPlainText().strip() if caps.negative_prompt else "",
             width=w,
             height=h,
-            steps=self.steps.value() if caps.get("steps", True) else None,
-            guidance=self.guidance.value() if caps.get("guidance", True) else None,
+            steps=self.steps.value() if caps.steps else None,
+            guidance=self.guidance.value() if caps.guidance else None,
             scheduler=self.scheduler.currentData() or "",
             seed=None if self.random_seed.isChecked() else int(seed_text),
             batch_count=self.batch.value(),
-            init_image=self.init_image if caps.get("img2img") else None,
+            init_image=self.init_image if caps.img2img else None,
             strength=self.strength.value() / 100,
-            class_label=self.class_label.currentData() if caps.get("classes") else None,
+            class_label=self.class_label.currentData() if caps.classes else None,
             capabilities=self.caps,
         )
 

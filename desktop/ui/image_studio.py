@@ -223,7 +223,7 @@ class ImageStudio(GalleryActions, QWidget):
     def _on_engine(self, engine) -> None:
         caps = engine.capabilities
         self.controls.apply_capabilities(caps)
-        self.morph.setVisible(bool(caps["morph"]))
+        self.morph.setVisible(caps.morph)
         self.morph.clear()
         if self._pending_settings is not None:
             self.controls.apply_settings(self._pending_settings)

@@ -35,6 +35,7 @@ from desktop.engines.speech.engine import SpeechRequest
 from desktop.outputs.clip_store import Clip, ClipStore
 from desktop.outputs.folders import CLIPS, studio_folder
 from desktop.outputs.saving import save_speech_result
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
@@ -175,12 +176,8 @@ class SpeechStudio(QWidget):
 
     # -- speaking ----------------------------------------------------------------------
     def request(self) -> SpeechRequest:
-        return SpeechRequest(
-            self.text.toPlainText(),
-            speed=self.speed.value() / 100,
-            variation=self.variation.value() / 100,
-            speaker=max(self.speaker.currentIndex(), 0),
-        )
+        synthesis = SynthesisSettings(speed=self.speed.value() / 100, variation=self.variation.value() / 100, speaker=max(self.speaker.currentIndex(), 0))
+        return SpeechRequest(self.text.toPlainText(), synthesis)
 
     def speak(self) -> None:
         name = self.voice.currentText()

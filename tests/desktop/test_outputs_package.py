@@ -12,6 +12,7 @@ import pytest
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
 from desktop.engines.speech.engine import SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.outputs import audit
 from desktop.outputs.image_meta import read_settings
 from desktop.outputs.provenance_wav import read_wav_provenance
@@ -69,7 +70,7 @@ def test_each_modality_saves_file_record_watermark_and_audit_one_way(atelier_hom
     assert record["seed"] == 11 and record["settings"]["prompt"] == "a shoe" and record["provider"] == "cpu"
     assert detect_file(png).pack_prefix == _Pack.pack_hash[:10]
     stats = {"seed": 4, "scales": [0.667, 0.8], "speaker": None, "provider": "cpu"}
-    clip = save_speech_result(np.zeros(1600, np.float32), 16000, _Pack(), SpeechRequest("hello", speed=1.5), stats, path=tmp_path / "a.wav")
+    clip = save_speech_result(np.zeros(1600, np.float32), 16000, _Pack(), SpeechRequest("hello", SynthesisSettings(speed=1.5)), stats, path=tmp_path / "a.wav")
     spoken = read_wav_provenance(clip.path)
     assert spoken["seed"] == 4 and spoken["settings"]["speed"] == 1.5 and spoken["settings"]["stopped"] is False
     save_chat_result("Paris.", _Pack(), {"temperature": 0.0}, seed=3)

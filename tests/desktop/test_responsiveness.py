@@ -131,11 +131,12 @@ def test_image_job_keeps_the_gui_ticking(qtbot, cache_dir):
 
 def test_speech_job_keeps_the_gui_ticking(qtbot, tiny_voice):  # noqa: F811
     from desktop.engines.speech.engine import SpeechRequest
+    from desktop.engines.speech.synthesis import SynthesisSettings
 
     engine = open_engine(load_pack(tiny_voice))
     try:
         text = "The lighthouse keeper climbed the stairs. The sea was calm that night. " * 4
-        events, outcome, gap = run_job(qtbot, engine.generate, SpeechRequest(text, seed=0))
+        events, outcome, gap = run_job(qtbot, engine.generate, SpeechRequest(text, SynthesisSettings(seed=0)))
     finally:
         engine.close()
     assert outcome == [] and events[-1].__class__.__name__ == "Done"

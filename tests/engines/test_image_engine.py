@@ -13,7 +13,8 @@ import pytest
 from desktop.engines.errors import ImportFormatError, PackFormatError, PackIntegrityError, RequestError
 from desktop.engines.events import Done, ImageResult, Notice, Step
 from desktop.engines.image.engine import ImageEngine, ImageRequest
-from desktop.engines.image.pipelines import capabilities, known_architectures, pipeline_class
+from desktop.engines.image.capabilities import Capabilities
+from desktop.engines.image.pipelines import known_architectures, pipeline_class
 from desktop.engines.packs.pack import load_pack, write_manifest
 from desktop.engines.providers import RuntimeSettings
 from tests.tiny_sd import tiny_sd_pack, tiny_sd_source, write_tiny_clip_tokenizer
@@ -110,9 +111,9 @@ def test_other_bad_requests_have_clear_messages(engine):
     with pytest.raises(RequestError, match="Batch count"):
         ImageRequest(prompt="a", batch_count=0).validate()
     with pytest.raises(RequestError, match="only"):  # fixed-size packs list their sizes
-        ImageRequest(width=32, height=32, capabilities=capabilities(sizes=[(28, 28)])).validate()
-    ImageRequest(width=28, height=28, capabilities=capabilities(sizes=[(28, 28)])).validate()
-    assert caps["prompt"] and caps["img2img"] and caps["schedulers"][0] == "euler"
+        ImageRequest(width=32, height=32, capabilities=Capabilities(sizes=[(28, 28)])).validate()
+    ImageRequest(width=28, height=28, capabilities=Capabilities(sizes=[(28, 28)])).validate()
+    assert caps.prompt and caps.img2img and caps.schedulers[0] == "euler"
 
 
 def test_unknown_architecture_lists_what_runs():

@@ -75,8 +75,8 @@ def test_recorded_quality_is_above_the_floor(engine):
 
 
 def test_generates_non_constant_images_of_the_right_size(engine):
-    w, h = engine.capabilities["default_size"]
-    prompt = "red apple" if engine.capabilities["prompt"] else ""
+    w, h = engine.capabilities.default_size
+    prompt = "red apple" if engine.capabilities.prompt else ""
     events = run(engine, ImageRequest(prompt=prompt, seed=3, batch_count=2))
     images = [e.image for e in events if isinstance(e, ImageResult)]
     assert len(images) == 2 and isinstance(events[-1], Done)
@@ -90,8 +90,8 @@ def test_generates_non_constant_images_of_the_right_size(engine):
 
 def test_same_seed_same_pixels_and_native_size(engine):
     n = engine.pack.config["sample_size"]
-    prompt = "blue heart" if engine.capabilities["prompt"] else ""
-    label = engine.capabilities["classes"][1] if engine.capabilities["classes"] else None
+    prompt = "blue heart" if engine.capabilities.prompt else ""
+    label = engine.capabilities.classes[1] if engine.capabilities.classes else None
     req = ImageRequest(prompt=prompt, class_label=label, seed=11, width=n, height=n)
     a = [e for e in run(engine, req) if isinstance(e, ImageResult)][0]
     b = [e for e in run(engine, req) if isinstance(e, ImageResult)][0]

@@ -29,7 +29,7 @@ def images(events):
 @pytest.mark.parametrize("name", ["atelier-fashion-gan", "atelier-fashion-vae"])
 def test_morph_walks_from_seed_a_to_seed_b(name):
     engine = open_engine(name)
-    label = engine.capabilities["classes"][7]
+    label = engine.capabilities.classes[7]
     req = ImageRequest(class_label=label, width=28, height=28)
     events = list(engine.morph(req, 5, 9, 8))
     frames = images(events)
@@ -90,7 +90,7 @@ def test_emoji_unknown_words_give_a_notice(emoji):
 
 
 def test_emoji_steps_and_schedulers(emoji):
-    for scheduler in emoji.capabilities["schedulers"]:
+    for scheduler in emoji.capabilities.schedulers:
         events = list(emoji.generate(ImageRequest(prompt="blue heart", seed=4, steps=6, scheduler=scheduler, width=32, height=32)))
         assert len([e for e in events if isinstance(e, Step)]) == 6, scheduler
         assert images(events)[0].std() > 10, scheduler
@@ -117,3 +117,22 @@ def test_emoji_vocabulary_matches_the_recipe(emoji):
         ids, _, _ = vocab.encode(text)
         # the pack's file (stopwords, max length, ids) encodes exactly as the recipe did
         assert (ids == recipe.encode(text)[0]).all()
+
+
+def test_emoji_sessions_follow_the_pipeline_contract(emoji):
+    """Made by the shared image-session factory: worker threads sleep between operators
+    instead of spinning (spinning took the cores other work needs)."""
+    for session in (emoji.pipeline.text_encoder, emoji.pipeline.unet):
+        options = session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+
+
+def test_emoji_runs_the_shared_denoising_loop(emoji):
+    from desktop.engines.image import denoising
+    from desktop.engines.image.pipelines import emoji_diffusion, sd
+
+    assert emoji_diffusion.denoise_batch is sd.denoise_batch is denoising.denoise_batch
+    batch = images(emoji.generate(ImageRequest(prompt="sun", seed=10, steps=3, batch_count=2, width=32, height=32)))
+    alone = images(emoji.generate(ImageRequest(prompt="sun", seed=11, steps=3, width=32, height=32)))
+    assert np.array_equal(batch[1], alone[0])  # the loop's promise: image i is seed + i on its own

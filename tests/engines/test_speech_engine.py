@@ -9,6 +9,7 @@ from desktop.engines.errors import RequestError
 from desktop.engines.events import AudioChunk, Done, Notice
 from desktop.engines.packs.pack import load_pack
 from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechEngine, SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.engines.speech.sentences import split_sentences
 from tests.speech_helpers import tiny_voice, tiny_voice_2spk  # noqa: F401 - fixtures
 
@@ -39,7 +40,7 @@ def test_audio_length_is_what_the_durations_imply(engine, tiny_voice):  # noqa: 
     from transformers import VitsModel
 
     text = "the quick brown fox"
-    chunks, _, _ = run(engine, SpeechRequest(text, noise_scale=0.0, noise_w=0.0))
+    chunks, _, _ = run(engine, SpeechRequest(text, SynthesisSettings(noise_scale=0.0, noise_w=0.0)))
     assert len(chunks) == 1
     ids = engine.voice.phoneme_ids(text, __import__("collections").Counter())
     model = VitsModel.from_pretrained(str(tiny_voice.parent / "hf-1")).eval()
@@ -57,7 +58,7 @@ def test_audio_length_is_what_the_durations_imply(engine, tiny_voice):  # noqa: 
 
 def test_one_chunk_per_sentence_with_progress_offsets(engine):
     text = "First sentence here. Second one follows! And a third?"
-    chunks, _, done = run(engine, SpeechRequest(text, seed=1))
+    chunks, _, done = run(engine, SpeechRequest(text, SynthesisSettings(seed=1)))
     assert [c.text for c in chunks] == [s.text for s in split_sentences(text)] and len(chunks) == 3
     ends = [c.char_end for c in chunks]
     assert ends == sorted(ends) and ends[-1] == len(text)
@@ -65,16 +66,16 @@ def test_one_chunk_per_sentence_with_progress_offsets(engine):
 
 
 def test_same_seed_same_samples_other_seed_differs(engine):
-    a = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", seed=7))[0]])
-    b = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", seed=7))[0]])
-    c = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", seed=8))[0]])
+    a = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", SynthesisSettings(seed=7)))[0]])
+    b = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", SynthesisSettings(seed=7)))[0]])
+    c = np.concatenate([c.samples for c in run(engine, SpeechRequest("a seeded sentence", SynthesisSettings(seed=8)))[0]])
     assert np.array_equal(a, b)
     assert a.shape != c.shape or not np.array_equal(a, c)
 
 
 def test_speed_changes_length(engine):
-    slow = run(engine, SpeechRequest("speed test sentence", speed=0.5, noise_w=0.0, noise_scale=0.0))[0][0].samples.size
-    fast = run(engine, SpeechRequest("speed test sentence", speed=2.0, noise_w=0.0, noise_scale=0.0))[0][0].samples.size
+    slow = run(engine, SpeechRequest("speed test sentence", SynthesisSettings(speed=0.5, noise_w=0.0, noise_scale=0.0)))[0][0].samples.size
+    fast = run(engine, SpeechRequest("speed test sentence", SynthesisSettings(speed=2.0, noise_w=0.0, noise_scale=0.0)))[0][0].samples.size
     assert slow > 2 * fast
 
 
@@ -82,11 +83,11 @@ def test_multi_speaker_voices_pick_a_speaker(tiny_voice_2spk):  # noqa: F811
     eng = SpeechEngine(load_pack(tiny_voice_2spk))
     try:
         assert len(eng.speakers) == 2
-        a = run(eng, SpeechRequest("hello there", speaker=0, seed=3))[0][0].samples
-        b = run(eng, SpeechRequest("hello there", speaker=1, seed=3))[0][0].samples
+        a = run(eng, SpeechRequest("hello there", SynthesisSettings(speaker=0, seed=3)))[0][0].samples
+        b = run(eng, SpeechRequest("hello there", SynthesisSettings(speaker=1, seed=3)))[0][0].samples
         assert a.shape != b.shape or not np.allclose(a, b)
         with pytest.raises(RequestError, match="Speaker 5 does not exist"):
-            run(eng, SpeechRequest("hello there", speaker=5))
+            run(eng, SpeechRequest("hello there", SynthesisSettings(speaker=5)))
     finally:
         eng.close()
 
@@ -110,7 +111,7 @@ def test_fifty_thousand_characters_are_refused_with_the_limit(engine):
 def test_emoji_only_is_refused_and_emoji_in_text_is_skipped_with_a_notice(engine):
     with pytest.raises(RequestError, match="no letters or digits"):
         SpeechRequest("😀🎉👍").validate()
-    chunks, notices, _ = run(engine, SpeechRequest("hello 😀 world 🎉", seed=1))
+    chunks, notices, _ = run(engine, SpeechRequest("hello 😀 world 🎉", SynthesisSettings(seed=1)))
     assert chunks and any("emoji or symbol" in n for n in notices)
 
 
@@ -139,12 +140,12 @@ def test_symbols_missing_from_the_phoneme_map_are_skipped_with_a_warning(tiny_vo
 @pytest.mark.parametrize("speed", [0, -1.0, float("nan")])
 def test_speed_zero_or_negative_is_refused(engine, speed):
     with pytest.raises(RequestError, match="Speed must be between"):
-        SpeechRequest("hello", speed=speed).validate()
+        SpeechRequest("hello", SynthesisSettings(speed=speed)).validate()
 
 
 def test_a_long_first_sentence_speaks_its_opening_clause_first(engine):
     text = "the old keeper climbed the winding stairs every evening, carrying a lantern and a small notebook. Then he slept."
-    chunks, _, done = run(engine, SpeechRequest(text, seed=1))
+    chunks, _, done = run(engine, SpeechRequest(text, SynthesisSettings(seed=1)))
     assert [c.text for c in chunks] == [
         "the old keeper climbed the winding stairs every evening,",
         "carrying a lantern and a small notebook.",

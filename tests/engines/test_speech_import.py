@@ -12,6 +12,7 @@ from desktop.engines.events import AudioChunk
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
 from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.engines.speech.wav import read_wav, write_wav
 
 pytest.importorskip("piper.train.vits.models")
@@ -42,7 +43,7 @@ def test_piper_folder_imports_as_a_seedable_speech_pack(voice_folder):
     assert {f.role for f in pack.files} == {"model", "voice-config", "model-card"}
     engine = SpeechEngine(pack)
     try:
-        runs = [[e.samples for e in engine.generate(SpeechRequest("hello there", seed=5)) if isinstance(e, AudioChunk)] for _ in range(2)]
+        runs = [[e.samples for e in engine.generate(SpeechRequest("hello there", SynthesisSettings(seed=5))) if isinstance(e, AudioChunk)] for _ in range(2)]
         assert np.array_equal(np.concatenate(runs[0]), np.concatenate(runs[1]))
     finally:
         engine.close()

@@ -9,6 +9,7 @@ from desktop.defaults import VOICE_PACK, install_voice, piper_voice_dir
 from desktop.engines.events import AudioChunk, Done
 from desktop.engines.packs.library import Library
 from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def joe(tmp_path_factory):
 
 
 def speak(engine, text, **kw):
-    events = list(engine.generate(SpeechRequest(text, **kw)))
+    events = list(engine.generate(SpeechRequest(text, SynthesisSettings(**kw))))
     return np.concatenate([e.samples for e in events if isinstance(e, AudioChunk)]), events[-1]
 
 

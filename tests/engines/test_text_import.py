@@ -62,3 +62,12 @@ def test_import_copies_and_verifies_our_pack(tiny_packs):
     assert pack.root.parent == lib.root and pack.name == "copy"
     with pytest.raises(Exception, match="already installed"):
         import_path(tiny_packs["gpt2"], lib, name="copy")
+
+
+def test_each_modality_registers_its_importers_from_its_own_package():
+    from desktop.engines.packs.importers import registered_importers
+
+    homes = {imp.name.split(" ")[0]: imp.build.__module__ for imp in registered_importers()}
+    assert homes["onnxruntime-genai"] == homes["optimum"] == homes["GGUF"] == "desktop.engines.text.importer"
+    assert homes["Stable"] == "desktop.engines.image.importer"
+    assert {m for m in homes.values()} == {"desktop.engines.text.importer", "desktop.engines.speech.importer", "desktop.engines.image.importer"}

@@ -154,7 +154,7 @@ def test_lcm_distilled_pipeline_exports_and_matches_diffusers(cache_dir, tmp_pat
     assert "timestep_cond" in m["io"]["unet"]["inputs"]
     engine = ImageEngine(load_pack(out), RuntimeSettings(provider="cpu"))
     caps = engine.capabilities
-    assert caps["schedulers"][0] == "lcm" and caps["default_steps"] == 4 and not caps["negative_prompt"]
+    assert caps.schedulers[0] == "lcm" and caps.default_steps == 4 and not caps.negative_prompt
     events = list(engine.generate(ImageRequest(prompt="a red apple", seed=2)))
     assert sum(isinstance(e, Step) for e in events) == 4 and next(e for e in events if isinstance(e, ImageResult)).image.std() > 1
     engine.close()

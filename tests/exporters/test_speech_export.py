@@ -9,6 +9,7 @@ from desktop.engines.errors import ExportError, UnsupportedArchitectureError
 from desktop.engines.events import AudioChunk
 from desktop.engines.packs.pack import load_pack
 from desktop.engines.speech.engine import SpeechEngine, SpeechRequest
+from desktop.engines.speech.synthesis import SynthesisSettings
 from tests.speech_helpers import cached_voice, tiny_voice  # noqa: F401 - fixture
 
 pytest.importorskip("transformers")
@@ -30,7 +31,7 @@ def test_quantized_exports_play_in_the_engine(cache_dir, precision):
     assert set(reports) == {"fp32", precision} and reports[precision]["log_mel_l1"] >= 0
     engine = SpeechEngine(pack)
     try:
-        audio = np.concatenate([e.samples for e in engine.generate(SpeechRequest("hello world", seed=1)) if isinstance(e, AudioChunk)])
+        audio = np.concatenate([e.samples for e in engine.generate(SpeechRequest("hello world", SynthesisSettings(seed=1))) if isinstance(e, AudioChunk)])
     finally:
         engine.close()
     assert audio.size > 0 and np.isfinite(audio).all()
@@ -58,7 +59,7 @@ def test_piper_checkpoint_exports_to_a_playable_pack(tmp_path):
     assert pack.manifest["source"]["kind"] == "piper-checkpoint" and pack.config["seedable_noise"]
     engine = SpeechEngine(pack)
     try:
-        chunks = [e for e in engine.generate(SpeechRequest("hello there", seed=2)) if isinstance(e, AudioChunk)]
+        chunks = [e for e in engine.generate(SpeechRequest("hello there", SynthesisSettings(seed=2))) if isinstance(e, AudioChunk)]
     finally:
         engine.close()
     assert chunks and chunks[0].sample_rate == 22050

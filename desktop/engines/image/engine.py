@@ -19,10 +19,12 @@ import numpy as np
 
 from desktop.engines.base import register_engine
 from desktop.engines.errors import PackFormatError, RequestError
+from desktop.engines.image.capabilities import Capabilities
 from desktop.engines.image.pipelines import pipeline_class
 from desktop.engines.memory import available_memory_bytes
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
+from desktop.engines.requests import ValidatedOnce
 
 MAX_PROMPT_CHARS = 2000  # CLIP-style encoders read ~77 tokens; far beyond that is a paste accident
 MAX_SIDE = 16384
@@ -35,7 +37,7 @@ _GENERIC_BYTES_PER_PIXEL = 128 * 4 * 3
 
 
 @dataclass
-class ImageRequest:
+class ImageRequest(ValidatedOnce):
     prompt: str = ""
     negative_prompt: str = ""
     width: int | None = None  # None: the pack's default size
@@ -51,10 +53,12 @@ class ImageRequest:
     extra: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, JSON-safe
     # What the pack can do; set by the engine (or the UI from engine.capabilities) so that
     # validate() can check pack-specific rules. None: generic rules only.
-    capabilities: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    capabilities: Capabilities | None = field(default=None, repr=False, compare=False)
 
-    def validate(self) -> None:
-        """Raise RequestError with a message for a person; never starts any work."""
+    def check(self) -> None:
+        """The request's own rules, and the pack's when ``capabilities`` is set. Memory is
+        checked here only roughly and only without a pack (before a command loads one);
+        the engine checks it once with the pipeline's estimate."""
         caps = self.capabilities
         if not isinstance(self.prompt, str) or not isinstance(self.negative_prompt, str):
             raise RequestError("The prompt must be text.")
@@ -64,9 +68,8 @@ class ImageRequest:
                     f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,} "
                     "(the model reads only about the first 75 words). Shorten it."
                 )
-        if caps and caps["prompt"] and not self.prompt.strip():
-            raise RequestError("Type a prompt first: it describes the picture to make.")
-        self._validate_size(caps)
+        if caps is None:
+            self._validate_size(None)  # with the pack's capabilities, check_against checks the size
         if self.steps is not None:
             if isinstance(self.steps, bool) or not isinstance(self.steps, int) or not 1 <= self.steps <= MAX_STEPS:
                 raise RequestError(f"Steps must be a whole number from 1 to {MAX_STEPS}.")
@@ -87,10 +90,11 @@ class ImageRequest:
                 raise RequestError("The starting image must be an RGB picture.")
         self._validate_extra()
         if caps:
-            self._validate_against(caps)
-        self._check_memory(self.generic_memory_bytes())
+            self.check_against(caps)
+        else:  # no pack known yet (a command before loading one): refuse the hopeless early
+            check_memory(self.generic_memory_bytes(), self.width, self.height)
 
-    def _validate_size(self, caps: dict | None) -> None:
+    def _validate_size(self, caps: Capabilities | None) -> None:
         for label, side in (("Width", self.width), ("Height", self.height)):
             if side is None:
                 continue
@@ -98,15 +102,15 @@ class ImageRequest:
                 raise RequestError(f"{label} must be a whole number of pixels from 8 to {MAX_SIDE}.")
         if self.width is None or self.height is None:
             return
-        if caps is None or caps["free_size"]:
-            multiple = caps["size_multiple"] if caps else 8
+        if caps is None or caps.free_size:
+            multiple = caps.size_multiple if caps else 8
             if self.width % multiple or self.height % multiple or self.width < multiple or self.height < multiple:
                 raise RequestError(
                     f"Width and height must be multiples of {multiple} (got {self.width}×{self.height}); "
                     f"try {_round_to(self.width, multiple)}×{_round_to(self.height, multiple)}."
                 )
-        elif (self.width, self.height) not in caps["sizes"]:
-            allowed = ", ".join(f"{w}×{h}" for w, h in caps["sizes"])
+        elif (self.width, self.height) not in caps.sizes:
+            allowed = ", ".join(f"{w}×{h}" for w, h in caps.sizes)
             raise RequestError(f"This model makes images of {allowed} only (asked for {self.width}×{self.height}).")
 
     def _validate_extra(self) -> None:
@@ -117,24 +121,25 @@ class ImageRequest:
         except (TypeError, ValueError):
             raise RequestError("Extra settings must be plain numbers, text or lists.") from None
 
-    def _validate_against(self, caps: dict) -> None:
-        if self.init_image is not None and not caps["img2img"]:
+    def check_against(self, caps: Capabilities) -> None:
+        """The pack's rules: a prompt where one is needed, an allowed size, scheduler and class."""
+        if caps.prompt and not self.prompt.strip():
+            raise RequestError("Type a prompt first: it describes the picture to make.")
+        self._validate_size(caps)
+        if self.init_image is not None and not caps.img2img:
             raise RequestError("This model cannot start from an image (no img2img); remove the starting image.")
-        if self.scheduler and caps["schedulers"] and self.scheduler not in caps["schedulers"]:
-            raise RequestError(f"Unknown scheduler '{self.scheduler}'. This model offers: {', '.join(caps['schedulers'])}.")
+        if self.scheduler and caps.schedulers and self.scheduler not in caps.schedulers:
+            raise RequestError(f"Unknown scheduler '{self.scheduler}'. This model offers: {', '.join(caps.schedulers)}.")
         if self.class_label is not None and self.class_label != "":
-            if not caps["classes"]:
+            if not caps.classes:
                 raise RequestError("This model has no classes to choose from; leave the class empty.")
-            if self.class_label not in caps["classes"]:
-                raise RequestError(f"Unknown class '{self.class_label}'. Choose one of: {', '.join(caps['classes'])}.")
+            if self.class_label not in caps.classes:
+                raise RequestError(f"Unknown class '{self.class_label}'. Choose one of: {', '.join(caps.classes)}.")
 
     def generic_memory_bytes(self) -> int:
         if self.width is None or self.height is None:
             return 0
         return self.width * self.height * _GENERIC_BYTES_PER_PIXEL
-
-    def _check_memory(self, need: int) -> None:
-        check_memory(need, self.width, self.height)
 
     def settings_dict(self) -> dict[str, Any]:
         """Every setting as JSON-safe data (for metadata); the init image by its hash."""
@@ -187,28 +192,36 @@ class ImageEngine:
 
     def prepare(self, request: ImageRequest) -> ImageRequest:
         """A copy of ``request`` with the pack's defaults, a seed and a fitted init image,
-        validated against the pack; raises RequestError/ResourceError before any work."""
+        validated against the pack; raises RequestError/ResourceError before any work.
+
+        Each check runs once: a request the caller already checked is not checked again
+        (only against the pack's rules when it was checked without them), the pack's
+        defaults need no checking, and memory is estimated here with the pipeline's
+        estimate."""
         caps = self.capabilities
-        w, h = caps["default_size"]
+        w, h = caps.default_size
         req = replace(
             request,
             width=request.width if request.width is not None else w,
             height=request.height if request.height is not None else h,
-            steps=request.steps if request.steps is not None else caps["default_steps"],
-            guidance=float(request.guidance) if request.guidance is not None else float(caps["default_guidance"]),
-            scheduler=request.scheduler or (caps["schedulers"][0] if caps["schedulers"] else ""),
+            steps=request.steps if request.steps is not None else caps.default_steps,
+            guidance=float(request.guidance) if request.guidance is not None else float(caps.default_guidance),
+            scheduler=request.scheduler or (caps.schedulers[0] if caps.schedulers else ""),
             class_label=request.class_label or None,
             extra=dict(request.extra),
             capabilities=caps,
         )
-        req.validate()
+        if not request.validated:
+            req.validate()  # nobody checked it: all of its rules, the pack's included
+        elif request.capabilities != caps:
+            req.check_against(caps)  # checked without the pack (a command, the server): the pack's rules now
         if req.seed is None:
             req.seed = secrets.randbits(32)
         if req.init_image is not None and req.init_image.shape[:2] != (req.height, req.width):
             req.init_image = fit_image(req.init_image, req.width, req.height)
         estimate = getattr(self.pipeline, "estimate_memory", None)
-        if callable(estimate):
-            check_memory(int(estimate(req)), req.width, req.height)
+        check_memory(int(estimate(req)) if callable(estimate) else req.generic_memory_bytes(), req.width, req.height)
+        req.mark_validated()
         return req
 
     def generate(self, request: ImageRequest) -> Iterator[Any]:
@@ -216,7 +229,7 @@ class ImageEngine:
 
     def morph(self, request: ImageRequest, seed_a: int, seed_b: int, frames: int) -> Iterator[Any]:
         """Frames walking the latent space from seed_a to seed_b (packs with ``morph``)."""
-        if not self.capabilities["morph"]:
+        if not self.capabilities.morph:
             raise RequestError("This model cannot morph between seeds; pick a GAN or VAE model.")
         if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= 240:
             raise RequestError("A morph needs from 2 to 240 frames.")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from desktop.engines.errors import ImportFormatError, PackFormatError
-from desktop.engines.packs.importers import _guess_precision, _readme, importer
+from desktop.engines.packs.importers import guess_precision, importer, read_model_card
 from desktop.engines.image.onnx_inputs import graph_inputs
 
 GRAPH = "model.onnx"
@@ -92,11 +92,11 @@ def _import_sd(src: Path, dest: Path, name: str | None) -> dict:
         "architecture": "stable-diffusion",
         "runtime": "onnxruntime",
         "modality": "image",
-        "precision": _guess_precision(dest),
+        "precision": guess_precision(dest),
         "config": config,
         "source": {"location": str(src), "kind": "optimum stable-diffusion folder"},
         "license": {"id": "unknown (imported; see the source's model card)"},
-        "model_card": _readme(src),
+        "model_card": read_model_card(src),
         "_roles": roles,
     }
 

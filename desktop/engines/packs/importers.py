@@ -2,14 +2,15 @@
 
 Each known foreign layout has a small registered importer that recognises a folder and
 writes an Atelier manifest for it (hashing every file), so the rest of the app only ever
-sees packs. Archives are unpacked with every entry checked: no absolute paths, no
+sees packs. The importers live with their modality (``text/importer.py``,
+``speech/importer.py``, ``image/importer.py``); this module owns what they share: the
+registry, folder/zip dispatch, the locked staging folder and the final checks. Archives are unpacked with every entry checked: no absolute paths, no
 ``..``, no links, and a cap on the unpacked size (zip bombs).
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import shutil
@@ -49,16 +50,23 @@ def importer(name: str, detect: Callable[[Path], bool]):
     return deco
 
 
+def registered_importers() -> list[Importer]:
+    """Every foreign-format importer, in detection order (each modality's module loaded)."""
+    _load_modalities()
+    return list(_IMPORTERS)
+
+
 def accepted_formats() -> list[str]:
     _load_modalities()
     return ["Atelier pack (folder with manifest.json)", "a .zip of any of these", *[i.name for i in _IMPORTERS]]
 
 
 def _load_modalities() -> None:
-    # Speech and image modules register their importers (Piper voices, SD folders).
+    # Each modality's package registers its own importers (text folders and GGUF files,
+    # Piper voices, SD folders); text first, so detection order stays as it always was.
     import importlib
 
-    for mod in ("desktop.engines.speech.importer", "desktop.engines.image.importer"):
+    for mod in ("desktop.engines.text.importer", "desktop.engines.speech.importer", "desktop.engines.image.importer"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
@@ -271,84 +279,10 @@ def _copy_listed(pack: Pack, stage: Path) -> None:
     shutil.copyfile(pack.root / MANIFEST_NAME, stage / MANIFEST_NAME, follow_symlinks=False)
 
 
-# -- text folders --------------------------------------------------------------------
+# -- helpers for the modality importers -------------------------------------------
 
 
-def _is_genai_folder(path: Path) -> bool:
-    return (path / "genai_config.json").is_file() and (path / "tokenizer.json").is_file()
-
-
-@importer("onnxruntime-genai model folder (genai_config.json + model.onnx + tokenizer.json)", _is_genai_folder)
-def _import_genai(src: Path, dest: Path, name: str | None) -> dict:
-    cfg = json.loads((dest / "genai_config.json").read_text())
-    model = cfg.get("model", {})
-    decoder = model.get("decoder", {})
-    graph = decoder.get("filename", "model.onnx")
-    if not (dest / graph).is_file():
-        raise ImportFormatError(f"genai_config.json names '{graph}', which is not in the folder.")
-    return {
-        "architecture": model.get("type", "unknown"),
-        "runtime": "onnxruntime-genai",
-        "modality": "text",
-        "precision": _guess_precision(dest),
-        "context_length": model.get("context_length"),
-        "io": {"decoder": {"inputs": list(decoder.get("inputs", {}).values()), "outputs": list(decoder.get("outputs", {}).values())}},
-        "config": {
-            "num_layers": decoder.get("num_hidden_layers"),
-            "num_key_value_heads": decoder.get("num_key_value_heads"),
-            "head_dim": decoder.get("head_size"),
-            "eos_token_id": model.get("eos_token_id"),
-        },
-        "source": {"location": str(src), "kind": "onnxruntime-genai folder"},
-        "license": {"id": "unknown (imported; see the source's model card)"},
-        "model_card": _readme(src),
-        "_roles": {graph: "decoder", "tokenizer.json": "tokenizer"},
-    }
-
-
-def _is_optimum_decoder(path: Path) -> bool:
-    return (path / "config.json").is_file() and (path / "tokenizer.json").is_file() and bool(_optimum_graph(path))
-
-
-def _optimum_graph(path: Path) -> str:
-    for cand in ("model.onnx", "decoder_model_merged.onnx", "decoder_with_past_model.onnx", "onnx/model.onnx", "onnx/model_quantized.onnx"):
-        if (path / cand).is_file():
-            return cand
-    return ""
-
-
-@importer("optimum / onnx-community decoder folder (config.json + model.onnx with past_key_values)", _is_optimum_decoder)
-def _import_optimum(src: Path, dest: Path, name: str | None) -> dict:
-    import onnx
-
-    graph = _optimum_graph(dest)
-    model = onnx.load(str(dest / graph), load_external_data=False)
-    inputs = [i.name for i in model.graph.input]
-    if not any(n.startswith("past_key_values.") for n in inputs):
-        raise ImportFormatError(f"'{graph}' has no past_key_values inputs; only KV-cache decoder exports can be imported.")
-    cfg = json.loads((dest / "config.json").read_text())
-    heads = cfg.get("num_attention_heads") or cfg.get("n_head")
-    return {
-        "architecture": cfg.get("model_type", "unknown"),
-        "runtime": "onnxruntime",
-        "modality": "text",
-        "precision": _guess_precision(dest),
-        "context_length": cfg.get("max_position_embeddings") or cfg.get("n_positions"),
-        "io": {"decoder": {"inputs": inputs, "outputs": [o.name for o in model.graph.output]}},
-        "config": {
-            "num_layers": cfg.get("num_hidden_layers") or cfg.get("n_layer"),
-            "num_key_value_heads": cfg.get("num_key_value_heads") or heads,
-            "head_dim": cfg.get("head_dim") or ((cfg.get("hidden_size") or cfg.get("n_embd") or 0) // (heads or 1)),
-            "eos_token_id": cfg.get("eos_token_id"),
-        },
-        "source": {"location": str(src), "kind": "optimum folder"},
-        "license": {"id": "unknown (imported; see the source's model card)"},
-        "model_card": _readme(src),
-        "_roles": {graph: "decoder", "tokenizer.json": "tokenizer"},
-    }
-
-
-def _guess_precision(folder: Path) -> str:
+def guess_precision(folder: Path) -> str:
     """Read the graphs (structure only, no weights) for quantized ops or fp16 weights."""
     import onnx
 
@@ -369,20 +303,6 @@ def _guess_precision(folder: Path) -> str:
     return "fp16" if fp16 else "fp32"
 
 
-def _readme(folder: Path) -> str:
+def read_model_card(folder: Path) -> str:
     readme = folder / "README.md"
     return readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
-
-
-def _is_gguf_file(path: Path) -> bool:
-    # by name only: a damaged .gguf should hear what is wrong with it, not "unknown format"
-    return path.is_file() and path.suffix.lower() == ".gguf"
-
-
-@importer("GGUF model file (.gguf: llama-family, converted keeping its quantization)", _is_gguf_file)
-def _import_gguf(src: Path, dest: Path, name: str | None) -> dict:
-    from desktop.engines.text.gguf.convert import convert_gguf
-
-    fields = convert_gguf(src, dest)
-    fields["name"] = name or dest.name
-    return fields

@@ -12,7 +12,7 @@ import re
 import secrets
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -22,8 +22,10 @@ from desktop.engines.errors import PackFormatError, RequestError
 from desktop.engines.events import AudioChunk, Done, Notice
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
+from desktop.engines.requests import ValidatedOnce
 from desktop.engines.speech.sentences import QUIET_REASONS, Span, clean, has_speakable, split_sentences
-from desktop.engines.speech.voice import SynthesisSettings, Voice
+from desktop.engines.speech.synthesis import SynthesisSettings
+from desktop.engines.speech.voices import Voice, voice_class
 
 MAX_TEXT_CHARS = 20_000  # ~20 minutes of speech; longer texts are split by the caller
 FIRST_CLAUSE_MIN_SENTENCE = 80  # characters; shorter first sentences are fast enough whole
@@ -32,17 +34,12 @@ _CLAUSE_BREAK = re.compile(r"[,;:—–](?=\s)")
 
 
 @dataclass
-class SpeechRequest:
+class SpeechRequest(ValidatedOnce):
     text: str
-    speed: float = 1.0
-    variation: float = 1.0
-    noise_scale: float | None = None
-    noise_w: float | None = None
-    speaker: int | str | None = None
-    seed: int | None = None
+    synthesis: SynthesisSettings = field(default_factory=SynthesisSettings)  # speed, variation, speaker, seed...
     sentence_silence: float = 0.1  # seconds of quiet after each sentence but the last
 
-    def validate(self) -> None:
+    def check(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
             raise RequestError("Nothing to say: the text is empty.")
         if len(self.text) > MAX_TEXT_CHARS:
@@ -52,12 +49,11 @@ class SpeechRequest:
             )
         if not has_speakable(self.text):
             raise RequestError("Nothing to say: the text has no letters or digits (emoji and symbols are not spoken).")
-        self.settings().validate()
-        if not 0.0 <= self.sentence_silence <= 5.0:
+        if not isinstance(self.synthesis, SynthesisSettings):
+            raise RequestError("Speech settings are missing or malformed.")
+        self.synthesis.validate()
+        if not isinstance(self.sentence_silence, (int, float)) or not 0.0 <= self.sentence_silence <= 5.0:
             raise RequestError("Pause between sentences must be between 0 and 5 seconds.")
-
-    def settings(self) -> SynthesisSettings:
-        return SynthesisSettings(self.speed, self.variation, self.noise_scale, self.noise_w, self.speaker, self.seed)
 
 
 @dataclass(frozen=True)
@@ -71,23 +67,21 @@ class SpeechEngine:
         if pack.modality != "speech":
             raise PackFormatError(f"'{pack.name}' is a {pack.modality} pack, not a voice.")
         self.pack = pack
-        self.voice = _voice_class(pack)(pack, settings or RuntimeSettings.from_env())
+        self.voice: Voice = voice_class(pack)(pack, settings or RuntimeSettings.from_env())
         self.provider = self.voice.provider
-        self.sample_rate = self.voice.config.sample_rate
+        self.sample_rate = self.voice.sample_rate
         self.load_seconds = self.voice.load_seconds
 
     @property
     def speakers(self) -> list[str]:
-        return self.voice.config.speaker_names()
+        return self.voice.speaker_names()
 
     def prepare(self, text: str) -> tuple[list[_Prepared], Counter]:
         """Sentences ready for the phonemiser, and what was skipped (reason -> count)."""
         skipped: Counter = Counter()
-        accepts = self.voice.accepts
-        allowed = (lambda ch: bool(accepts(ch))) if accepts("a") is not None else None
         out = []
         for span in _first_clause_apart(split_sentences(text)):
-            cleaned, dropped = clean(span.text, self.voice.scripts, allowed)
+            cleaned, dropped = clean(span.text, self.voice.scripts, self.voice.alphabet)
             skipped.update({k: v for k, v in dropped.items() if k not in QUIET_REASONS})
             if has_speakable(cleaned):
                 out.append(_Prepared(span, cleaned))
@@ -95,8 +89,8 @@ class SpeechEngine:
 
     def generate(self, request: SpeechRequest) -> Iterator[AudioChunk | Notice | Done]:
         t_start = time.perf_counter()
-        request.validate()
-        settings = request.settings()
+        request.validate()  # a no-op when the caller already checked this request
+        settings = request.synthesis
         sid = self.voice.speaker_id(settings.speaker)
         scales = self.voice.scales(settings)
         sentences, skipped = self.prepare(request.text)
@@ -117,7 +111,7 @@ class SpeechEngine:
         t_work = t_start
         for i, sent in enumerate(sentences):
             ids = self.voice.phoneme_ids(sent.text, missing)
-            if self.voice.ids.speakable(ids) == 0:
+            if self.voice.speakable(ids) == 0:
                 continue
             audio = self.voice.synthesize_ids(ids, scales, sid, rng)
             if i < len(sentences) - 1 and gap.size:
@@ -151,17 +145,6 @@ class SpeechEngine:
 
     def close(self) -> None:
         self.voice.close()
-
-
-def _voice_class(pack: Pack):
-    """architecture -> the voice object that runs it (the engine never branches on it)."""
-    if pack.architecture == "hibari":
-        from desktop.engines.speech.hibari_voice import HibariVoice
-
-        return HibariVoice
-    if pack.architecture in ("vits", "piper-vits"):
-        return Voice
-    raise PackFormatError(f"Pack '{pack.name}' is a '{pack.architecture}' voice; this app plays vits (Piper, MMS-TTS) and hibari voices.")
 
 
 def _first_clause_apart(spans: list[Span]) -> list[Span]:

@@ -21,7 +21,7 @@ import re
 import threading
 import unicodedata
 from collections import Counter
-from typing import Mapping, Protocol, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from desktop.engines.errors import EngineError, PackFormatError
 
@@ -34,8 +34,9 @@ KINDS = ("espeak", "text", "chars")
 class Phonemizer(Protocol):
     def phonemize(self, sentence: str) -> list[str]: ...
 
-    def accepts(self, ch: str) -> bool | None:
-        """True/False for a character voice's alphabet; None when any letter is fine."""
+    # A character voice's alphabet (does it have a sound for this character?); None when
+    # the phonemizer reads any letter of the voice's scripts.
+    alphabet: Callable[[str], bool] | None
 
 
 class EspeakPhonemizer:
@@ -80,16 +81,14 @@ class EspeakPhonemizer:
             out.pop()
         return out
 
-    def accepts(self, ch: str) -> bool | None:
-        return None
+    alphabet = None
 
 
 class TextPhonemizer:
     def phonemize(self, sentence: str) -> list[str]:
         return list(unicodedata.normalize("NFD", sentence))
 
-    def accepts(self, ch: str) -> bool | None:
-        return None
+    alphabet = None
 
 
 class CharPhonemizer:
@@ -110,7 +109,7 @@ class CharPhonemizer:
     def phonemize(self, sentence: str) -> list[str]:
         return [self._char(ch) for ch in sentence]
 
-    def accepts(self, ch: str) -> bool | None:
+    def alphabet(self, ch: str) -> bool:
         return self._char(ch) in self.vocab
 
 

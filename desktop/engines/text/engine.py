@@ -26,6 +26,7 @@ from desktop.engines.errors import ContextOverflowError, PackFormatError, Reques
 from desktop.engines.events import Done, Progress, Token
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
+from desktop.engines.requests import ValidatedOnce
 from desktop.engines.text.sampling import Sampler, SamplingSettings
 from desktop.engines.text.backends import open_backend
 from desktop.engines.text.tokenizer_errors import tokenizer_failure as _tokenizer_failure
@@ -40,7 +41,7 @@ ROLES = ("system", "user", "assistant")
 
 
 @dataclass
-class ChatRequest:
+class ChatRequest(ValidatedOnce):
     messages: list[dict[str, str]]  # [{"role": ..., "content": ...}], last one from the user
     max_tokens: int = 512
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
@@ -52,7 +53,7 @@ class ChatRequest:
     logits_hook: Callable[[np.ndarray, list[int]], np.ndarray] | None = None
     raw: bool = False  # one user message encoded as is, without the chat template (/v1/completions)
 
-    def validate(self) -> None:
+    def check(self) -> None:
         # Types first: a request built from a file or by a script with the
         # wrong types must be refused with words, not crash with a TypeError.
         if not isinstance(self.messages, list) or not all(isinstance(m, dict) for m in self.messages):
@@ -144,7 +145,7 @@ class TextEngine:
     def generate(self, request: ChatRequest) -> Iterator[Progress | Token | Done]:
         from tokenizers.decoders import DecodeStream
 
-        request.validate()
+        request.validate()  # a no-op when the caller already checked this request
         prompt = self.encode_request(request)
         if len(prompt) >= self.context_length - 1:
             raise ContextOverflowError(

@@ -92,7 +92,7 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
     engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
     try:
         caps = engine.capabilities
-        w, h = (min(s, E2E_MAX_SIDE) for s in caps["default_size"])
+        w, h = (min(s, E2E_MAX_SIDE) for s in caps.default_size)
         distilled = engine.pipeline.distilled
         scheduler = "lcm" if distilled else scheduler
         guidance = 1.5 if distilled else 7.5

@@ -13,7 +13,7 @@ CONTRACT - what a pipeline implements
         def __init__(self, pack, settings):          # Pack, providers.RuntimeSettings
             self.pack = pack
             self.session, self.provider = make_image_session(pack.file_with_role("generator"), settings)  # no spinning threads
-            self.capabilities = capabilities(prompt=False, classes=["T-shirt", ...], sizes=[(28, 28)], morph=True)
+            self.capabilities = Capabilities(classes=("T-shirt", ...), sizes=((28, 28),), morph=True)
 
         def generate(self, request):                  # an ImageRequest, already prepared
             for i, seed in enumerate(image_seeds(request)):
@@ -21,15 +21,15 @@ CONTRACT - what a pipeline implements
                 yield ImageResult(pixels, seed, self.metadata(request, seed, index=i))
             yield Done(stats={"seconds": ..., "seconds_per_image": ...})
 
-        def morph(self, request, seed_a, seed_b, frames):   # only when capabilities["morph"]
+        def morph(self, request, seed_a, seed_b, frames):   # only when capabilities.morph
             ...                                      # yield one ImageResult per frame, then Done
 
         def close(self): ...                         # release sessions
 
 What the engine guarantees before ``generate`` / ``morph`` is called
     * ``request`` passed ``validate()`` against this pipeline's capabilities: the size is
-      allowed, a prompt is present when ``capabilities["prompt"]``, ``class_label`` is one
-      of ``capabilities["classes"]`` (or None), img2img only when supported.
+      allowed, a prompt is present when ``capabilities.prompt``, ``class_label`` is one
+      of ``capabilities.classes`` (or None), img2img only when supported.
     * ``request.seed`` is an int (a random one was drawn if the user left it empty),
       ``request.width/height/steps/guidance/scheduler`` hold concrete values (pack defaults
       filled in), and ``request.init_image``, if any, is already HxWx3 uint8 at
@@ -48,12 +48,13 @@ What a pipeline must do
       ``self.metadata(...)`` (every setting + seed; the engine's PNG writer stores it).
     * Finish with ``Done(stats)``; raise typed errors from ``desktop.engines.errors``.
 
-Capabilities (see :func:`capabilities` for the defaults): ``prompt``, ``negative_prompt``,
-``guidance``, ``steps`` (does the step count matter), ``img2img``, ``schedulers`` (names
-from ``desktop.engines.image.schedulers``, first is the default), ``free_size`` (any multiple of
-``size_multiple``) or ``sizes`` (the allowed (w, h), the first is the default),
-``default_size``, ``default_steps``, ``default_guidance``, ``classes`` (labels for
-class-conditioned packs), ``morph`` (latent walk between two seeds).
+Capabilities (``image/capabilities.py``, a frozen dataclass; its fields say the
+defaults): ``prompt``, ``negative_prompt``, ``guidance``, ``steps`` (does the step count
+matter), ``img2img``, ``schedulers`` (names from ``desktop.engines.image.schedulers``,
+first is the default), ``free_size`` (any multiple of ``size_multiple``) or ``sizes`` (the
+allowed (w, h), the first is the default), ``default_size``, ``default_steps``,
+``default_guidance``, ``classes`` (labels for class-conditioned packs), ``morph``
+(latent walk between two seeds).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ import pkgutil
 from typing import Any, Iterator
 
 from desktop.engines.errors import PackFormatError
+from desktop.engines.image.capabilities import Capabilities
 
 _PIPELINES: dict[str, type] = {}
 _loaded = False
@@ -108,37 +110,6 @@ def pipeline_class(architecture: str) -> type:
     return cls
 
 
-def capabilities(**overrides: Any) -> dict[str, Any]:
-    """A complete capabilities dict: the defaults below, changed by ``overrides``."""
-    caps: dict[str, Any] = {
-        "prompt": False,
-        "negative_prompt": False,
-        "guidance": False,
-        "steps": False,
-        "img2img": False,
-        "schedulers": [],
-        "free_size": False,
-        "size_multiple": 8,
-        "sizes": [],
-        "default_size": None,
-        "default_steps": 1,
-        "default_guidance": 1.0,
-        "classes": [],
-        "morph": False,
-    }
-    unknown = set(overrides) - set(caps)
-    if unknown:
-        raise ValueError(f"unknown capability keys: {sorted(unknown)}")
-    caps.update(overrides)
-    caps["sizes"] = [tuple(s) for s in caps["sizes"]]
-    if caps["default_size"] is None:
-        caps["default_size"] = caps["sizes"][0] if caps["sizes"] else (512, 512)
-    caps["default_size"] = tuple(caps["default_size"])
-    if not caps["free_size"] and not caps["sizes"]:
-        caps["sizes"] = [caps["default_size"]]
-    return caps
-
-
 def make_image_session(path, settings):
     """An onnxruntime session for an image graph, with provider fallback. Its worker
     threads sleep between operators instead of spinning: on a desktop shared with other
@@ -167,7 +138,7 @@ class ImagePipeline:
     """Optional base class with the shared helpers; the contract above is what counts."""
 
     architectures: tuple[str, ...] = ()
-    capabilities: dict[str, Any] = capabilities()
+    capabilities: Capabilities = Capabilities()
     provider = None  # a providers.ProviderReport, set by __init__
 
     def __init__(self, pack, settings):

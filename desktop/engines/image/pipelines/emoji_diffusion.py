@@ -15,10 +15,10 @@ import numpy as np
 
 from desktop.engines.config_limits import config_float, config_int
 from desktop.engines.errors import EngineError, PackFormatError
-from desktop.engines.events import Done, ImageResult, Notice, Step
-from desktop.engines.providers import make_session
+from desktop.engines.events import Done, ImageResult, Notice
+from desktop.engines.image.denoising import ModelTime, denoise_batch
 from desktop.engines.image.schedulers import make_scheduler, scheduler_names
-from desktop.engines.image.pipelines import ImagePipeline, capabilities, image_seeds, register_pipeline
+from desktop.engines.image.pipelines import Capabilities, ImagePipeline, make_image_session, register_pipeline
 from desktop.engines.image.pipelines.emoji_vocab import EmojiVocabulary
 
 REQUIRED = ("text_encoder", "unet", "vocabulary")
@@ -36,13 +36,13 @@ class EmojiDiffusionPipeline(ImagePipeline):
         self.native = config_int(cfg, "sample_size", 32, pack.name)
         self.vocab = EmojiVocabulary.load(pack.file_with_role("vocabulary"))
         self.scheduler_config = cfg.get("scheduler") or {}
-        self.text_encoder, _ = make_session(pack.file_with_role("text_encoder"), settings)
-        self.unet, self.provider = make_session(pack.file_with_role("unet"), settings)
+        self.text_encoder, _ = make_image_session(pack.file_with_role("text_encoder"), settings)
+        self.unet, self.provider = make_image_session(pack.file_with_role("unet"), settings)
         default = cfg.get("default_scheduler", "ddim")
         # LCM needs a distilled model; this one is not
         names = [default] + [n for n in scheduler_names() if n not in (default, "lcm")]
         n = self.native
-        self.capabilities = capabilities(
+        self.capabilities = Capabilities(
             prompt=True,
             negative_prompt=True,
             guidance=True,
@@ -74,25 +74,22 @@ class EmojiDiffusionPipeline(ImagePipeline):
         strength = request.strength if request.init_image is not None else 1.0
         sched.set_timesteps(request.steps, strength)
         steps = len(sched.timesteps)
-        total = steps * request.batch_count
-        unet_seconds = 0.0
-        for n, seed in enumerate(image_seeds(request)):
-            rng = np.random.default_rng(seed)
-            noise = rng.standard_normal((1, 3, self.native, self.native), dtype=np.float32)
-            if request.init_image is not None:
-                x = sched.add_noise(self._pixels_in(request.init_image), noise)
-            else:
-                x = noise * np.float32(sched.init_noise_sigma)
-            for i, t in enumerate(sched.timesteps):
-                tu = time.perf_counter()
-                out = self._denoise(sched.scale_model_input(x, i), t, hidden, mask, request.guidance, uncond is not None)
-                unet_seconds += time.perf_counter() - tu
-                x, x0 = sched.step(out, i, x, rng)
-                yield Step(n * steps + i + 1, total, to_uint8(x0[0]))
-            image = self._pixels_out(x[0], request.width, request.height)
-            yield ImageResult(image, seed, self.metadata(request, seed, index=n, steps_run=steps, native_size=f"{self.native}x{self.native}"))
+        unet = ModelTime()
+        native = f"{self.native}x{self.native}"
+        yield from denoise_batch(
+            request,
+            sched,
+            noise_shape=(1, 3, self.native, self.native),
+            predict=lambda x, t: self._denoise(x, t, hidden, mask, request.guidance, uncond is not None),
+            preview=to_uint8,  # pixel space: the clean estimate is the picture
+            finish=lambda x, n, seed: ImageResult(
+                self._pixels_out(x[0], request.width, request.height), seed, self.metadata(request, seed, index=n, steps_run=steps, native_size=native)
+            ),
+            encode_init=lambda image, rng: self._pixels_in(image),
+            timer=unet,
+        )
         seconds = time.perf_counter() - t0
-        yield Done(stats={"seconds": round(seconds, 3), "seconds_per_image": round(seconds / request.batch_count, 3), "unet_calls": total, "seconds_per_unet_call": round(unet_seconds / max(total, 1), 4), "provider": self.provider.used})
+        yield Done(stats={"seconds": round(seconds, 3), "seconds_per_image": round(seconds / request.batch_count, 3), "unet_calls": unet.calls, "seconds_per_unet_call": unet.per_call(), "provider": self.provider.used})
 
     def close(self) -> None:
         self.text_encoder = self.unet = None

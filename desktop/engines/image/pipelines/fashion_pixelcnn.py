@@ -21,7 +21,7 @@ import numpy as np
 from desktop.engines.config_limits import bounded_len, config_int
 from desktop.engines.errors import EngineError, PackFormatError
 from desktop.engines.events import Done, ImageResult, Step
-from desktop.engines.image.pipelines import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
+from desktop.engines.image.pipelines import Capabilities, ImagePipeline, image_seeds, make_image_session, register_pipeline
 
 
 @register_pipeline("fashion-pixelcnn")
@@ -38,7 +38,7 @@ class PixelCNNPipeline(ImagePipeline):
         self.levels = config_int(cfg, "levels", 16, pack.name)
         self.receptive_rows = config_int(cfg, "receptive_rows", self.native, pack.name)
         self.session, self.provider = make_image_session(pack.file_with_role("step_model"), settings)
-        self.capabilities = capabilities(classes=list(self.classes), sizes=[(self.native, self.native)])
+        self.capabilities = Capabilities(classes=list(self.classes), sizes=[(self.native, self.native)])
 
     def one_hot(self, index: int) -> np.ndarray:
         w = np.zeros(len(self.classes), dtype=np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 from desktop.engines.config_limits import bounded_int
 from desktop.engines.errors import EngineError, PackFormatError
 from desktop.engines.events import Done, ImageResult, Step
-from desktop.engines.image.pipelines import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
+from desktop.engines.image.pipelines import Capabilities, ImagePipeline, image_seeds, make_image_session, register_pipeline
 
 
 @register_pipeline("latent-generator")
@@ -40,7 +40,7 @@ class LatentGeneratorPipeline(ImagePipeline):
             self.classes = [f"class {i}" for i in range(bounded_int(width, "classes", pack.name, "the generator's class count"))] if isinstance(width, int) else []
         self.low = -1.0 if str(cfg.get("output_range", "0,1")) == "-1,1" else 0.0
         size = tuple(bounded_int(side, "image_size", pack.name) for side in _pair(cfg.get("image_size") or (28, 28), pack.name))
-        self.capabilities = capabilities(sizes=[size], classes=self.classes, morph=True)
+        self.capabilities = Capabilities(sizes=[size], classes=self.classes, morph=True)
 
     def _latent(self, seed: int) -> np.ndarray:
         return np.random.default_rng(seed).standard_normal(self.z_dim).astype(np.float32)

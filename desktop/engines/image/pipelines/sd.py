@@ -5,9 +5,10 @@ Components, each an ONNX graph named by its manifest role: ``text_encoder``, ``u
 ``scheduler/scheduler_config.json``. The same layout comes from our exporter and from
 optimum's, so both run here. Input names and dtypes are read from the graphs.
 
-Per image: seeded noise -> (img2img: encode + noise to the strength's level) -> for each
-step one UNet call with conditional and unconditional batched together (classifier-free
-guidance) -> scheduler step -> a cheap linear preview -> VAE decode at the end.
+Per image (the shared loop in ``image/denoising.py``): seeded noise -> (img2img: encode +
+noise to the strength's level) -> for each step one UNet call with conditional and
+unconditional batched together (classifier-free guidance) -> scheduler step -> a cheap
+linear preview -> VAE decode at the end.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from desktop.engines.image import latent_preview
 from desktop.engines.image.clip_tokenizer import ClipTokenizer
 from desktop.engines.config_limits import config_float, config_int
 from desktop.engines.errors import EngineError, PackFormatError
-from desktop.engines.events import Done, ImageResult, Notice, Step
+from desktop.engines.events import Done, ImageResult, Notice
+from desktop.engines.image.denoising import ModelTime, denoise_batch, initial_noise  # noqa: F401 - initial_noise: validation and tests start from it
 from desktop.engines.image.schedulers import DIFFUSERS_NAMES, make_scheduler, scheduler_names
-from desktop.engines.image.pipelines import ImagePipeline, capabilities, image_seeds, make_image_session, register_pipeline
+from desktop.engines.image.pipelines import Capabilities, ImagePipeline, make_image_session, register_pipeline
 
 REQUIRED = ("text_encoder", "unet", "vae_decoder")
 _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(double)": np.float64}
@@ -60,7 +62,7 @@ class StableDiffusionPipeline(ImagePipeline):
         default = DIFFUSERS_NAMES.get(str(cfg.get("scheduler_class", "")), "lcm" if self.distilled else "dpmpp_2m")
         default = cfg.get("default_scheduler", default)
         side = config_int(cfg, "sample_size", 64, pack.name) * self.vae_scale
-        self.capabilities = capabilities(
+        self.capabilities = Capabilities(
             prompt=True,
             negative_prompt=not self.distilled,
             guidance=True,
@@ -111,31 +113,24 @@ class StableDiffusionPipeline(ImagePipeline):
         strength = request.strength if request.init_image is not None else 1.0
         sched.set_timesteps(request.steps, strength)
         steps = len(sched.timesteps)
-        total = steps * request.batch_count
-        unet_seconds, unet_calls = 0.0, 0
-        for n, seed in enumerate(image_seeds(request)):
-            rng = np.random.default_rng(seed)
-            noise = initial_noise(rng, self.latent_shape(request.width, request.height))
-            if request.init_image is not None:
-                latents = sched.add_noise(self._encode_image(request.init_image, rng), noise)
-            else:
-                latents = noise * np.float32(sched.init_noise_sigma)
-            for i, t in enumerate(sched.timesteps):
-                tu = time.perf_counter()
-                out = self._denoise(sched.scale_model_input(latents, i), t, cond, uncond, request.guidance)
-                unet_seconds += time.perf_counter() - tu
-                unet_calls += 1
-                latents, x0 = sched.step(out, i, latents, rng)
-                yield Step(n * steps + i + 1, total, latent_preview.preview(x0[0], self.preview_fit))
-            image = self._decode(latents)
-            yield ImageResult(image, seed, self.metadata(request, seed, index=n, steps_run=steps))
+        unet = ModelTime()
+        yield from denoise_batch(
+            request,
+            sched,
+            noise_shape=self.latent_shape(request.width, request.height),
+            predict=lambda x, t: self._denoise(x, t, cond, uncond, request.guidance),
+            preview=lambda x0: latent_preview.preview(x0, self.preview_fit),
+            finish=lambda latents, n, seed: ImageResult(self._decode(latents), seed, self.metadata(request, seed, index=n, steps_run=steps)),
+            encode_init=self._encode_image,
+            timer=unet,
+        )
         seconds = time.perf_counter() - t0
         yield Done(
             stats={
                 "seconds": round(seconds, 3),
                 "seconds_per_image": round(seconds / request.batch_count, 3),
-                "unet_calls": unet_calls,
-                "seconds_per_unet_call": round(unet_seconds / max(unet_calls, 1), 4),
+                "unet_calls": unet.calls,
+                "seconds_per_unet_call": unet.per_call(),
                 "provider": self.provider.used,
             }
         )
@@ -193,12 +188,6 @@ class StableDiffusionPipeline(ImagePipeline):
         image = self.vae_decoder.run(None, {self.vae_decoder.get_inputs()[0].name: z.astype(np.float32)})[0]
         image = np.clip(image[0].astype(np.float32) / 2 + 0.5, 0, 1).transpose(1, 2, 0)
         return np.round(image * 255).astype(np.uint8)
-
-
-def initial_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-    """The starting latents of one image: the first draw from the image's seeded RNG.
-    Validation and tests hand the same array to diffusers to compare like with like."""
-    return rng.standard_normal(shape, dtype=np.float32)
 
 
 def guidance_embedding(w: float, dim: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """A VITS voice, split the way Piper splits it: the voice's config (from the pack
-manifest), the settings of one call, and the voice object that owns the ONNX session.
+manifest), the settings of one call (``synthesis.SynthesisSettings``), and the voice
+object that owns the ONNX session.
 
 Graph contract (Piper's, plus optional seeded noise):
   inputs  ``input`` [1, T] int64, ``input_lengths`` [1] int64, ``scales`` [3] float32
@@ -26,8 +27,10 @@ from desktop.engines.errors import EngineError, PackFormatError, RequestError
 from desktop.engines.packs.pack import Pack
 from desktop.engines.speech.phonemes import PhonemeIds, make_phonemizer
 from desktop.engines.providers import RuntimeSettings
-from desktop.engines.speech.voice_session import voice_session
 from desktop.engines.speech.sentences import scripts_for
+from desktop.engines.speech.synthesis import SynthesisSettings
+from desktop.engines.speech.voice_session import voice_session
+from desktop.engines.speech.voices import register_voice
 
 log = logging.getLogger(__name__)
 
@@ -89,31 +92,10 @@ def _phoneme_ids(value, pack_name: str) -> list[int]:
     return [bounded_int(i, "phoneme_id", pack_name, "a phoneme id") for i in ids]
 
 
-@dataclass(frozen=True)
-class SynthesisSettings:
-    """One call's choices. ``speed`` divides the voice's length scale; ``variation``
-    multiplies both noise scales (1 = the voice's defaults); explicit noise values win."""
-
-    speed: float = 1.0
-    variation: float = 1.0
-    noise_scale: float | None = None
-    noise_w: float | None = None
-    speaker: int | str | None = None
-    seed: int | None = None
-
-    def validate(self) -> None:
-        for name, value, lo, hi in (("Speed", self.speed, 0.25, 4.0), ("Variation", self.variation, 0.0, 2.0)):
-            if not isinstance(value, (int, float)) or not np.isfinite(value) or not lo <= value <= hi:
-                raise RequestError(f"{name} must be between {lo:g} and {hi:g} (got {value!r}).")
-        for name, value in (("Noise scale", self.noise_scale), ("Noise width (noise-w)", self.noise_w)):
-            if value is not None and (not np.isfinite(value) or not 0.0 <= value <= 2.0):
-                raise RequestError(f"{name} must be between 0 and 2 (got {value!r}).")
-        if self.seed is not None and not 0 <= int(self.seed) < 2**63:
-            raise RequestError("Seed must be a non-negative integer.")
-
-
-class Voice:
-    """Owns the ONNX session; turns one sentence's text into samples."""
+@register_voice("vits", "piper-vits")
+class VitsVoice:
+    """A VITS voice (Piper, MMS-TTS): owns the ONNX session; turns one sentence's text
+    into samples."""
 
     def __init__(self, pack: Pack, settings: RuntimeSettings):
         self.pack = pack
@@ -121,6 +103,8 @@ class Voice:
         self.ids = PhonemeIds(self.config.phoneme_id_map, self.config.id_style, self.config.blank_id)
         self.phonemizer = make_phonemizer(self.config.phonemizer, self.config.phoneme_id_map)
         self.scripts = scripts_for(self.config.language)
+        self.alphabet = self.phonemizer.alphabet
+        self.sample_rate = self.config.sample_rate
         t0 = time.perf_counter()
         self.session, self.provider = voice_session(pack, settings)
         self.load_seconds = time.perf_counter() - t0
@@ -132,6 +116,9 @@ class Voice:
         self.noise_inputs = {n: tuple(d if isinstance(d, int) else 1 for d in i.shape) for n, i in inputs.items() if n.startswith("noise_")}
         self.seedable = bool(self.noise_inputs)
         self.output_name = self.session.get_outputs()[0].name
+
+    def speaker_names(self) -> list[str]:
+        return self.config.speaker_names()
 
     def speaker_id(self, speaker: int | str | None) -> int:
         cfg = self.config
@@ -179,8 +166,8 @@ class Voice:
     def phoneme_ids(self, sentence: str, missing: Counter) -> list[int]:
         return self.ids(self.phonemizer.phonemize(sentence), missing)
 
-    def accepts(self, ch: str) -> bool | None:
-        return self.phonemizer.accepts(ch)
+    def speakable(self, ids: list[int]) -> int:
+        return self.ids.speakable(ids)
 
     def close(self) -> None:
         self.session = None

@@ -1,4 +1,4 @@
-"""A hibari voice (Apache-2.0, distilled from Kokoro-82M): same interface as voice.Voice.
+"""A hibari voice (Apache-2.0, distilled from Kokoro-82M), registered for "hibari" packs.
 
 hibari's acoustic model predicts a spectrum per 12.5 ms frame; its own numpy DSP turns
 that into a 24 kHz waveform, adding noise from a generator we pass in - so a seed repeats
@@ -21,8 +21,10 @@ from desktop.engines.errors import EngineError, PackFormatError
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
 from desktop.engines.speech.sentences import scripts_for
-from desktop.engines.speech.voice import PEAK, SynthesisSettings, VoiceConfig
+from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.engines.speech.voice_session import voice_session
+from desktop.engines.speech.voices import register_voice
+from desktop.engines.speech.voices.vits import PEAK, VoiceConfig
 
 MAX_PHONEMES = 400  # a safety net for the model's context; sentences are <= 300 characters
 
@@ -37,11 +39,7 @@ class _ScaledNoise:
         return self.rng.standard_normal(shape, dtype=dtype) * dtype(self.scale)
 
 
-class _Ids:
-    def speakable(self, ids) -> int:
-        return max(len(ids) - 2, 0)
-
-
+@register_voice("hibari")
 class HibariVoice:
     def __init__(self, pack: Pack, settings: RuntimeSettings):
         try:
@@ -68,11 +66,15 @@ class HibariVoice:
         self._dsp = dsp
         self.g2p = G2P(british=bool(self.config.phonemizer.get("british", False)))
         self.scripts = scripts_for(self.config.language)
-        self.ids = _Ids()
+        self.alphabet = None  # the G2P front end reads any English text
+        self.sample_rate = self.config.sample_rate
         self.seedable = True
         t0 = time.perf_counter()
         self.session, self.provider = voice_session(pack, settings)
         self.load_seconds = time.perf_counter() - t0
+
+    def speaker_names(self) -> list[str]:
+        return self.config.speaker_names()
 
     def speaker_id(self, speaker) -> int:
         return 0
@@ -91,6 +93,9 @@ class HibariVoice:
                 missing[ch] += 1
         return ids + [0]
 
+    def speakable(self, ids: list[int]) -> int:
+        return max(len(ids) - 2, 0)  # without the framing 0 at each end
+
     def synthesize_ids(self, ids: list[int], scales: np.ndarray, sid: int, rng: np.random.Generator) -> np.ndarray:
         noise = _ScaledNoise(rng, float(scales[0]))
         parts = []
@@ -107,9 +112,6 @@ class HibariVoice:
         if peak > 1.0:  # hibari's level is already right; only prevent clipping
             audio *= PEAK / peak
         return audio
-
-    def accepts(self, ch: str) -> bool | None:
-        return None
 
     def close(self) -> None:
         self.session = None
