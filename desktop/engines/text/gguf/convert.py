@@ -15,21 +15,19 @@ from pathlib import Path
 
 from desktop.engines.packs.pack import sha256_file
 from desktop.engines.text.gguf.emit import GraphWriter
+from desktop.engines.text.gguf.families import ARCHITECTURES, family, refuse_unsupported  # noqa: F401 - ARCHITECTURES: the list callers show
 from desktop.engines.text.gguf.llama_graph import LlamaGraph
 from desktop.engines.text.gguf.quant import PRECISION
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, open_gguf
 from desktop.engines.text.gguf.tokenizer import build_tokenizer
 
-# Llama 1/2/3, Mistral and SmolLM files all say "llama"; Qwen2/2.5 add Q/K/V biases
-ARCHITECTURES = ("llama", "qwen2")
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
 
 def hyperparameters(gf: GGUFFile) -> dict:
+    refuse_unsupported(gf)
     arch = gf.architecture
-    if arch not in ARCHITECTURES:
-        raise GGUFFormatError(f"'{gf.path.name}' is a '{arch}' model; Atelier converts {', '.join(ARCHITECTURES)} GGUF files so far.")
 
     def num(key: str, default=None, kind=int):
         value = gf.get(f"{arch}.{key}", default)
@@ -65,10 +63,11 @@ def hyperparameters(gf: GGUFFile) -> dict:
     }
     if hp["heads"] % hp["kv_heads"] or head_dim % 2 or hp["rope_dim"] > head_dim:
         raise GGUFFormatError(f"'{gf.path.name}' has an inconsistent attention shape (heads {heads}, kv heads {hp['kv_heads']}, head size {head_dim}).")
+    hp["family"] = family(gf, hp["layers"], head_dim)
     return hp
 
 
-def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict:
+def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph_options) -> dict:
     """Write the pack files into ``dest`` (an empty folder) and return manifest fields."""
     t0 = time.perf_counter()
     src, dest = Path(src), Path(dest)
@@ -77,7 +76,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
     tokenizer, tok_config = build_tokenizer(gf)  # before the graph: a bad vocabulary fails fast
     writer = GraphWriter(dest)
     try:
-        graph = LlamaGraph(gf, writer, hp, exact_activations)
+        graph = LlamaGraph(gf, writer, hp, exact_activations, **graph_options)
         graph.build()
         writer.save()
     finally:

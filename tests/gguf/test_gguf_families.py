@@ -1,0 +1,51 @@
+"""Each supported family: a tiny random model (transformers' own classes) written to GGUF the
+way llama.cpp writes it, imported, and decoded greedily: tokens equal transformers' on the
+same weights. The F32 files are compared with the very model that wrote them (transformers'
+GGUF loader does not read every family's switches, e.g. Gemma3's local rope base), the
+quantized files with transformers' reading of the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from desktop.engines.packs.importers import import_path
+from desktop.engines.packs.library import Library
+from tests.gguf.tiny_families import tiny_family, write_family_gguf
+from tests.gguf.tiny_gguf import hf_from_gguf, hf_greedy, pack_greedy
+
+PROMPT = "The quick brown fox jumps over"
+FAMILIES = ["mistral", "qwen3", "phi3", "gemma2", "gemma3"]
+
+
+def _exact_pack(path, folder):
+    from desktop.engines.packs.pack import write_manifest
+    from desktop.engines.text.gguf.convert import convert_gguf
+
+    folder.mkdir()
+    fields = convert_gguf(path, folder, exact_activations=True)
+    write_manifest(folder, fields, fields.pop("_roles"))
+    return folder
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_family_greedy_tokens_match_transformers(family, tmp_path):
+    model, tok = tiny_family(family)
+    path = write_family_gguf(model, tok, tmp_path / f"tiny-{family}.gguf", family)
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    want = hf_greedy(model, prompt, 20)
+    got = pack_greedy(_exact_pack(path, tmp_path / "pack"), prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+
+
+@pytest.mark.parametrize("family,qtype", [("qwen3", "Q8_0"), ("phi3", "Q4_0"), ("mistral", "Q4_1")])
+def test_quantized_family_files_match_transformers_reading_them(family, qtype, tmp_path):
+    """The default import (int8 activations) through the library, against transformers'
+    float evaluation of the same quantized file."""
+    model, tok = tiny_family(family)
+    path = write_family_gguf(model, tok, tmp_path / f"tiny-{family}-{qtype}.gguf", family, qtype)
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    want = hf_greedy(hf_from_gguf(path), prompt, 20)
+    pack = import_path(path, Library())
+    assert pack.manifest["architecture"] == ("llama" if family == "mistral" else family)
+    got = pack_greedy(pack.root, prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
