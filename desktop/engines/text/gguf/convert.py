@@ -22,6 +22,8 @@ from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, open_ggu
 from desktop.engines.text.gguf.tokenizer import build_tokenizer
 
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
+# genai's name for the text-only model where its plain name means the multimodal package
+GENAI_TYPES = {"gemma3": "gemma3_text"}
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
 
@@ -172,7 +174,7 @@ def _genai_config(gf: GGUFFile, hp: dict, eos) -> dict:
             },
             "eos_token_id": eos,
             "pad_token_id": int(pad) if isinstance(pad, int) else (eos if isinstance(eos, int) else eos[0]),
-            "type": gf.architecture,
+            "type": GENAI_TYPES.get(gf.architecture, gf.architecture),
             "vocab_size": hp["vocab"],
         },
         "search": {"do_sample": False, "max_length": hp["context"], "num_beams": 1, "past_present_share_buffer": True, "repetition_penalty": 1.0, "temperature": 1.0, "top_k": 50, "top_p": 1.0},

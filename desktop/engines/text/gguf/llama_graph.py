@@ -161,8 +161,8 @@ class LlamaGraph:
                 [base + "/attn/output_0", f"present.{i}.key", f"present.{i}.value"],
                 name=base + "/attn/GroupQueryAttention", domain="com.microsoft",
                 num_heads=heads, kv_num_heads=kv, scale=float(fam.attention_scale or hd**-0.5), do_rotary=1, rotary_interleaved=0,
-                # the window counts the token itself in transformers and llama.cpp, not in GroupQueryAttention
-                local_window_size=fam.sliding_window - 1 if sliding else -1, softcap=float(fam.attn_softcap),
+                # same window as transformers' (checked token for token on a window of 8)
+                local_window_size=fam.sliding_window if sliding else -1, softcap=float(fam.attn_softcap),
             )[0]
             o = self.linear(attn, [self.weight(p + "attn_output.weight", d, heads * hd)], base + "/attn/o_proj", f"o.{i}")[0]
             if fam.gemma:
