@@ -141,3 +141,19 @@ def write_family_gguf(model, tok, path: Path, family: str, qtype: str = "F32") -
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+def as_in_file(model, qtype: str):
+    """``model`` with every matrix replaced by what a ``qtype`` GGUF of it dequantizes to:
+    the reference for families whose GGUF transformers cannot read back."""
+    import torch
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize, quantize
+
+    kind = GGMLQuantizationType[qtype]
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 2:
+                array = param.detach().float().numpy()
+                param.copy_(torch.from_numpy(dequantize(quantize(np.ascontiguousarray(array), kind), kind).reshape(array.shape)))
+    return model

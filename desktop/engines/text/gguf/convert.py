@@ -114,7 +114,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph
             "vocab_size": hp["vocab"],
             "eos_token_id": eos,
             "chat": chat,  # False: a completion model, the file has no chat template
-            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else "int8 per block of 32"},
+            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else f"float for {', '.join(sorted(graph.float_roles)) or 'none'}, int8 per block of 32 elsewhere"},
             **({"sampling": sampling} if sampling else {}),
         },
         "source": {
