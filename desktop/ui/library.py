@@ -276,6 +276,11 @@ class LibraryPage(QWidget):
 def _import_job(path: Path, library) -> Iterator:
     from desktop.engines.packs.importers import import_path
 
+    if path.is_file() and path.suffix.lower() == ".gguf":  # converted layer by layer, cancellable between layers
+        from desktop.engines.text.gguf.background import import_gguf_events
+
+        yield from import_gguf_events(path, library)
+        return
     yield Progress(f"Importing {path.name} (copying and verifying every file)…", None)
     pack = import_path(path, library)
     try:

@@ -34,3 +34,23 @@ def test_library_page_reports_a_damaged_gguf(qtbot, ctx, tmp_path):  # noqa: F81
     assert not [e for e in Library().entries() if e.manifest]
     said = messages(ctx)
     assert any("broken.gguf" in m and "\n" not in m for m in said), said
+
+
+def test_library_page_shows_layer_progress_and_cancels_a_gguf_import(qtbot, ctx, tmp_path):  # noqa: F811
+    """Cancel pressed once the bar shows a layer: the conversion stops, nothing is added."""
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama(layers=6)
+    path = write_gguf(model, tok, tmp_path / "six-layers.gguf", "Q8_0")
+    page = _page(qtbot, ctx)
+    seen = []
+    worker = page.import_path(path)
+    worker.signals.yielded.connect(lambda ev: seen.append(getattr(ev, "message", "")))
+    qtbot.waitUntil(lambda: any("layer" in m for m in seen) or not page.job_bar.busy, timeout=60000)
+    assert any("layer" in m for m in seen), seen
+    assert page.job_bar.bar.maximum() == 1000  # a real fraction, not the busy indicator
+    page.job_bar.cancel_button.click()
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=60000)
+    assert not [e for e in Library().entries() if e.manifest]
+    assert not [p for p in Library().root.iterdir() if not p.name.startswith(".")]
+    assert any("cancelled" in m.lower() for m in messages(ctx)), messages(ctx)

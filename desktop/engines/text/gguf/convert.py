@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from desktop.engines.packs.pack import sha256_file
+from desktop.engines.text.gguf.background import PROGRESS
 from desktop.engines.text.gguf.emit import GraphWriter
 from desktop.engines.text.gguf.families import ARCHITECTURES, family, refuse_unsupported  # noqa: F401 - ARCHITECTURES: the list callers show
 from desktop.engines.text.gguf.llama_graph import LlamaGraph
@@ -79,6 +80,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph
     writer = GraphWriter(dest)
     try:
         graph = LlamaGraph(gf, writer, hp, exact_activations, **graph_options)
+        graph.progress = PROGRESS.get()
         graph.build()
         writer.save()
     finally:

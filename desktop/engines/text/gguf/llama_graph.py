@@ -45,6 +45,7 @@ class LlamaGraph:
         self.head_compensation = exact_activations or head_compensation
         self.float_roles = ROLES if exact_activations else frozenset(float_roles)
         self.counts: dict[str, int] = {}
+        self.progress = None  # called (layers done, layers) after each layer
         self._tied = None  # the one weight both the embedding and the head read
         self._shared = None
 
@@ -189,6 +190,8 @@ class LlamaGraph:
             norm = f"blk.{i + 1}.attn_norm.weight" if i + 1 < layers else "output_norm.weight"
             where = f"/model/layers.{i + 1}/input_layernorm" if i + 1 < layers else "/model/final_norm"
             h, residual = self._skip_norm(residual, down, self.vector(norm, d), where)
+            if self.progress is not None:
+                self.progress(i + 1, layers)  # may raise ConversionCancelled
         self.linear_to(h, head, "logits")
         w.output("logits", F32, ["batch_size", "sequence_length", vocab])
         for i in range(layers):
