@@ -61,7 +61,7 @@ class LibraryPage(QWidget):
         self.import_folder_button = QPushButton("Import folder…")
         self.import_folder_button.setToolTip("An Atelier pack, a Piper voice, an optimum / onnxruntime-genai LLM folder or a Stable Diffusion ONNX folder")
         self.import_folder_button.clicked.connect(self._choose_folder)
-        self.import_zip_button = QPushButton("Import .zip…")
+        self.import_zip_button = QPushButton("Import .zip or .gguf…")
         self.import_zip_button.clicked.connect(self._choose_zip)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
