@@ -61,3 +61,31 @@ def test_quantized_families_match_the_same_weights_dequantized(family, qtype, tm
     assert pack.manifest["architecture"] == family and pack.manifest["config"]["quantization"]["requantized"] is False
     got = pack_greedy(_exact_pack(path, tmp_path / "pack"), prompt, 20)
     assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+
+
+def test_long_context_phi3_is_refused_rather_than_converted_wrongly(tmp_path):
+    import gguf
+    import numpy as np
+
+    from desktop.engines.text.gguf.reader import GGUFFormatError
+
+    model, tok = tiny_family("phi3")
+    path = write_family_gguf(model, tok, tmp_path / "phi3.gguf", "phi3")
+    reader = gguf.GGUFReader(str(path))
+    longrope = tmp_path / "phi3-128k.gguf"
+    w = gguf.GGUFWriter(str(longrope), "phi3")
+    for field in reader.fields.values():
+        if field.name.startswith(("GGUF.", "general.architecture")):
+            continue
+        value = field.contents()
+        w.add_key_value(field.name, value, field.types[0], field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None)
+    for t in reader.tensors:
+        w.add_tensor(t.name, np.array(t.data), raw_shape=tuple(reversed([int(x) for x in t.shape])), raw_dtype=t.tensor_type)
+    w.add_tensor("rope_factors_long.weight", np.ones(8, np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    with pytest.raises(GGUFFormatError, match="LongRoPE"):
+        import_path(longrope, Library())
+    assert not [e for e in Library().entries() if e.manifest]

@@ -67,6 +67,9 @@ def family(gf: GGUFFile, layers: int, head_dim: int) -> Family:
     if arch == "qwen3":
         return Family(arch, qk_norm=True)
     if arch == "phi3":
+        if "rope_factors_long.weight" in gf.tensors or "rope_factors_short.weight" in gf.tensors:
+            # LongRoPE rescales rotary by context length; a graph without it answers wrongly
+            raise GGUFFormatError(f"'{gf.path.name}' is a long-context Phi-3 (LongRoPE rope factors), which Atelier cannot convert yet; its 4k-context sibling converts.")
         return Family(arch, fused_qkv=True, fused_gate_up=True, sliding_window=window, sliding_layers=_all(layers, window))
     scale = 0.0
     if layers == _GEMMA_27B_LAYERS[arch]:
