@@ -5,7 +5,10 @@ builder int4 (the issue's baseline) and fp32, and our engine on packs exported b
 exporters at fp32 / int8 / int4; plus prompt processing of ~500 tokens, and time to first
 token at turn 1 vs turn 10 of a chat (KV reuse). One run prints one table.
 
-    python bench/text.py [--tokens 200] [--skip-torch]
+    python bench/text.py [--tokens 200] [--skip-torch] [--llama-python PATH] [--rounds 3]
+
+``--llama-python`` names the interpreter of a bench-only environment with llama-cpp-python:
+then the same GGUF races our direct import against llama.cpp (bench/text_llamacpp.py).
 
 Packs are exported once into .cache/bench/ (about a minute each).
 """
@@ -195,15 +198,27 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--skip-torch", action="store_true")
+    ap.add_argument("--llama-python", type=Path, default=None, help="python of an environment with llama-cpp-python")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the GGUF race")
+    ap.add_argument("--gguf-only", action="store_true", help="only the GGUF race (ours vs llama.cpp)")
     args = ap.parse_args()
-    rows = []
+    from bench.text_llamacpp import race
+
+    rows = race(args.llama_python, gguf_path(), CACHE, PROMPTS[0], LONG_PROMPT, args.tokens, args.rounds)
+    if args.gguf_only:
+        _print(rows, args.tokens)
+        return
     if not args.skip_torch:
         rows.append(("PyTorch fp32 (transformers generate)", bench_torch(args.tokens)))
     rows.append(("onnxruntime-genai int4 (its builder, RTN sym)", bench_genai_loop(genai_builder_model("int4"), args.tokens)))
     rows.append(("onnxruntime-genai fp32 (its builder)", bench_genai_loop(genai_builder_model("fp32"), args.tokens)))
     for precision in ("fp32", "int8", "int4"):
         rows.append((f"Atelier engine {precision} (our exporters)", bench_ours(our_pack(precision), args.tokens)))
-    print(f"\nSmolLM2-135M-Instruct, greedy, {args.tokens} new tokens, 2 threads, median of {len(PROMPTS)} prompts; load {os.getloadavg()[0]:.1f}")
+    _print(rows, args.tokens)
+
+
+def _print(rows, tokens: int) -> None:
+    print(f"\nSmolLM2-135M-Instruct, greedy, {tokens} new tokens, 2 threads, median of prompts/rounds; load {os.getloadavg()[0]:.1f}")
     print(f"{'runtime':48s} {'decode tok/s':>12s} {'TTFT s':>8s} {'prefill tok/s':>13s} {'turn1 TTFT':>10s} {'turn10 TTFT':>11s}")
     for name, r in rows:
         t1 = f"{r['turn1']:.3f}" if "turn1" in r else "-"

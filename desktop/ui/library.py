@@ -61,7 +61,7 @@ class LibraryPage(QWidget):
         self.import_folder_button = QPushButton("Import folder…")
         self.import_folder_button.setToolTip("An Atelier pack, a Piper voice, an optimum / onnxruntime-genai LLM folder or a Stable Diffusion ONNX folder")
         self.import_folder_button.clicked.connect(self._choose_folder)
-        self.import_zip_button = QPushButton("Import .zip…")
+        self.import_zip_button = QPushButton("Import .zip or .gguf…")
         self.import_zip_button.clicked.connect(self._choose_zip)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
@@ -276,6 +276,11 @@ class LibraryPage(QWidget):
 def _import_job(path: Path, library) -> Iterator:
     from desktop.engines.packs.importers import import_path
 
+    if path.is_file() and path.suffix.lower() == ".gguf":  # converted layer by layer, cancellable between layers
+        from desktop.engines.text.gguf.background import import_gguf_events
+
+        yield from import_gguf_events(path, library)
+        return
     yield Progress(f"Importing {path.name} (copying and verifying every file)…", None)
     pack = import_path(path, library)
     try:

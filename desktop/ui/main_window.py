@@ -113,6 +113,12 @@ class MainWindow(QMainWindow):
         chat, speech = self.studios.get("Chat"), self.studios.get("Speech")
         if hasattr(chat, "clip_saved") and callable(getattr(speech, "add_clip", None)):
             chat.clip_saved.connect(speech.add_clip)
+        library = self.studios.get("Library")
+        if isinstance(chat, QWidget) and callable(getattr(library, "import_path", None)):
+            from desktop.ui.gguf_drop import GgufDrop  # a .gguf dropped on the Chat imports in the Library
+
+            self.chat_drop = GgufDrop(chat)
+            self.chat_drop.dropped.connect(lambda path: (self.tabs.setCurrentWidget(library), library.import_path(path)))
 
     def _bind_generate_keys(self, widget: QWidget) -> None:
         """Ctrl+Enter calls the studio's primary action (``generate()``, or ``speak()`` /

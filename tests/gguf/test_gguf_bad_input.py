@@ -125,3 +125,31 @@ def test_header_parse_is_bounded(tiny_ggufs):
     assert gf.architecture == "llama" and len(gf.array("tokenizer.ggml.tokens")) == gf.get("llama.vocab_size")
     t = gf.tensors["token_embd.weight"]
     assert t.read().nbytes == t.nbytes and t.offset + t.nbytes <= gf.size
+
+
+def test_moe_and_multimodal_files_are_refused_by_name(tmp_path):
+    """A mixture-of-experts or vision GGUF says what it is, not "unknown architecture"."""
+    import gguf
+
+    from desktop.engines.text.gguf.convert import convert_gguf
+    from desktop.engines.text.gguf.reader import GGUFFormatError
+
+    def write(name: str, arch: str, **keys):
+        w = gguf.GGUFWriter(str(tmp_path / name), arch)
+        for key, value in keys.items():
+            w.add_uint32(key, value)
+        w.add_tensor("token_embd.weight", np.zeros((8, 32), np.float32))
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+        w.close()
+        return tmp_path / name
+
+    cases = {"mixture-of-experts": write("moe.gguf", "qwen3moe", **{"qwen3moe.expert_count": 8}), "multimodal": write("vl.gguf", "qwen2vl"), "'mamba' model": write("ssm.gguf", "mamba")}
+    for said, path in cases.items():
+        (tmp_path / "out").mkdir()
+        with pytest.raises(GGUFFormatError) as err:
+            convert_gguf(path, tmp_path / "out")
+        assert said in str(err.value) and "gemma3" in str(err.value)
+        assert not list((tmp_path / "out").iterdir())
+        (tmp_path / "out").rmdir()

@@ -34,3 +34,55 @@ def test_library_page_reports_a_damaged_gguf(qtbot, ctx, tmp_path):  # noqa: F81
     assert not [e for e in Library().entries() if e.manifest]
     said = messages(ctx)
     assert any("broken.gguf" in m and "\n" not in m for m in said), said
+
+
+def test_library_page_shows_layer_progress_and_cancels_a_gguf_import(qtbot, ctx, tmp_path):  # noqa: F811
+    """Cancel pressed once the bar shows a layer: the conversion stops, nothing is added."""
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama(layers=6)
+    path = write_gguf(model, tok, tmp_path / "six-layers.gguf", "Q8_0")
+    page = _page(qtbot, ctx)
+    seen = []
+    worker = page.import_path(path)
+    worker.signals.yielded.connect(lambda ev: seen.append(getattr(ev, "message", "")))
+    qtbot.waitUntil(lambda: any("layer" in m for m in seen) or not page.job_bar.busy, timeout=60000)
+    assert any("layer" in m for m in seen), seen
+    assert page.job_bar.bar.maximum() == 1000  # a real fraction, not the busy indicator
+    page.job_bar.cancel_button.click()
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=60000)
+    assert not [e for e in Library().entries() if e.manifest]
+    assert not [p for p in Library().root.iterdir() if not p.name.startswith(".")]
+    assert any("cancelled" in m.lower() for m in messages(ctx)), messages(ctx)
+
+
+def _drop(window, widget, path) -> bool:
+    """Qt delivers drop events only while a real drag runs (sendEvent's are discarded before
+    any filter), so the event goes to the window's drop filter as Qt would hand it over."""
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    return window.chat_drop.eventFilter(widget, event)
+
+
+def test_a_gguf_dropped_on_the_chat_imports_in_the_library(qtbot, ctx, tiny_ggufs, tmp_path):  # noqa: F811
+    """Dropped on the message box (a widget that takes drops itself): the window turns to the
+    Library, which converts it; a dropped text file stays the message box's business."""
+    from desktop.ui.main_window import MainWindow
+
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    chat, library = window.studios["Chat"], window.studios["Library"]
+    box = chat.input.viewport() if hasattr(chat.input, "viewport") else chat.input
+    note = tmp_path / "note.txt"
+    note.write_text("hello")
+    assert not _drop(window, box, note)
+    assert window.tabs.currentWidget() is not library and not library.job_bar.busy
+    path = tiny_ggufs("Q4_0")
+    assert _drop(window, box, path)
+    assert window.tabs.currentWidget() is library and library.job_bar.busy
+    qtbot.waitUntil(lambda: not library.job_bar.busy, timeout=60000)
+    assert [e.name for e in Library().entries() if e.manifest] == [path.stem]

@@ -72,7 +72,7 @@ def _graph_weight(model, node, folder) -> np.ndarray:
         zero = np.full(scales.shape, 2 ** (bits - 1))
     w = (q.astype(np.float32) - zero[..., None]) * scales[..., None]
     out = node.output[0]
-    add = next((nd for nd in model.graph.node if nd.op_type == "Add" and out in nd.input), None)
+    add = next((nd for nd in model.graph.node if nd.op_type == "Add" and out in nd.input and nd.name.endswith("/AddOffsets")), None)
     if add is not None:  # the exact float minimum: blocksums(a) @ offsets
         correction = next(nd for nd in model.graph.node if nd.output[0] in add.input and nd.op_type == "MatMul")
         w += arr(correction.input[1]).T[..., None]

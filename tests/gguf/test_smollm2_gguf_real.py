@@ -76,7 +76,8 @@ def test_exact_activations_answer_like_the_float_model(gguf_path, tmp_path):
 
 def test_default_mode_agrees_with_the_float_model(gguf_path, tmp_path):
     """Teacher-forced greedy agreement of the default (fast) pack against transformers'
-    float evaluation of the same file: 0.969 measured (the requantized int4 pack: 0.930)."""
+    float evaluation of the same file: 0.996 measured with float Q/K/V activations and the
+    compensated head (all-int8 activations: 0.969; the requantized int4 pack: 0.930)."""
     from bench.gguf_import import faithfulness
 
     folder = tmp_path / "fast"
@@ -85,4 +86,4 @@ def test_default_mode_agrees_with_the_float_model(gguf_path, tmp_path):
     roles = fields.pop("_roles")
     write_manifest(folder, fields, roles)
     agree, max_diff = faithfulness(gguf_path, {"fast": folder})["fast"]
-    assert agree >= 0.95 and max_diff < 3, (agree, max_diff)
+    assert agree >= 0.98 and max_diff < 3, (agree, max_diff)

@@ -14,22 +14,23 @@ import time
 from pathlib import Path
 
 from desktop.engines.packs.pack import sha256_file
+from desktop.engines.text.gguf.background import PROGRESS
 from desktop.engines.text.gguf.emit import GraphWriter
+from desktop.engines.text.gguf.families import ARCHITECTURES, family, refuse_unsupported  # noqa: F401 - ARCHITECTURES: the list callers show
 from desktop.engines.text.gguf.llama_graph import LlamaGraph
 from desktop.engines.text.gguf.quant import PRECISION
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, open_gguf
 from desktop.engines.text.gguf.tokenizer import build_tokenizer
 
-# Llama 1/2/3, Mistral and SmolLM files all say "llama"; Qwen2/2.5 add Q/K/V biases
-ARCHITECTURES = ("llama", "qwen2")
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
+# genai's name for the text-only model where its plain name means the multimodal package
+GENAI_TYPES = {"gemma3": "gemma3_text"}
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
 
 def hyperparameters(gf: GGUFFile) -> dict:
+    refuse_unsupported(gf)
     arch = gf.architecture
-    if arch not in ARCHITECTURES:
-        raise GGUFFormatError(f"'{gf.path.name}' is a '{arch}' model; Atelier converts {', '.join(ARCHITECTURES)} GGUF files so far.")
 
     def num(key: str, default=None, kind=int):
         value = gf.get(f"{arch}.{key}", default)
@@ -65,10 +66,11 @@ def hyperparameters(gf: GGUFFile) -> dict:
     }
     if hp["heads"] % hp["kv_heads"] or head_dim % 2 or hp["rope_dim"] > head_dim:
         raise GGUFFormatError(f"'{gf.path.name}' has an inconsistent attention shape (heads {heads}, kv heads {hp['kv_heads']}, head size {head_dim}).")
+    hp["family"] = family(gf, hp["layers"], head_dim)
     return hp
 
 
-def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict:
+def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph_options) -> dict:
     """Write the pack files into ``dest`` (an empty folder) and return manifest fields."""
     t0 = time.perf_counter()
     src, dest = Path(src), Path(dest)
@@ -77,7 +79,8 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
     tokenizer, tok_config = build_tokenizer(gf)  # before the graph: a bad vocabulary fails fast
     writer = GraphWriter(dest)
     try:
-        graph = LlamaGraph(gf, writer, hp, exact_activations)
+        graph = LlamaGraph(gf, writer, hp, exact_activations, **graph_options)
+        graph.progress = PROGRESS.get()
         graph.build()
         writer.save()
     finally:
@@ -113,7 +116,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False) -> dict
             "vocab_size": hp["vocab"],
             "eos_token_id": eos,
             "chat": chat,  # False: a completion model, the file has no chat template
-            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else "int8 per block of 32"},
+            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else f"float for {', '.join(sorted(graph.float_roles)) or 'none'}, int8 per block of 32 elsewhere"},
             **({"sampling": sampling} if sampling else {}),
         },
         "source": {
@@ -173,7 +176,7 @@ def _genai_config(gf: GGUFFile, hp: dict, eos) -> dict:
             },
             "eos_token_id": eos,
             "pad_token_id": int(pad) if isinstance(pad, int) else (eos if isinstance(eos, int) else eos[0]),
-            "type": gf.architecture,
+            "type": GENAI_TYPES.get(gf.architecture, gf.architecture),
             "vocab_size": hp["vocab"],
         },
         "search": {"do_sample": False, "max_length": hp["context"], "num_beams": 1, "past_present_share_buffer": True, "repetition_penalty": 1.0, "temperature": 1.0, "top_k": 50, "top_p": 1.0},

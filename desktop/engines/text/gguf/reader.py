@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from desktop.engines.errors import ImportFormatError
+from desktop.engines.errors import AtelierError, ImportFormatError
 from desktop.engines.text.gguf.quant import BLOCK_LAYOUT, FLOAT_TYPES, SUPPORTED
 
 MAGIC = b"GGUF"
@@ -220,3 +220,7 @@ def require_supported(gf: GGUFFile, tensor: Tensor) -> None:
     if tensor.kind not in SUPPORTED:
         names = ", ".join(sorted(k.name for k in SUPPORTED))
         raise GGUFFormatError(f"'{gf.path.name}': tensor '{tensor.name}' is {tensor.kind.name}, which Atelier cannot convert yet (supported: {names}).")
+
+
+class ConversionCancelled(AtelierError):
+    """The person cancelled a conversion; nothing was kept."""
