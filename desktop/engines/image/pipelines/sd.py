@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from desktop.engines.image import latent_preview
+from desktop.engines.image import prompt_weights
 from desktop.engines.image.clip_tokenizer import ClipTokenizer
 from desktop.engines.config_limits import config_float, config_int
 from desktop.engines.errors import EngineError, PackFormatError
@@ -151,10 +152,17 @@ class StableDiffusionPipeline(ImagePipeline):
         return guidance > 1.0 and not self.distilled
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:
-        encoded = [self.tokenizer.encode(t) for t in texts]
+        chunks = [prompt_weights.parse(t) for t in texts]
+        if any(prompt_weights.is_weighted(c) for c in chunks):
+            pairs = [self.tokenizer.encode_weighted(c) for c in chunks]
+            encoded, weights = [e for e, _ in pairs], np.asarray([w for _, w in pairs], dtype=np.float32)
+        else:
+            encoded, weights = [self.tokenizer.encode(prompt_weights.plain_text(t)) for t in texts], None
         ids = np.asarray([e.ids for e in encoded], dtype=self.text_input[1])
-        hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0]
-        return hidden.astype(np.float32), [e.truncated_words for e in encoded]
+        hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0].astype(np.float32)
+        if weights is not None:
+            hidden = prompt_weights.apply(hidden, weights)
+        return hidden, [e.truncated_words for e in encoded]
 
     def _denoise(self, x: np.ndarray, t, cond: np.ndarray, uncond: np.ndarray | None, guidance: float) -> np.ndarray:
         batch = 2 if uncond is not None else 1
