@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="pack name shown in the library (default: from the source)")
     p.add_argument("--force", action="store_true", help="keep a pack that is below the quality floor")
     p.add_argument("--lora", type=Path, help="(image) LoRA weights merged before export")
+    p.add_argument("--vae", type=Path, help="(image) a VAE .safetensors replacing a checkpoint's own")
     return p
 
 
@@ -32,7 +33,8 @@ def export(args: argparse.Namespace):
     from .registry import lookup
 
     module = importlib.import_module(f"exporters.{args.modality}")
-    source = module.source_for(str(args.source), **({"lora": args.lora} if args.lora else {}))
+    extra = {k: v for k in ("lora", "vae") if (v := getattr(args, k, None))}
+    source = module.source_for(str(args.source), **extra)
     config = lookup(args.modality, source.architecture)(source)
     yield from run_export(config, args.out, args.precision, force=args.force, name=args.name)
 

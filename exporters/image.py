@@ -173,10 +173,16 @@ class StableDiffusionExport(ExportConfig):
         return roles
 
 
-def source_for(location: str, lora: str | Path | None = None) -> Source:
-    """A diffusers pipeline folder -> Stable Diffusion; anything else is offered to our
-    own generators' exporter (``exporters.image_ours``) when it is installed."""
+def source_for(location: str, lora: str | Path | None = None, vae: str | Path | None = None) -> Source:
+    """A diffusers pipeline folder -> Stable Diffusion; a single-file checkpoint -> its family;
+    anything else is offered to our own generators' exporter (``exporters.image_ours``)."""
     path = Path(location).expanduser()
+    if path.is_file() and path.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin"):
+        from .image_checkpoint import load_checkpoint_source
+
+        return load_checkpoint_source(location, vae=vae, lora=lora)
+    if vae is not None:
+        raise ExportError("--vae applies to single-file checkpoints only.")
     ours = _ours()
     if not (path / "model_index.json").is_file() and ours is not None and hasattr(ours, "source_for"):
         if lora is not None:
