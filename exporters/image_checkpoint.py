@@ -61,7 +61,7 @@ def assemble_config(key: str, into: Path, configs: Path = CONFIGS) -> Path:
     return folder
 
 
-def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: str | Path | None = None, configs: Path = CONFIGS) -> Source:
+def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: str | Path | None = None, configs: Path | None = None) -> Source:
     path = Path(location).expanduser()
     header = read_header(path)  # refuses pickles and lying headers before torch is touched
     found = detect(path, header)
@@ -78,7 +78,7 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
     import torch
 
     with tempfile.TemporaryDirectory(prefix="atelier-configs-") as tmp:
-        folder = assemble_config(key, Path(tmp), configs)
+        folder = assemble_config(key, Path(tmp), configs or CONFIGS)
         cls_name = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))["_class_name"]
         if cls_name not in PIPELINES:
             raise ExportError(f"The vendored config for '{key}' names an unknown pipeline {cls_name!r}.")

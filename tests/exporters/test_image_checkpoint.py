@@ -36,16 +36,31 @@ def checkpoint(cache_dir):
 
 @pytest.fixture(scope="module")
 def pack(checkpoint, tmp_path_factory):
-    from exporters.base import run_export
-    from exporters.image_checkpoint import load_checkpoint_source
-    from exporters.registry import lookup
+    """What `models import FILE.safetensors` puts in the library (export, then import)."""
+    from desktop.commands.checkpoint_import import import_checkpoint
+    from desktop.engines.packs.library import Library
 
     ckpt, folder = checkpoint
     configs = tiny_configs(tmp_path_factory.mktemp("configs"), folder)
-    source = load_checkpoint_source(str(ckpt), configs=configs)
-    out = tmp_path_factory.mktemp("packs") / "tiny-ckpt"
-    list(run_export(lookup("image", source.architecture)(source), out, "fp32"))
-    return out
+    library = Library(tmp_path_factory.mktemp("library"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("exporters.image_checkpoint.CONFIGS", configs)
+        pack = import_checkpoint(ckpt, library, name="tiny-ckpt")
+    assert pack.root.parent == library.root and pack.name == "tiny-ckpt"
+    return pack.root
+
+
+def test_models_import_without_the_export_extra_says_what_to_install(checkpoint, tmp_path, monkeypatch):
+    import sys
+
+    from desktop.commands.checkpoint_import import import_checkpoint
+    from desktop.engines.packs.library import Library
+
+    monkeypatch.setitem(sys.modules, "diffusers", None)  # as if the export extra were not installed
+    with pytest.raises(ExportError) as info:
+        import_checkpoint(checkpoint[0], Library(tmp_path / "lib"))
+    message = str(info.value)
+    assert "Stable Diffusion 1.x" in message and "pip install -e '.[export]'" in message and "\n" not in message
 
 
 def test_exported_checkpoint_matches_diffusers_folder_on_same_latents(pack, checkpoint):
