@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from desktop.engines.image import latent_preview
+from desktop.engines.image import inpaint, latent_preview
 from desktop.engines.image import prompt_weights
 from desktop.engines.image.clip_tokenizer import ClipTokenizer
 from desktop.engines.config_limits import config_float, config_int
@@ -33,6 +33,8 @@ _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor
 
 @register_pipeline("stable-diffusion")
 class StableDiffusionPipeline(ImagePipeline):
+    inpaints = True  # a mask over the starting image repaints only its white part (see inpaint.py)
+
     def __init__(self, pack, settings):
         super().__init__(pack, settings)
         cfg = pack.config
@@ -117,8 +119,12 @@ class StableDiffusionPipeline(ImagePipeline):
         for n, seed in enumerate(image_seeds(request)):
             rng = np.random.default_rng(seed)
             noise = initial_noise(rng, self.latent_shape(request.width, request.height))
+            keep = None
             if request.init_image is not None:
-                latents = sched.add_noise(self._encode_image(request.init_image, rng), noise)
+                init_latents = self._encode_image(request.init_image, rng)
+                latents = sched.add_noise(init_latents, noise)
+                if request.mask is not None:
+                    keep = inpaint.MaskedLatents(request.mask, init_latents, noise)
             else:
                 latents = noise * np.float32(sched.init_noise_sigma)
             for i, t in enumerate(sched.timesteps):
@@ -127,8 +133,12 @@ class StableDiffusionPipeline(ImagePipeline):
                 unet_seconds += time.perf_counter() - tu
                 unet_calls += 1
                 latents, x0 = sched.step(out, i, latents, rng)
+                if keep is not None:
+                    latents = keep.blend(latents, sched, i)
                 yield Step(n * steps + i + 1, total, latent_preview.preview(x0[0], self.preview_fit))
             image = self._decode(latents)
+            if request.mask is not None:
+                image = inpaint.paste_back(image, request.init_image, request.mask)
             yield ImageResult(image, seed, self.metadata(request, seed, index=n, steps_run=steps))
         seconds = time.perf_counter() - t0
         yield Done(
