@@ -104,7 +104,7 @@ def original_state_dict(pipe) -> dict:
     return {k: v.contiguous() for k, v in state.items()}
 
 
-def tiny_sd1_folder(folder: Path, seed: int = 0) -> Path:
+def tiny_sd1_folder(folder: Path, seed: int = 0, in_channels: int = 4) -> Path:
     """A tiny SD 1.x-shaped diffusers pipeline folder (768-wide text, attention in the first block)."""
     import diffusers
     import torch
@@ -115,7 +115,7 @@ def tiny_sd1_folder(folder: Path, seed: int = 0) -> Path:
     tok_dir = write_tiny_clip_tokenizer(folder.parent / (folder.name + "-tok"))
     tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77)
     unet = UNet2DConditionModel(
-        sample_size=16, in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        sample_size=16, in_channels=in_channels, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=768, attention_head_dim=8, norm_num_groups=32,
     )
@@ -157,3 +157,28 @@ def tiny_sd1_checkpoint(cache: Path, name: str = "tiny-sd15.safetensors") -> tup
     if not ckpt.is_file():
         write_single_file(folder, ckpt)
     return ckpt, folder
+
+
+def tiny_inpainting_pack(root: Path) -> tuple[Path, Path]:
+    """(pack, diffusers folder) of a tiny 9-channel inpainting UNet pipeline, converted by our
+    exporter. The export's end-to-end check runs text-to-image, which an inpainting UNet cannot,
+    so this pack is converted and manifested without it (the test compares with diffusers)."""
+    import shutil
+    import tempfile
+
+    from diffusers import StableDiffusionPipeline
+
+    from desktop.engines.packs.pack import write_manifest
+    from exporters.base import Source
+    from exporters.image import StableDiffusionExport
+
+    folder, pack = tiny_sd1_folder(root / "pipeline", in_channels=9), root / "pack"
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    config = StableDiffusionExport(Source("stable-diffusion", pipe, str(folder), "diffusers-folder"))
+    with tempfile.TemporaryDirectory(dir=root) as work:
+        fp32 = config.convert(Path(work))
+        fields = config.manifest(fp32, "fp32")
+        fields.update(name="tiny-inpainting", modality="image", precision="fp32", runtime=config.runtime)
+        write_manifest(fp32, fields, config.roles(fp32))
+        shutil.move(str(fp32), str(pack))
+    return pack, folder

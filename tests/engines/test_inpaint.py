@@ -97,3 +97,42 @@ def test_cli_inpaints_and_says_when_it_resized_the_mask(cache_dir, tmp_path, cap
     assert np.array_equal(result[keep], INIT[keep])
     assert main(["image", "--model", name, "--prompt", "x", "--mask", str(tmp_path / "mask.png"), "--out", str(tmp_path / "o2.png")]) == 2
     assert "--mask needs --init" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def inpainting(tmp_path_factory):
+    from tests.tiny_checkpoint import tiny_inpainting_pack
+
+    pack, folder = tiny_inpainting_pack(tmp_path_factory.mktemp("inpainting"))
+    e = ImageEngine(load_pack(pack), RuntimeSettings(provider="cpu"))
+    yield e, folder
+    e.close()
+
+
+def test_nine_channel_unet_gets_latents_mask_and_masked_picture_like_diffusers(inpainting, monkeypatch):
+    engine, folder = inpainting
+    assert engine.pipeline.inpainting_unet
+    kw = dict(prompt="smiling cat", width=32, height=32, steps=5, guidance=5.0, scheduler="euler", seed=11, init_image=INIT, strength=1.0)
+    image = next(e.image for e in engine.generate(ImageRequest(mask=MASK, **kw)) if isinstance(e, ImageResult))
+
+    rng = np.random.default_rng(11)  # at full strength: the starting noise, then the masked picture's posterior
+    shape = engine.pipeline.latent_shape(32, 32)
+    draws = [torch.from_numpy(initial_noise(rng, shape)), torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))]
+    monkeypatch.setattr("diffusers.models.autoencoders.vae.randn_tensor", lambda *a, **k: draws.pop(0))
+    monkeypatch.setattr("diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint.randn_tensor", lambda *a, **k: draws.pop(0))
+    base = diffusers.StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    pipe = diffusers.StableDiffusionInpaintPipeline(**base.components)
+    with torch.inference_mode():
+        ref = pipe(prompt="smiling cat", image=Image.fromarray(INIT), mask_image=Image.fromarray(MASK), height=32, width=32,
+                   strength=1.0, num_inference_steps=5, guidance_scale=5.0, output_type="np").images[0]
+    ref = np.round(ref * 255).astype(np.uint8)
+    assert not draws
+    inside = MASK >= 128
+    assert np.abs(image.astype(int) - ref.astype(int))[inside].max() <= 2
+    assert np.array_equal(image[~inside], INIT[~inside])
+
+
+def test_an_inpainting_model_without_a_mask_is_refused_in_words(inpainting):
+    engine, _ = inpainting
+    with pytest.raises(RequestError, match="inpainting model"):
+        engine.prepare(ImageRequest(prompt="x", width=32, height=32, steps=2))

@@ -211,6 +211,8 @@ class ImageEngine:
         req.validate()
         if req.seed is None:
             req.seed = secrets.randbits(32)
+        if getattr(self.pipeline, "inpainting_unet", False) and req.mask is None:
+            raise RequestError(f"'{self.pack.name}' is an inpainting model: give it a starting image and a mask (white = repaint).")
         if req.mask is not None:
             from desktop.engines.image.inpaint import fit_mask, resize_mask
 

@@ -81,6 +81,13 @@ class MaskedLatents:
         return ((1 - self.mask) * kept + self.mask * latents).astype(np.float32)
 
 
+def masked_pixels(init_image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The starting picture in [-1, 1] (NCHW) with the repainted part set to 0 (mid grey), as
+    9-channel inpainting UNets were trained to see it."""
+    pixels = init_image.astype(np.float32) / 127.5 - 1.0
+    return (pixels * (1 - binary(mask))[..., None]).transpose(2, 0, 1)[None].astype(np.float32)
+
+
 def paste_back(image: np.ndarray, init_image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     m = binary(mask)[..., None]
     return np.round(m * image + (1 - m) * init_image).astype(np.uint8)

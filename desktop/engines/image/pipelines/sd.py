@@ -88,6 +88,9 @@ class StableDiffusionPipeline(ImagePipeline):
         self.timestep_type = _NP_TYPES.get(ts.type, np.float32)
         self.timestep_rank = len(ts.shape)
         self.sample_type = _NP_TYPES.get(self.unet_inputs["sample"].type, np.float32)
+        # Inpainting UNets take 9 channels: latents, the mask and the masked picture's latents.
+        channels = self.unet_inputs["sample"].shape[1]
+        self.inpainting_unet = channels == 9
 
     # -- the contract --------------------------------------------------------------
     def estimate_memory(self, request) -> int:
@@ -119,8 +122,13 @@ class StableDiffusionPipeline(ImagePipeline):
         for n, seed in enumerate(image_seeds(request)):
             rng = np.random.default_rng(seed)
             noise = initial_noise(rng, self.latent_shape(request.width, request.height))
-            keep = None
-            if request.init_image is not None:
+            keep = extra = None
+            if self.inpainting_unet:  # diffusers' order: the picture (below full strength), then the masked picture
+                from_noise = strength >= 1.0
+                latents = noise * np.float32(sched.init_noise_sigma) if from_noise else sched.add_noise(self._encode_image(request.init_image, rng), noise)
+                masked = self._encode_pixels(inpaint.masked_pixels(request.init_image, request.mask), rng)
+                extra = np.concatenate([inpaint.latent_mask(request.mask, *masked.shape[2:]), masked], axis=1)
+            elif request.init_image is not None:
                 init_latents = self._encode_image(request.init_image, rng)
                 latents = sched.add_noise(init_latents, noise)
                 if request.mask is not None:
@@ -129,7 +137,10 @@ class StableDiffusionPipeline(ImagePipeline):
                 latents = noise * np.float32(sched.init_noise_sigma)
             for i, t in enumerate(sched.timesteps):
                 tu = time.perf_counter()
-                out = self._denoise(sched.scale_model_input(latents, i), t, cond, uncond, request.guidance)
+                x = sched.scale_model_input(latents, i)
+                if extra is not None:
+                    x = np.concatenate([x, extra], axis=1)
+                out = self._denoise(x, t, cond, uncond, request.guidance)
                 unet_seconds += time.perf_counter() - tu
                 unet_calls += 1
                 latents, x0 = sched.step(out, i, latents, rng)
@@ -199,7 +210,10 @@ class StableDiffusionPipeline(ImagePipeline):
         return np.full((batch,), t, dtype=self.timestep_type)
 
     def _encode_image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        pixels = (image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        return self._encode_pixels((image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None], rng)
+
+    def _encode_pixels(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Scaled latents of NCHW pixels in [-1, 1]."""
         out = self.vae_encoder.run(None, {self.vae_encoder.get_inputs()[0].name: pixels})[0].astype(np.float32)
         if out.shape[1] == 2 * self.latent_channels:  # mean and log-variance: sample, like diffusers
             mean, logvar = out[:, : self.latent_channels], np.clip(out[:, self.latent_channels :], -30.0, 20.0)
