@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="keep a pack that is below the quality floor")
     p.add_argument("--lora", type=Path, help="(image) LoRA weights merged before export")
     p.add_argument("--vae", type=Path, help="(image) a VAE .safetensors replacing a checkpoint's own")
+    p.add_argument("--convert-pickle", action="store_true", help="(image) unpickle a .ckpt in a separate process, tensors only")
     return p
 
 
@@ -33,7 +34,7 @@ def export(args: argparse.Namespace):
     from .registry import lookup
 
     module = importlib.import_module(f"exporters.{args.modality}")
-    extra = {k: v for k in ("lora", "vae") if (v := getattr(args, k, None))}
+    extra = {k: v for k in ("lora", "vae", "convert_pickle") if (v := getattr(args, k, None))}
     source = module.source_for(str(args.source), **extra)
     config = lookup(args.modality, source.architecture)(source)
     yield from run_export(config, args.out, args.precision, force=args.force, name=args.name)

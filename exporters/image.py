@@ -173,14 +173,14 @@ class StableDiffusionExport(ExportConfig):
         return roles
 
 
-def source_for(location: str, lora: str | Path | None = None, vae: str | Path | None = None) -> Source:
+def source_for(location: str, lora: str | Path | None = None, vae: str | Path | None = None, convert_pickle: bool = False) -> Source:
     """A diffusers pipeline folder -> Stable Diffusion; a single-file checkpoint -> its family;
     anything else is offered to our own generators' exporter (``exporters.image_ours``)."""
     path = Path(location).expanduser()
     if path.is_file() and path.suffix.lower() in (".safetensors", ".ckpt", ".pt", ".pth", ".bin"):
         from .image_checkpoint import load_checkpoint_source
 
-        return load_checkpoint_source(location, vae=vae, lora=lora)
+        return load_checkpoint_source(location, vae=vae, lora=lora, convert_pickle=convert_pickle)
     if vae is not None:
         raise ExportError("--vae applies to single-file checkpoints only.")
     ours = _ours()

@@ -61,8 +61,19 @@ def assemble_config(key: str, into: Path, configs: Path = CONFIGS) -> Path:
     return folder
 
 
-def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: str | Path | None = None, configs: Path | None = None) -> Source:
+def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: str | Path | None = None, configs: Path | None = None,
+                           convert_pickle: bool = False) -> Source:
     path = Path(location).expanduser()
+    if convert_pickle and path.suffix.lower() != ".safetensors":
+        from .pickle_checkpoint import convert_pickle as convert
+
+        converted = Path(tempfile.mkdtemp(prefix="atelier-ckpt-"))
+        try:
+            source = load_checkpoint_source(str(convert(path, converted)), vae, lora, configs)
+        finally:
+            shutil.rmtree(converted, ignore_errors=True)
+        source.location, source.sha256 = str(location), {path.name: sha256_file(path), **{k: v for k, v in source.sha256.items() if k != path.stem + ".safetensors"}}
+        return source
     header = read_header(path)  # refuses pickles and lying headers before torch is touched
     found = detect(path, header)
     key = bundle_key(found)

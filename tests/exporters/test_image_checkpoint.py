@@ -176,3 +176,33 @@ def test_unknown_safetensors_lists_supported_models(tmp_path):
     save_file({"some.weight": np.zeros((2,), np.float32)}, str(tmp_path / "x.safetensors"))
     with pytest.raises(ImportFormatError, match="Stable Diffusion 1.x"):
         load_checkpoint_source(str(tmp_path / "x.safetensors"))
+
+
+def test_convert_pickle_loads_tensors_in_a_child_and_refuses_code(checkpoint, tmp_path):
+    import os
+
+    from safetensors.torch import load_file
+
+    from exporters.image_checkpoint import load_checkpoint_source
+
+    ckpt, folder = checkpoint
+    state = load_file(str(ckpt))
+    torch.save({"state_dict": state, "global_step": 1}, tmp_path / "model.ckpt")
+    source = load_checkpoint_source(str(tmp_path / "model.ckpt"), configs=tiny_configs(tmp_path / "configs", folder), convert_pickle=True)
+    original = diffusers.StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True).unet.state_dict()
+    loaded = source.model.unet.state_dict()
+    assert all(torch.equal(loaded[k], original[k]) for k in original)
+    assert list(source.sha256) == ["model.ckpt"] and source.location.endswith("model.ckpt")
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    import pickle
+
+    (tmp_path / "evil.ckpt").write_bytes(pickle.dumps({"state_dict": Payload()}))
+    with pytest.raises(ExportError, match="Could not convert the pickle 'evil.ckpt' safely"):
+        load_checkpoint_source(str(tmp_path / "evil.ckpt"), convert_pickle=True)
+    assert not marker.exists()

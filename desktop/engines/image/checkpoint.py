@@ -50,8 +50,8 @@ def read_header(path: Path) -> Header:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise ImportFormatError(
             f"'{path.name}' is a pickle checkpoint; loading one can run any code its author put in it, "
-            "so Atelier does not open it. Use the model's .safetensors file (most models publish one), or "
-            "convert this one to .safetensors yourself on a machine you trust."
+            "so Atelier does not open it. Use the model's .safetensors file, or, if you trust its source, "
+            "`python -m exporters image FILE --convert-pickle` (tensors only, in a separate process)."
         )
     size = path.stat().st_size
     with open(path, "rb") as f:
