@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="pack name shown in the library (default: from the source)")
     p.add_argument("--force", action="store_true", help="keep a pack that is below the quality floor")
     p.add_argument("--lora", type=Path, help="(image) LoRA weights merged before export")
+    p.add_argument("--vae", type=Path, help="(image) a VAE .safetensors replacing a checkpoint's own")
+    p.add_argument("--convert-pickle", action="store_true", help="(image) unpickle a .ckpt in a separate process, tensors only")
     return p
 
 
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from .api import export
 
     try:
-        export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress, lora=args.lora)
+        export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress, lora=args.lora, vae=args.vae, convert_pickle=args.convert_pickle or None)
     except AtelierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -10,7 +10,7 @@ from pathlib import Path
 from desktop.cli import command
 from desktop.commands import check_output_file, open_model, text_argument
 from desktop.console import err
-from desktop.engines.errors import RequestError
+from desktop.engines.errors import InputFileError, RequestError
 from desktop.engines.image.init_image import load_init_image
 
 
@@ -27,6 +27,7 @@ def configure(p):
     p.add_argument("--scheduler", help="euler | euler_a | ddim | dpmpp_2m | lcm (default: the model's)")
     p.add_argument("--init", type=Path, help="starting image for img2img")
     p.add_argument("--strength", type=float, default=0.75, help="img2img: how much to repaint (0-1]")
+    p.add_argument("--mask", type=Path, help="inpainting: white = repaint, black = keep (with --init)")
     p.add_argument("--class-label", help="class for class-conditioned models")
     p.add_argument("--batch", type=int, default=1, help="number of images (seeds follow each other)")
     p.add_argument("--reproduce", type=Path, help="take every setting from an Atelier PNG (flags given here override)")
@@ -42,6 +43,23 @@ def parse_size(text: str | None) -> tuple[int | None, int | None]:
     if not m:
         raise RequestError(f"Size must look like 512x512 (got '{text}').")
     return int(m.group(1)), int(m.group(2))
+
+
+def load_mask(path: Path, init):
+    """A grey mask the size of the starting image; one of another size is resized, and said so."""
+    from desktop.engines.image.inpaint import resize_mask
+
+    if init is None:
+        raise RequestError("--mask needs --init: the mask says which part of the starting image to repaint.")
+    try:
+        mask = load_init_image(path).max(axis=2)
+    except InputFileError:
+        raise InputFileError(f"No such mask image: '{path}'.") from None
+    (h, w), (ih, iw) = mask.shape, init.shape[:2]
+    if (h, w) != (ih, iw):
+        err(f"note: the mask is {w}x{h} and the starting image {iw}x{ih}; the mask was resized to {iw}x{ih}.")
+        mask = resize_mask(mask, iw, ih)
+    return mask
 
 
 def output_paths(out: Path, count: int) -> list[Path]:
@@ -72,7 +90,8 @@ def build_request(args):
         scheduler=pick(args.scheduler, "scheduler") or "",
         seed=pick(args.seed, "seed"),
         batch_count=args.batch,
-        init_image=load_init_image(args.init) if args.init else None,
+        init_image=(init := load_init_image(args.init) if args.init else None),
+        mask=load_mask(args.mask, init) if args.mask else None,
         strength=args.strength if args.init or "strength" not in base else base["strength"],
         class_label=pick(args.class_label, "class_label"),
         extra=dict(base.get("extra") or {}),

@@ -15,7 +15,7 @@ from desktop.pack_info import human_bytes
 def configure(p):
     sub = p.add_subparsers(dest="action", required=True)
     sub.add_parser("list", help="list installed packs")
-    imp = sub.add_parser("import", help="import a pack, a Piper voice, an optimum / onnxruntime-genai / Stable Diffusion folder, or a .zip")
+    imp = sub.add_parser("import", help="import a pack, a Piper voice, an optimum / onnxruntime-genai / Stable Diffusion folder, a single-file SD checkpoint (.safetensors), or a .zip")
     imp.add_argument("path")
     imp.add_argument("--name", help="name in the library")
     ver = sub.add_parser("verify", help="re-hash every file of a pack")
@@ -40,9 +40,13 @@ def run(args) -> int:
             out(f"{m['name']:40s} {m['modality']:7s} {m['architecture']:14s} {m['precision']:5s} {human_bytes(size):>9s}  {m.get('license', {}).get('id', '?')}")
         return 0
     if args.action == "import":
+        from pathlib import Path
+
+        from desktop.commands.checkpoint_import import import_checkpoint, is_checkpoint_file
         from desktop.engines.packs.importers import import_path
 
-        pack = import_path(args.path, lib, name=args.name)
+        source = Path(args.path).expanduser()
+        pack = import_checkpoint(source, lib, name=args.name) if is_checkpoint_file(source) else import_path(args.path, lib, name=args.name)
         from desktop.outputs.audit import record_job
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed

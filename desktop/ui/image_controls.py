@@ -52,6 +52,7 @@ class ImageControls(QWidget):
         super().__init__(parent)
         self.caps: Capabilities | None = None
         self.init_image: np.ndarray | None = None
+        self.mask: np.ndarray | None = None  # inpainting: white = repaint, over init_image
         self.init_path = ""
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -142,8 +143,12 @@ class ImageControls(QWidget):
         # a name must not widen the column past the window (the chip above the prompt shows it)
         self.init_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.init_label.setMinimumWidth(self.init_label.fontMetrics().horizontalAdvance("no starting image") + 4)
+        self.mask_button = QPushButton("Paint mask…")
+        self.mask_button.setToolTip("Repaint only the part you paint (inpainting)")
+        self.mask_button.clicked.connect(self._paint_mask)
         row.addWidget(self.init_button)
         row.addWidget(self.init_clear)
+        row.addWidget(self.mask_button)
         row.addWidget(self.init_label, 1)
         v.addLayout(row)
         srow = QHBoxLayout()
@@ -221,8 +226,20 @@ class ImageControls(QWidget):
 
         self.set_init_image(load_init_image(path), path.name)
 
+    def _paint_mask(self) -> None:
+        from desktop.ui.mask_painter import MaskPainter
+
+        painter = MaskPainter(self.init_image, self.mask, self)
+        if painter.exec():
+            self.mask = painter.mask()
+            self.mask_button.setText("Mask painted ✓" if self.mask is not None else "Paint mask…")
+
     def set_init_image(self, image: np.ndarray | None, name: str = "") -> None:
         self.init_image = image
+        self.mask = None
+        if hasattr(self, "mask_button"):
+            self.mask_button.setText("Paint mask…")
+            self.mask_button.setEnabled(image is not None)
         self.init_path = name
         self.init_label.setText(f"{_short(name)} ({image.shape[1]}×{image.shape[0]})" if image is not None else "no starting image")
         self.init_label.setToolTip(name)
@@ -265,6 +282,7 @@ class ImageControls(QWidget):
             seed=None if self.random_seed.isChecked() else int(seed_text),
             batch_count=self.batch.value(),
             init_image=self.init_image if caps.img2img else None,
+            mask=self.mask if caps.img2img else None,
             strength=self.strength.value() / 100,
             class_label=self.class_label.currentData() if caps.classes else None,
             capabilities=self.caps,

@@ -7,15 +7,20 @@ from __future__ import annotations
 from pathlib import Path
 
 from .ours import configs as _ours  # noqa: F401 - registers our generators' configs
+from .stable_diffusion import checkpoint as _checkpoint  # noqa: F401 - registers the single-file config
 from .stable_diffusion import configs as _sd  # noqa: F401 - registers the SD config
 from .stable_diffusion.source import detect_image_architecture
 
 
 def detect_architecture(location: str) -> str:
-    """A diffusers pipeline folder (it has a model_index.json) names its class; anything
-    else is read as a checkpoint written by one of our recipes."""
-    if (Path(location).expanduser() / "model_index.json").is_file():
+    """A diffusers pipeline folder (it has a model_index.json) names its class; a
+    .safetensors (or, refused unless converted, pickle) file is a single-file checkpoint;
+    anything else is read as a checkpoint written by one of our recipes."""
+    path = Path(location).expanduser()
+    if (path / "model_index.json").is_file():
         return detect_image_architecture(location)
+    if path.is_file() and path.suffix.lower() in _checkpoint.SUFFIXES:
+        return "stable-diffusion-checkpoint"  # the family is read from the file's header when it loads
     return _ours.detect_architecture(location)
 
 

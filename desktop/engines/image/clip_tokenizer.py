@@ -60,6 +60,30 @@ class ClipTokenizer:
             raise PackFormatError(f"The CLIP tokenizer lacks the special token {token}.")
         return found
 
+    def encode_weighted(self, chunks) -> tuple[Encoded, list[float]]:
+        """Ids and one weight per id for a prompt parsed into weighted chunks (prompt_weights.py);
+        each chunk is tokenized on its own, as A1111 does, so a weight covers exactly its words."""
+        room, ids, weights, cut = self.max_length - 2, [], [], ""
+        for k, chunk in enumerate(chunks):
+            try:
+                enc = self.tok.encode(chunk.text, add_special_tokens=False)
+            except BaseException as exc:  # noqa: BLE001 - a Rust panic is a BaseException (tokenizer_errors.py)
+                raise tokenizer_failure(exc, "The image model's tokenizer failed on this prompt") from None
+            if len(ids) + len(enc.ids) > room:
+                n = room - len(ids)
+                start = enc.offsets[n][0]
+                while start > 0 and not chunk.text[start - 1].isspace():
+                    start -= 1
+                cut = (chunk.text[start:] + "".join(c.text for c in chunks[k + 1 :])).strip()
+                ids += enc.ids[:n]
+                weights += [chunk.weight] * n
+                break
+            ids += enc.ids
+            weights += [chunk.weight] * len(enc.ids)
+        full = [self.bos_id, *ids, self.eos_id]
+        pad = self.max_length - len(full)
+        return Encoded(full + [self.pad_id] * pad, cut), [1.0, *weights, 1.0] + [1.0] * pad
+
     def encode(self, text: str) -> Encoded:
         try:
             enc = self.tok.encode(text, add_special_tokens=False)

@@ -49,6 +49,7 @@ class ImageRequest(ValidatedOnce):
     batch_count: int = 1
     init_image: np.ndarray | None = field(default=None, repr=False)  # HxWx3 uint8 for img2img
     strength: float = 0.75  # img2img: 1 repaints everything, small keeps the init image
+    mask: np.ndarray | None = field(default=None, repr=False)  # inpainting: HxW over init_image, 1 = repaint
     class_label: str | None = None  # class-conditioned packs
     extra: dict[str, Any] = field(default_factory=dict)  # pipeline-specific, JSON-safe
     # What the pack can do; set by the engine (or the UI from engine.capabilities) so that
@@ -88,6 +89,10 @@ class ImageRequest(ValidatedOnce):
             img = self.init_image
             if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3 or min(img.shape[:2]) < 1:
                 raise RequestError("The starting image must be an RGB picture.")
+        if self.mask is not None:
+            from desktop.engines.image.inpaint import validate_mask
+
+            validate_mask(self.mask, self.init_image)
         self._validate_extra()
         if caps:
             self.check_against(caps)
@@ -159,6 +164,8 @@ class ImageRequest(ValidatedOnce):
         if self.init_image is not None:
             out["strength"] = self.strength
             out["init_image_sha256"] = hashlib.sha256(np.ascontiguousarray(self.init_image).tobytes()).hexdigest()
+        if self.mask is not None:
+            out["mask_sha256"] = hashlib.sha256(np.ascontiguousarray(self.mask).tobytes()).hexdigest()
         return out
 
 
@@ -217,6 +224,17 @@ class ImageEngine:
             req.check_against(caps)  # checked without the pack (a command, the server): the pack's rules now
         if req.seed is None:
             req.seed = secrets.randbits(32)
+        if getattr(self.pipeline, "inpainting_unet", False) and req.mask is None:
+            raise RequestError(f"'{self.pack.name}' is an inpainting model: give it a starting image and a mask (white = repaint).")
+        if req.mask is not None:
+            from desktop.engines.image.inpaint import fit_mask, resize_mask
+
+            if not getattr(self.pipeline, "inpaints", False):
+                raise RequestError(f"'{self.pack.name}' cannot repaint part of a picture; choose a Stable Diffusion model for a mask.")
+
+            if req.mask.shape != req.init_image.shape[:2]:  # callers say so; here it only has to line up
+                req.mask = resize_mask(req.mask, req.init_image.shape[1], req.init_image.shape[0])
+            req.mask = fit_mask(req.mask, req.width, req.height)
         if req.init_image is not None and req.init_image.shape[:2] != (req.height, req.width):
             req.init_image = fit_image(req.init_image, req.width, req.height)
         estimate = getattr(self.pipeline, "estimate_memory", None)

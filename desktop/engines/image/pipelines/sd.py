@@ -19,12 +19,13 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from desktop.engines.image import latent_preview
+from desktop.engines.image import inpaint, latent_preview
+from desktop.engines.image import prompt_weights
 from desktop.engines.image.clip_tokenizer import ClipTokenizer
 from desktop.engines.config_limits import config_float, config_int
 from desktop.engines.errors import EngineError, PackFormatError
 from desktop.engines.events import Done, ImageResult, Notice
-from desktop.engines.image.denoising import ModelTime, denoise_batch, initial_noise  # noqa: F401 - initial_noise: validation and tests start from it
+from desktop.engines.image.denoising import ModelTime, Start, denoise_batch, initial_noise  # noqa: F401 - initial_noise: validation and tests start from it
 from desktop.engines.image.schedulers import DIFFUSERS_NAMES, make_scheduler, scheduler_names
 from desktop.engines.image.pipelines import Capabilities, ImagePipeline, make_image_session, register_pipeline
 
@@ -34,6 +35,8 @@ _NP_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor
 
 @register_pipeline("stable-diffusion")
 class StableDiffusionPipeline(ImagePipeline):
+    inpaints = True  # a mask over the starting image repaints only its white part (see inpaint.py)
+
     def __init__(self, pack, settings):
         super().__init__(pack, settings)
         cfg = pack.config
@@ -87,6 +90,9 @@ class StableDiffusionPipeline(ImagePipeline):
         self.timestep_type = _NP_TYPES.get(ts.type, np.float32)
         self.timestep_rank = len(ts.shape)
         self.sample_type = _NP_TYPES.get(self.unet_inputs["sample"].type, np.float32)
+        # Inpainting UNets take 9 channels: latents, the mask and the masked picture's latents.
+        channels = self.unet_inputs["sample"].shape[1]
+        self.inpainting_unet = channels == 9
 
     # -- the contract --------------------------------------------------------------
     def estimate_memory(self, request) -> int:
@@ -120,8 +126,9 @@ class StableDiffusionPipeline(ImagePipeline):
             noise_shape=self.latent_shape(request.width, request.height),
             predict=lambda x, t: self._denoise(x, t, cond, uncond, request.guidance),
             preview=lambda x0: latent_preview.preview(x0, self.preview_fit),
-            finish=lambda latents, n, seed: ImageResult(self._decode(latents), seed, self.metadata(request, seed, index=n, steps_run=steps)),
+            finish=lambda latents, n, seed: ImageResult(self._finish_pixels(latents, request), seed, self.metadata(request, seed, index=n, steps_run=steps)),
             encode_init=self._encode_image,
+            begin=self._inpainting_start(request, sched, strength),
             timer=unet,
         )
         seconds = time.perf_counter() - t0
@@ -135,6 +142,30 @@ class StableDiffusionPipeline(ImagePipeline):
             }
         )
 
+    def _inpainting_start(self, request, sched, strength: float):
+        """The start of one image when a mask is painted (None: the shared loop's own start).
+        An inpainting UNet gets the mask and the masked picture as extra channels (diffusers'
+        order); an ordinary model repaints inside the mask and keeps the known latents outside."""
+        if not self.inpainting_unet and (request.mask is None or request.init_image is None):
+            return None
+
+        def begin(noise: np.ndarray, rng: np.random.Generator) -> Start:
+            if self.inpainting_unet:
+                from_noise = strength >= 1.0
+                x = noise * np.float32(sched.init_noise_sigma) if from_noise else sched.add_noise(self._encode_image(request.init_image, rng), noise)
+                masked = self._encode_pixels(inpaint.masked_pixels(request.init_image, request.mask), rng)
+                return Start(x, extra=np.concatenate([inpaint.latent_mask(request.mask, *masked.shape[2:]), masked], axis=1))
+            init_latents = self._encode_image(request.init_image, rng)
+            return Start(sched.add_noise(init_latents, noise), keep=inpaint.MaskedLatents(request.mask, init_latents, noise))
+
+        return begin
+
+    def _finish_pixels(self, latents: np.ndarray, request) -> np.ndarray:
+        image = self._decode(latents)
+        if request.mask is not None:
+            image = inpaint.paste_back(image, request.init_image, request.mask)
+        return image
+
     def latent_shape(self, width: int, height: int) -> tuple[int, int, int, int]:
         return (1, self.latent_channels, height // self.vae_scale, width // self.vae_scale)
 
@@ -146,10 +177,17 @@ class StableDiffusionPipeline(ImagePipeline):
         return guidance > 1.0 and not self.distilled
 
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:
-        encoded = [self.tokenizer.encode(t) for t in texts]
+        chunks = [prompt_weights.parse(t) for t in texts]
+        if any(prompt_weights.is_weighted(c) for c in chunks):
+            pairs = [self.tokenizer.encode_weighted(c) for c in chunks]
+            encoded, weights = [e for e, _ in pairs], np.asarray([w for _, w in pairs], dtype=np.float32)
+        else:
+            encoded, weights = [self.tokenizer.encode(prompt_weights.plain_text(t)) for t in texts], None
         ids = np.asarray([e.ids for e in encoded], dtype=self.text_input[1])
-        hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0]
-        return hidden.astype(np.float32), [e.truncated_words for e in encoded]
+        hidden = self.text_encoder.run(None, {self.text_input[0]: ids})[0].astype(np.float32)
+        if weights is not None:
+            hidden = prompt_weights.apply(hidden, weights)
+        return hidden, [e.truncated_words for e in encoded]
 
     def _denoise(self, x: np.ndarray, t, cond: np.ndarray, uncond: np.ndarray | None, guidance: float) -> np.ndarray:
         batch = 2 if uncond is not None else 1
@@ -176,7 +214,10 @@ class StableDiffusionPipeline(ImagePipeline):
         return np.full((batch,), t, dtype=self.timestep_type)
 
     def _encode_image(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        pixels = (image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+        return self._encode_pixels((image.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None], rng)
+
+    def _encode_pixels(self, pixels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Scaled latents of NCHW pixels in [-1, 1]."""
         out = self.vae_encoder.run(None, {self.vae_encoder.get_inputs()[0].name: pixels})[0].astype(np.float32)
         if out.shape[1] == 2 * self.latent_channels:  # mean and log-variance: sample, like diffusers
             mean, logvar = out[:, : self.latent_channels], np.clip(out[:, self.latent_channels :], -30.0, 20.0)
