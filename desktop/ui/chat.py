@@ -38,12 +38,13 @@ from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJo
 from desktop.ui.chat_settings import ChatSettingsPanel
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.tone import ToneLabel
+from desktop.workers import STOPPED, Outcome
 
 CLOSED_NOTE = "stopped: the app was closed"
 
 
 class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
-    reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
+    reply_finished = Signal(object)  # the reply's Outcome (tests and the status bar)
     clip_saved = Signal(object)  # a reply read aloud, saved as a Clip (the Speech studio lists it)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -51,7 +52,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.ctx = ctx
         self.store = store or ChatStore()
         self.store.prune(ctx.settings.load().history_days)  # (later changes: apply_retention)
-        self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self)
+        self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self, library=ctx.library)
         self.conversation_id: int | None = None
         self._pending = None  # what to do once the model has loaded (send or regenerate)
         self._job: ReplyJob | None = None
@@ -361,7 +362,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             self.ctx.notifier.info(f"To fit the context window, {what} ({POLICIES[self.store.get(cid).context_policy]}).")
         self._show_status()
 
-    def _on_reply_end(self, job: ReplyJob, outcome: str) -> None:
+    def _on_reply_end(self, job: ReplyJob, outcome: Outcome) -> None:
         if self._job is job:
             self._job = None
         if job.stored or self.store.closed:
@@ -375,7 +376,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             self.reply_finished.emit(outcome)
             return
         stats = dict(job.stats or {})
-        if outcome == "aborted":
+        if outcome.stopped:
             stats.update(finish="stopped by you", generated_tokens=job.tokens)
         saved = self._store_reply(job, stats, outcome)
         if bubble is not None:
@@ -398,10 +399,10 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             )
         self.reply_finished.emit(outcome)
 
-    def _store_reply(self, job: ReplyJob, stats: dict, outcome: str):
+    def _store_reply(self, job: ReplyJob, stats: dict, outcome: Outcome):
         if not self.store.exists(job.conversation_id):
             return None  # the chat was deleted while its reply was written
-        if not job.text and (outcome == "error" or job.replaces is not None):
+        if not job.text and (outcome.failed or job.replaces is not None):
             if job.message_id is not None:
                 self.store.delete_message(job.message_id)  # an empty checkpoint
             return None  # nothing written: an old reply being regenerated stays
@@ -431,9 +432,12 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         if job is not None and not job.stored:
             self.slot.stop()
             if job.accepted is not None:
-                self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), "aborted")
+                self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), STOPPED)
             job.stored = True
             self._wait_for_job(3000)  # the engine is closed next: let the token in progress end
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.shutdown()  # read aloud holds a voice engine of its own: it goes too
         self.slot.close()
         self.store.close()
 

@@ -53,11 +53,11 @@ class ReadAloud(QObject):
             text = text[:MAX_TEXT_CHARS]
         return self.runner.speak(SpeechRequest(text), voice=voice)
 
-    def _save_clip(self, outcome: str, stats) -> None:
+    def _save_clip(self, outcome, stats) -> None:
         audio, engine, req = self.runner.audio(), self.runner.engine, self.runner.request
         if audio.size == 0 or engine is None or req is None:
             return
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": not outcome.done}
         record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         try:
             self.clips = self.clips or ClipStore()

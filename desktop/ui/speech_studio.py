@@ -39,6 +39,7 @@ from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
 from desktop.ui.waveform import waveform_pixmap
+from desktop.workers import STOPPED, Outcome
 
 
 def _slider(lo: int, hi: int, value: int) -> QSlider:
@@ -203,13 +204,13 @@ class SpeechStudio(QWidget):
         self.speak_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
-    def _on_finished(self, outcome: str, stats) -> None:
+    def _on_finished(self, outcome: Outcome, stats) -> None:
         audio = self.runner.audio()
         if audio.size == 0 or self.runner.engine is None:
             return
         engine = self.runner.engine
         req = self.runner.request
-        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": outcome != "done"}
+        settings = {"speed": req.speed, "variation": req.variation, "speaker": (stats or {}).get("speaker", req.speaker), "stopped": not outcome.done}
         record = speech_record(engine.pack, settings, stats or {"provider": engine.provider.used})
         clip = self.store.add(audio, engine.sample_rate, record, req.text)
         record_job("speech", engine.pack, settings, clip.path)
@@ -303,6 +304,6 @@ class SpeechStudio(QWidget):
         audio delivered, and the clip stored (marked stopped) before the voice goes."""
         ended = stop_and_collect(self.runner.slot)
         if not ended and self.runner.request is not None and self.runner.samples:
-            self._on_finished("aborted", None)  # store what arrived; the rest never will
+            self._on_finished(STOPPED, None)  # store what arrived; the rest never will
             self.runner.samples = []
         self.runner.shutdown()
