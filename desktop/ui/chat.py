@@ -419,6 +419,10 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
 
+    # -- the Studio protocol (desktop/ui/studio.py) ----------------------------------------------
+    def primary_action(self) -> None:
+        self.send()
+
     def stop(self) -> None:
         self.slot.stop()
 

@@ -293,6 +293,10 @@ class ImageStudio(GalleryActions, QWidget):
         self.cancel_button.setEnabled(busy or self.morph_job is not None)
         self.morph.make.setEnabled(not busy)
 
+    # -- the Studio protocol (desktop/ui/studio.py): primary_action, stop, shutdown -------------
+    def primary_action(self) -> None:
+        self.generate()
+
     def stop(self) -> None:
         self.slot.stop()
         if self.morph_job is not None:

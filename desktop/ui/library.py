@@ -264,7 +264,7 @@ class LibraryPage(QWidget):
         if urls:
             self.import_path(urls[0])
 
-    # -- studio protocol -------------------------------------------------------------------------
+    # -- Page and Stoppable (desktop/ui/studio.py): Esc cancels an import or a check --------------
     def stop(self) -> None:
         self.job_bar.cancel()
 

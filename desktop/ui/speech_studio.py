@@ -190,6 +190,10 @@ class SpeechStudio(QWidget):
         self.progress.setMaximum(max(len(self.text.toPlainText()), 1))
         self.runner.speak(self.request(), voice=name)
 
+    # -- the Studio protocol (desktop/ui/studio.py): primary_action, stop, shutdown -------------
+    def primary_action(self) -> None:
+        self.speak()
+
     def stop(self) -> None:
         self.runner.stop()
 
