@@ -15,8 +15,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -32,6 +30,7 @@ from desktop.engines.text.engine import ChatRequest
 from desktop.store import ChatStore
 from desktop.ui.chat_composer import Composer, as_bool
 from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter
+from desktop.ui.chat_list import ConversationList
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
@@ -77,7 +76,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     def _build(self) -> None:
         left = QWidget()
         ll = QVBoxLayout(left)
-        self.conversations = QListWidget()
+        self.conversations = ConversationList()
         self.conversations.currentItemChanged.connect(self._on_conversation_selected)
         ll.addWidget(self.conversations, 1)
         row = QGridLayout()  # two by two: one row of four made the list 356 px wide at least
@@ -189,9 +188,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.conversations.blockSignals(True)
         self.conversations.clear()
         for conv in self.store.conversations():
-            item = QListWidgetItem(conv.title)
-            item.setData(Qt.ItemDataRole.UserRole, conv.id)
-            self.conversations.addItem(item)
+            self.conversations.add(conv.id, conv.title)
         self.conversations.blockSignals(False)
         if self.conversations.count() == 0:
             self.new_conversation()
@@ -204,10 +201,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.conversations.setCurrentRow(0)
 
     def _retitle(self, conversation_id: int) -> None:
-        for i in range(self.conversations.count()):
-            item = self.conversations.item(i)
-            if item.data(Qt.ItemDataRole.UserRole) == conversation_id:
-                item.setText(self.store.get(conversation_id).title)
+        self.conversations.set_title(conversation_id, self.store.get(conversation_id).title)
 
     def _on_conversation_selected(self, item, _prev=None) -> None:
         if item is None:

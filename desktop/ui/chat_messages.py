@@ -14,6 +14,7 @@ from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from desktop.ui.chat_markdown import Block, is_long, preview, split_blocks
+from desktop.ui.flow_layout import FlowLayout
 from desktop.ui.tone import ToneLabel
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -38,10 +39,10 @@ class MessageBubble(QFrame):
         self.setObjectName(f"bubble_{role}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
-        head = QHBoxLayout()
-        # the name on its own line above the actions: side by side they need > 400 px
+        # the name on its own line above the actions: side by side they need > 400 px; the
+        # actions wrap onto a second row in a narrow transcript instead of widening it
+        head = FlowLayout()
         lay.addWidget(QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>"))
-        head.addStretch(1)
         if role == "assistant":
             # tool buttons: compact, so a reply's row of actions fits a 900 px window
             self.copy_button = _action_button("Copy")
@@ -210,12 +211,41 @@ class CodeBlock(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.label)
+        # code keeps its lines as written (wrapping would change what it says); a line wider
+        # than the reply scrolls inside this box, not the whole transcript sideways
+        self.scroll = SidewaysScroll(self.label)
+        lay.addWidget(self.scroll)
         self.set_code(block.content)
 
     def set_code(self, code: str) -> None:
         self.code = code
         self.label.setText(code)
+        self.scroll.fit()
+
+
+class SidewaysScroll(QScrollArea):
+    """Shows all of ``content``'s height; only its width scrolls, with a scrollbar that takes
+    room only when the content is wider than the box."""
+
+    def __init__(self, content: QWidget):
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setWidget(content)
+
+    def fit(self) -> None:
+        hint = self.widget().sizeHint()
+        wide = hint.width() > self.viewport().width()
+        bar = self.horizontalScrollBar().sizeHint().height() if wide else 0
+        self.setFixedHeight(hint.height() + bar + 2 * self.frameWidth())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.fit()  # the bar comes or goes with the width; the height follows it
 
 
 def _code_widget(block: Block) -> CodeBlock:
