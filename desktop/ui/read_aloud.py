@@ -17,6 +17,7 @@ from desktop.audit import record_job
 from desktop.clips import ClipStore
 from desktop.engines.errors import RequestError
 from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechRequest
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.speech_runner import SpeechRunner
 
 
@@ -73,4 +74,7 @@ class ReadAloud(QObject):
         self.runner.stop()
 
     def shutdown(self) -> None:
+        """The window is closing: what was already spoken is kept as a (stopped) clip, as the
+        Speech studio keeps it, before the voice engine is closed."""
+        stop_and_collect(self.runner.slot)  # its end (and _save_clip) is delivered here
         self.runner.shutdown()

@@ -60,3 +60,20 @@ def test_closing_the_chat_closes_the_read_aloud_voice(qtbot, ctx):
     voice.close = lambda: (closed.append(True), original())[1]
     studio.shutdown()
     assert closed == [True] and runner.engine is None
+
+
+def test_closing_the_chat_mid_read_aloud_keeps_what_was_spoken_as_a_stopped_clip(qtbot, ctx):
+    from desktop.ui.chat import ChatStudio
+
+    studio = ChatStudio(ctx)
+    qtbot.addWidget(studio)
+    saved = []
+    studio.clip_saved.connect(saved.append)
+    text = " ".join(f"This is sentence number {i} of a long reply." for i in range(40))
+    studio._read_aloud(text)
+    runner = studio._reader.runner
+    with qtbot.waitSignal(runner.chunk, timeout=60_000):
+        pass  # the first sentence is spoken; the rest is still to come
+    studio.shutdown()
+    assert len(saved) == 1 and saved[0].record["settings"]["stopped"] is True
+    assert runner.engine is None
