@@ -35,6 +35,7 @@ from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
+from desktop.ui.chat_versions import position as version_position
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.tone import ToneLabel
 from desktop.workers import STOPPED, Outcome
@@ -226,7 +227,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         for m in self.store.messages(self.conversation_id):
             if job is not None and job.accepted and m.id in (job.replaces, job.message_id):
                 continue  # the reply streaming below (and the one it regenerates)
-            self.transcript.add(m.role, m.content, _footer(m.stats), m.id)
+            self.transcript.add(m.role, m.content, _footer(m.stats), m.id, versions=version_position(m.stats))
         if job is not None and job.accepted and not job.stored:
             job.bubble = self.transcript.add("assistant", job.text)
         self.transcript.mark_last_reply()
@@ -378,6 +379,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
                 bubble.finish()
                 bubble.set_footer(_footer(stats))
                 bubble.set_stored(saved)
+                bubble.set_versions(version_position(stats))
                 self.transcript.mark_last_reply()
             else:
                 self._render_transcript()  # an empty failed reply leaves no "…" behind
@@ -400,6 +402,8 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             if job.message_id is not None:
                 self.store.delete_message(job.message_id)  # an empty checkpoint
             return None  # nothing written: an old reply being regenerated stays
+        if job.replaces is not None:
+            self._keep_earlier_versions(job.conversation_id, job.replaces, job.text, stats)  # into ``stats``: the footer's too
         if job.message_id is not None:
             self.store.update_message(job.message_id, job.text, stats, replaces=job.replaces)
             saved = job.message_id
@@ -423,6 +427,9 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     def shutdown(self) -> None:
         """Closing the window: keep the draft and the reply in flight, THEN close the history."""
         self._meter_timer.stop()
+        # a model still loading must not send the waiting message while the window closes
+        # (closing runs local event loops, in which that load can finish): it stays a draft
+        self._pending = None
         if self.store.closed:
             return
         self._save_draft()

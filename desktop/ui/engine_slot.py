@@ -130,6 +130,9 @@ class EngineSlot(QObject):
             on_end(outcome)
 
     def close(self) -> None:
+        if self._loader is not None:
+            self._loader.abort()
+        self._load_serial += 1  # an engine still loading is closed when it arrives, never kept
         self.stop()
         if self.engine is not None:
             self.engine.close()

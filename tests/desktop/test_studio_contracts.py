@@ -77,3 +77,25 @@ def test_closing_the_chat_mid_read_aloud_keeps_what_was_spoken_as_a_stopped_clip
     studio.shutdown()
     assert len(saved) == 1 and saved[0].record["settings"]["stopped"] is True
     assert runner.engine is None
+
+
+def test_a_model_that_finishes_loading_after_the_chat_closed_sends_nothing(qtbot, ctx):
+    from desktop.store import ChatStore
+    from desktop.ui.chat import ChatStudio
+
+    studio = ChatStudio(ctx)
+    qtbot.addWidget(studio)
+    conv = studio.conversation_id
+    ended = []  # the status bar's busy indicator ends when the load has finished, whatever came of it
+    ctx.notifier.activity.connect(lambda key, text: ended.append(key) if not text else None)
+    arrived = []
+    studio.slot.loaded.connect(arrived.append)
+    studio.input.setPlainText("Hello there")
+    studio.send()  # the model loads first; the message waits for it
+    assert studio.slot._loader is not None and studio._pending is not None
+    studio.shutdown()
+    qtbot.waitUntil(lambda: any(k.startswith("engine:text:") for k in ended), timeout=60_000)
+    assert arrived == [] and studio.slot.engine is None  # a late engine is closed, not kept
+    store = ChatStore()
+    assert [m.content for m in store.messages(conv)] == [] and store.get(conv).draft == "Hello there"
+    store.close()
