@@ -135,7 +135,7 @@ def memory(text_pack: Path) -> None:
 
     samples, slope, outcomes, _ = slot_cycles(_Bot(), text_pack, cycles=1000)
     growth = (samples[-1][1] - samples[0][1]) / 2**20
-    row("RSS slope, EngineSlot/GeneratorWorker start/cancel x1000", f"{slope:.0f} B/cycle ({growth:+.1f} MB), {outcomes.count('aborted')} aborted", "~0", slope < 2048)
+    row("RSS slope, EngineSlot/GeneratorWorker start/cancel x1000", f"{slope:.0f} B/cycle ({growth:+.1f} MB), {outcomes.count('stopped')} stopped", "~0", slope < 2048)
     assert app
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Literal
 
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, QThread, QThreadPool, Signal
 
@@ -20,12 +21,40 @@ from desktop.engines.errors import AtelierError, EngineError
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended, decided once by the worker (callers never rebuild it from signals).
+
+    ``status`` is "done" (the generator ran out), "stopped" (``abort()`` took effect) or
+    "failed" (``error`` says why, in words for a person)."""
+
+    status: Literal["done", "stopped", "failed"]
+    error: AtelierError | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status == "done"
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == "stopped"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+DONE = Outcome("done")
+STOPPED = Outcome("stopped")
+
+
 class WorkerSignals(QObject):
     started = Signal()
     yielded = Signal(object)  # one engine event
     errored = Signal(object)  # an AtelierError (unexpected exceptions are wrapped)
     aborted = Signal()
-    finished = Signal()  # always last, after yielded/errored/aborted
+    ended = Signal(object)  # the Outcome; after yielded/errored/aborted, just before finished
+    finished = Signal()  # always last
 
 
 class GeneratorWorker(QRunnable):
@@ -49,6 +78,7 @@ class GeneratorWorker(QRunnable):
     def run(self) -> None:  # called on a pool thread
         self.signals.started.emit()
         gen = None
+        outcome = DONE
         try:
             gen = self._func(*self._args, **self._kwargs)
             for event in gen:
@@ -58,20 +88,24 @@ class GeneratorWorker(QRunnable):
                 if self._abort.is_set():
                     break
             if self._abort.is_set():
+                outcome = STOPPED
                 self.signals.aborted.emit()
         except AtelierError as exc:
-            self.signals.errored.emit(exc)
+            outcome = Outcome("failed", exc)
         except MemoryError:
-            self.signals.errored.emit(EngineError("Ran out of memory. Close other apps or choose a smaller model or size."))
+            outcome = Outcome("failed", EngineError("Ran out of memory. Close other apps or choose a smaller model or size."))
         except Exception as exc:  # noqa: BLE001 - never let a bug reach the user as a traceback
             log.exception("worker job failed")
-            self.signals.errored.emit(EngineError(f"Something went wrong: {exc}. Details are in the log."))
+            outcome = Outcome("failed", EngineError(f"Something went wrong: {exc}. Details are in the log."))
         finally:
+            if outcome.failed:
+                self.signals.errored.emit(outcome.error)
             if gen is not None and hasattr(gen, "close"):
                 try:
                     gen.close()  # runs the engine's cleanup (finally blocks)
                 except Exception:  # noqa: BLE001
                     log.exception("closing generator failed")
+            self.signals.ended.emit(outcome)
             self.signals.finished.emit()
 
 

@@ -72,8 +72,7 @@ class AuditView(QWidget):
         self.verify_button.setEnabled(False)
         worker = GeneratorWorker(_verify_job)
         worker.signals.yielded.connect(self._on_report)
-        worker.signals.errored.connect(self._on_error)
-        worker.signals.finished.connect(self._on_finished)
+        worker.signals.ended.connect(self._on_ended)
         self._worker = worker
         return start(worker)
 
@@ -82,12 +81,11 @@ class AuditView(QWidget):
         self.status.setText(("✓ " if report.ok else "✗ ") + report.message())
         self.refresh()
 
-    def _on_error(self, exc) -> None:
-        self.status.setText("Could not verify the audit log.")
-        if self.ctx is not None:
-            self.ctx.notifier.error(exc)
-
-    def _on_finished(self) -> None:
+    def _on_ended(self, outcome) -> None:
+        if outcome.failed:
+            self.status.setText("Could not verify the audit log.")
+            if self.ctx is not None:
+                self.ctx.notifier.error(outcome.error)
         self._worker = None
         self.verify_button.setEnabled(True)
 

@@ -15,8 +15,6 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
-    QListWidget,
-    QListWidgetItem,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -33,17 +31,20 @@ from desktop.outputs.saving import save_chat_result
 from desktop.ui.chat_actions import ChatActions
 from desktop.ui.chat_composer import Composer, as_bool
 from desktop.ui.chat_context import ChatDraftsAndMeter, ContextMeter
+from desktop.ui.chat_list import ConversationList
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
+from desktop.ui.chat_versions import position as version_position
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.tone import ToneLabel
+from desktop.workers import STOPPED, Outcome
 
 CLOSED_NOTE = "stopped: the app was closed"
 
 
 class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
-    reply_finished = Signal(str)  # outcome: done | aborted | error (tests and the status bar)
+    reply_finished = Signal(object)  # the reply's Outcome (tests and the status bar)
     clip_saved = Signal(object)  # a reply read aloud, saved as a Clip (the Speech studio lists it)
 
     def __init__(self, ctx, store: ChatStore | None = None):
@@ -51,7 +52,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.ctx = ctx
         self.store = store or ChatStore()
         self.store.prune(ctx.settings.load().history_days)  # (later changes: apply_retention)
-        self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self)
+        self.slot = EngineSlot("text", ctx.settings.runtime, ctx.notifier, self, library=ctx.library)
         self.conversation_id: int | None = None
         self._pending = None  # what to do once the model has loaded (send or regenerate)
         self._job: ReplyJob | None = None
@@ -76,7 +77,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
     def _build(self) -> None:
         left = QWidget()
         ll = QVBoxLayout(left)
-        self.conversations = QListWidget()
+        self.conversations = ConversationList()
         self.conversations.currentItemChanged.connect(self._on_conversation_selected)
         ll.addWidget(self.conversations, 1)
         row = QGridLayout()  # two by two: one row of four made the list 356 px wide at least
@@ -188,9 +189,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.conversations.blockSignals(True)
         self.conversations.clear()
         for conv in self.store.conversations():
-            item = QListWidgetItem(conv.title)
-            item.setData(Qt.ItemDataRole.UserRole, conv.id)
-            self.conversations.addItem(item)
+            self.conversations.add(conv.id, conv.title)
         self.conversations.blockSignals(False)
         if self.conversations.count() == 0:
             self.new_conversation()
@@ -203,10 +202,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.conversations.setCurrentRow(0)
 
     def _retitle(self, conversation_id: int) -> None:
-        for i in range(self.conversations.count()):
-            item = self.conversations.item(i)
-            if item.data(Qt.ItemDataRole.UserRole) == conversation_id:
-                item.setText(self.store.get(conversation_id).title)
+        self.conversations.set_title(conversation_id, self.store.get(conversation_id).title)
 
     def _on_conversation_selected(self, item, _prev=None) -> None:
         if item is None:
@@ -231,7 +227,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         for m in self.store.messages(self.conversation_id):
             if job is not None and job.accepted and m.id in (job.replaces, job.message_id):
                 continue  # the reply streaming below (and the one it regenerates)
-            self.transcript.add(m.role, m.content, _footer(m.stats), m.id)
+            self.transcript.add(m.role, m.content, _footer(m.stats), m.id, versions=version_position(m.stats))
         if job is not None and job.accepted and not job.stored:
             job.bubble = self.transcript.add("assistant", job.text)
         self.transcript.mark_last_reply()
@@ -361,7 +357,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             self.ctx.notifier.info(f"To fit the context window, {what} ({POLICIES[self.store.get(cid).context_policy]}).")
         self._show_status()
 
-    def _on_reply_end(self, job: ReplyJob, outcome: str) -> None:
+    def _on_reply_end(self, job: ReplyJob, outcome: Outcome) -> None:
         if self._job is job:
             self._job = None
         if job.stored or self.store.closed:
@@ -375,7 +371,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             self.reply_finished.emit(outcome)
             return
         stats = dict(job.stats or {})
-        if outcome == "aborted":
+        if outcome.stopped:
             stats.update(finish="stopped by you", generated_tokens=job.tokens)
         saved = self._store_reply(job, stats, outcome)
         if bubble is not None:
@@ -383,6 +379,7 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
                 bubble.finish()
                 bubble.set_footer(_footer(stats))
                 bubble.set_stored(saved)
+                bubble.set_versions(version_position(stats))
                 self.transcript.mark_last_reply()
             else:
                 self._render_transcript()  # an empty failed reply leaves no "…" behind
@@ -398,13 +395,15 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             )
         self.reply_finished.emit(outcome)
 
-    def _store_reply(self, job: ReplyJob, stats: dict, outcome: str):
+    def _store_reply(self, job: ReplyJob, stats: dict, outcome: Outcome):
         if not self.store.exists(job.conversation_id):
             return None  # the chat was deleted while its reply was written
-        if not job.text and (outcome == "error" or job.replaces is not None):
+        if not job.text and (outcome.failed or job.replaces is not None):
             if job.message_id is not None:
                 self.store.delete_message(job.message_id)  # an empty checkpoint
             return None  # nothing written: an old reply being regenerated stays
+        if job.replaces is not None:
+            self._keep_earlier_versions(job.conversation_id, job.replaces, job.text, stats)  # into ``stats``: the footer's too
         if job.message_id is not None:
             self.store.update_message(job.message_id, job.text, stats, replaces=job.replaces)
             saved = job.message_id
@@ -418,12 +417,19 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         self.stop_button.setEnabled(busy)
         self.send_button.setEnabled(not busy)
 
+    # -- the Studio protocol (desktop/ui/studio.py) ----------------------------------------------
+    def primary_action(self) -> None:
+        self.send()
+
     def stop(self) -> None:
         self.slot.stop()
 
     def shutdown(self) -> None:
         """Closing the window: keep the draft and the reply in flight, THEN close the history."""
         self._meter_timer.stop()
+        # a model still loading must not send the waiting message while the window closes
+        # (closing runs local event loops, in which that load can finish): it stays a draft
+        self._pending = None
         if self.store.closed:
             return
         self._save_draft()
@@ -431,9 +437,12 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
         if job is not None and not job.stored:
             self.slot.stop()
             if job.accepted is not None:
-                self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), "aborted")
+                self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), STOPPED)
             job.stored = True
             self._wait_for_job(3000)  # the engine is closed next: let the token in progress end
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader.shutdown()  # read aloud holds a voice engine of its own: it goes too
         self.slot.close()
         self.store.close()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox
 
 from desktop.outputs.saving import save_chat_export
+from desktop.ui.chat_versions import add_version, choose_version
 
 
 class ChatActions:
@@ -81,6 +82,9 @@ class ChatActions:
         if self._job is not None and self._job.conversation_id == self.conversation_id:
             self.ctx.notifier.warning("A reply is being written in this chat: wait for it or press Stop first.")
             return
+        if name in ("older", "newer"):
+            self._show_version(bubble, -1 if name == "older" else 1)
+            return
         if name == "delete":
             if QMessageBox.question(self, "Delete message", "Delete this message from the chat?") != QMessageBox.StandardButton.Yes:
                 return
@@ -93,6 +97,27 @@ class ChatActions:
             self.store.edit_message(bubble.message_id, text)
             bubble.set_text(text)
         self.transcript.mark_last_reply()
+        self._recount()
+
+    # -- versions of a regenerated reply (chat_versions.py) -------------------------------------------
+    def _stored(self, conversation_id: int, message_id: int):
+        return next((m for m in self.store.messages(conversation_id) if m.id == message_id), None)
+
+    def _keep_earlier_versions(self, conversation_id: int, replaced_id: int, text: str, stats: dict) -> None:
+        """A regenerated reply carries the one it replaces (and that one's versions)."""
+        old = self._stored(conversation_id, replaced_id)
+        if old is not None:
+            stats.update(add_version(old.content, old.stats, text, stats))
+
+    def _show_version(self, bubble, step: int) -> None:
+        """Swap in the previous / next version: it becomes the reply the model sees next."""
+        message = self._stored(self.conversation_id, bubble.message_id)
+        if message is None:
+            return
+        shown = message.stats.get("version", 0)
+        content, stats = choose_version(message.content, message.stats, shown + step)
+        self.store.update_message(message.id, content, stats)
+        self._render_transcript()
         self._recount()
 
     def _read_aloud(self, text: str) -> None:

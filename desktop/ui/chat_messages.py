@@ -14,6 +14,7 @@ from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from desktop.ui.chat_markdown import Block, is_long, preview, split_blocks
+from desktop.ui.flow_layout import FlowLayout
 from desktop.ui.tone import ToneLabel
 
 ROLE_NAMES = {"user": "You", "assistant": "Assistant", "system": "System"}
@@ -38,11 +39,22 @@ class MessageBubble(QFrame):
         self.setObjectName(f"bubble_{role}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         lay = QVBoxLayout(self)
-        head = QHBoxLayout()
-        # the name on its own line above the actions: side by side they need > 400 px
+        # the name on its own line above the actions: side by side they need > 400 px; the
+        # actions wrap onto a second row in a narrow transcript instead of widening it
+        head = FlowLayout()
         lay.addWidget(QLabel(f"<b>{ROLE_NAMES.get(role, role)}</b>"))
-        head.addStretch(1)
+        self.version_buttons: dict[str, QToolButton] = {}
+        self.version_label = QLabel()
         if role == "assistant":
+            # "‹ 2/3 ›": the versions a reply had before Regenerate (chat_versions.py)
+            for name, label, tip in (("older", "‹", "Show the previous version of this reply"), ("newer", "›", "Show the next version of this reply")):
+                b = _action_button(label)
+                b.setToolTip(tip)
+                b.clicked.connect(lambda _checked=False, n=name: self.action.emit(n, self))
+                self.version_buttons[name] = b
+            head.addWidget(self.version_buttons["older"])
+            head.addWidget(self.version_label)
+            head.addWidget(self.version_buttons["newer"])
             # tool buttons: compact, so a reply's row of actions fits a 900 px window
             self.copy_button = _action_button("Copy")
             self.copy_button.setToolTip("Copy this reply to the clipboard")
@@ -53,7 +65,7 @@ class MessageBubble(QFrame):
             head.addWidget(self.read_button)
         self.action_buttons: dict[str, QToolButton] = {}
         for name, label, tip in (
-            ("regenerate", "Regenerate", "Write this reply again (the old one is replaced when the new one is done)"),
+            ("regenerate", "Regenerate", "Write this reply again (the old one stays reachable with ‹ ›)"),
             ("edit", "Edit", "Change the text of this message"),
             ("delete", "Delete", "Delete this message from the chat"),
         ):
@@ -65,6 +77,7 @@ class MessageBubble(QFrame):
             head.addWidget(b)
             self.action_buttons[name] = b
         self.set_stored(message_id)
+        self.set_versions(None)
         lay.addLayout(head)
         self.body = QWidget()
         self._body_layout = QVBoxLayout(self.body)
@@ -99,6 +112,16 @@ class MessageBubble(QFrame):
         self.message_id = message_id
         for name, b in self.action_buttons.items():
             b.setVisible(message_id is not None and (name != "regenerate" or last_reply))
+
+    def set_versions(self, versions: tuple[int, int] | None) -> None:
+        """(shown, count) of a regenerated reply's versions; None hides the switch."""
+        shown, count = versions or (0, 1)
+        self.versions = versions
+        self.version_label.setText(f"{shown + 1}/{count}")
+        self.version_label.setVisible(versions is not None)
+        for name, b in self.version_buttons.items():
+            b.setVisible(versions is not None)
+            b.setEnabled(shown > 0 if name == "older" else shown < count - 1)
 
     def set_text(self, text: str) -> None:
         self._text = text
@@ -210,12 +233,41 @@ class CodeBlock(QFrame):
         self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.label.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.label)
+        # code keeps its lines as written (wrapping would change what it says); a line wider
+        # than the reply scrolls inside this box, not the whole transcript sideways
+        self.scroll = SidewaysScroll(self.label)
+        lay.addWidget(self.scroll)
         self.set_code(block.content)
 
     def set_code(self, code: str) -> None:
         self.code = code
         self.label.setText(code)
+        self.scroll.fit()
+
+
+class SidewaysScroll(QScrollArea):
+    """Shows all of ``content``'s height; only its width scrolls, with a scrollbar that takes
+    room only when the content is wider than the box."""
+
+    def __init__(self, content: QWidget):
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidgetResizable(True)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setWidget(content)
+
+    def fit(self) -> None:
+        hint = self.widget().sizeHint()
+        wide = hint.width() > self.viewport().width()
+        bar = self.horizontalScrollBar().sizeHint().height() if wide else 0
+        self.setFixedHeight(hint.height() + bar + 2 * self.frameWidth())
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self.fit()  # the bar comes or goes with the width; the height follows it
 
 
 def _code_widget(block: Block) -> CodeBlock:
@@ -254,8 +306,9 @@ class Transcript(QScrollArea):
         for i, b in enumerate(self.bubbles):
             b.set_stored(b.message_id, last_reply=i == len(self.bubbles) - 1 and b.role == "assistant")
 
-    def add(self, role: str, text: str = "", footer: str = "", message_id: int | None = None) -> MessageBubble:
+    def add(self, role: str, text: str = "", footer: str = "", message_id: int | None = None, versions: tuple[int, int] | None = None) -> MessageBubble:
         bubble = MessageBubble(role, text, footer, message_id)
+        bubble.set_versions(versions)
         bubble.read_aloud.connect(self.read_aloud)
         bubble.action.connect(self.action)
         self._layout.insertWidget(self._layout.count() - 1, bubble)

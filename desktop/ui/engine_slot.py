@@ -12,7 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.engines.errors import RequestError
 from desktop.engines.events import Progress
-from desktop.workers import GeneratorWorker, start
+from desktop.workers import GeneratorWorker, Outcome, start
 
 
 class EngineSlot(QObject):
@@ -21,9 +21,12 @@ class EngineSlot(QObject):
     load_failed = Signal(object)  # error
     busy_changed = Signal(bool)
 
-    def __init__(self, modality: str, runtime_settings: Callable[[], Any], notifier, parent=None):
+    def __init__(self, modality: str, runtime_settings: Callable[[], Any], notifier, parent=None, *, library=None):
         super().__init__(parent)
         self.modality = modality
+        # the studios pass the app's library (``ctx.library``): a pack is loaded from the same
+        # folder the pickers list, not from wherever a fresh Library() would look
+        self.library = library
         self._runtime_settings = runtime_settings
         self.notifier = notifier
         self.engine = None
@@ -50,7 +53,7 @@ class EngineSlot(QObject):
         serial = self._load_serial
         settings = self._runtime_settings()
         self.loading.emit(name)
-        worker = GeneratorWorker(_open_engine, name, settings)
+        worker = GeneratorWorker(_open_engine, name, settings, self.library)
         worker.signals.yielded.connect(lambda ev: self._on_load_event(name, ev, serial))
         worker.signals.errored.connect(lambda exc: self._on_load_error(exc, serial))
         # the window's status bar shows a busy indicator while any engine loads
@@ -91,10 +94,11 @@ class EngineSlot(QObject):
         return self.job is not None
 
     def run(
-        self, request, on_event: Callable[[Any], None], on_end: Callable[[str], None] | None = None, generate: Callable[[Any], Iterator[Any]] | None = None
+        self, request, on_event: Callable[[Any], None], on_end: Callable[[Outcome], None] | None = None, generate: Callable[[Any], Iterator[Any]] | None = None
     ) -> GeneratorWorker | None:
         """Start ``engine.generate(request)`` (or ``generate(request)``, a studio's own stream
-        around the engine's); ``on_end`` gets 'done', 'aborted' or 'error'."""
+        around the engine's); ``on_end`` gets the worker's Outcome (a failure was already
+        shown to the person through the notifier)."""
         if self.engine is None:
             self.notifier.error(RequestError(f"No {self.modality} model is loaded yet."))
             return None
@@ -107,11 +111,8 @@ class EngineSlot(QObject):
             self.notifier.error(exc)
             return None
         worker = GeneratorWorker(generate or self.engine.generate, request)
-        outcome = {"value": "done"}
         worker.signals.yielded.connect(on_event)
-        worker.signals.errored.connect(lambda exc: (outcome.update(value="error"), self.notifier.error(exc)))
-        worker.signals.aborted.connect(lambda: outcome.update(value="aborted"))
-        worker.signals.finished.connect(lambda: self._job_finished(outcome["value"], on_end))
+        worker.signals.ended.connect(lambda outcome: self._job_finished(outcome, on_end))
         self.job = worker
         self.busy_changed.emit(True)
         return start(worker)
@@ -120,26 +121,31 @@ class EngineSlot(QObject):
         if self.job is not None:
             self.job.abort()
 
-    def _job_finished(self, outcome: str, on_end) -> None:
+    def _job_finished(self, outcome: Outcome, on_end) -> None:
+        if outcome.failed:
+            self.notifier.error(outcome.error)
         self.job = None
         self.busy_changed.emit(False)
         if on_end:
             on_end(outcome)
 
     def close(self) -> None:
+        if self._loader is not None:
+            self._loader.abort()
+        self._load_serial += 1  # an engine still loading is closed when it arrives, never kept
         self.stop()
         if self.engine is not None:
             self.engine.close()
             self.engine = None
 
 
-def _open_engine(name: str, settings) -> Iterator[Any]:
+def _open_engine(name: str, settings, library=None) -> Iterator[Any]:
     from desktop.engines.base import open_engine
     from desktop.engines.packs.library import Library
     from desktop.offline import disable_runtime_telemetry
 
     disable_runtime_telemetry()  # deferred from start-up; before the first session exists
     yield Progress(f"Verifying {name}", 0.1)
-    pack = Library().load(name)
+    pack = (library or Library()).load(name)
     yield Progress(f"Loading {name}", 0.5)
     yield open_engine(pack, settings)

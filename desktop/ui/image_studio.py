@@ -43,7 +43,7 @@ from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
 from desktop.ui.image_saving import SavedImage, SavingJob
 from desktop.ui.open_folder import open_folder
-from desktop.workers import GeneratorWorker, start
+from desktop.workers import GeneratorWorker, Outcome, start
 
 
 def to_pixmap(image: np.ndarray) -> QPixmap:
@@ -86,15 +86,15 @@ class PreviewView(QLabel):
 class ImageStudio(GalleryActions, QWidget):
     image_added = Signal(str)  # path of a new gallery image
     preview_shown = Signal(int, int)  # step index, total
-    job_finished = Signal(str)  # done | aborted | error
-    morph_finished = Signal(str)
+    job_finished = Signal(object)  # the job's Outcome
+    morph_finished = Signal(object)  # the morph's Outcome
 
     def __init__(self, ctx, store: ImageStore | None = None):
         super().__init__()
         self.ctx = ctx
         self._follows_settings = store is None  # a store handed in (tests) stays put
         self.store = store or ImageStore(studio_folder(IMAGES, ctx.settings.load().output_dir))
-        self.slot = EngineSlot("image", ctx.settings.runtime, ctx.notifier, self)
+        self.slot = EngineSlot("image", ctx.settings.runtime, ctx.notifier, self, library=ctx.library)
         self.slot.loaded.connect(self._on_engine)
         self.slot.load_failed.connect(lambda _e: self._set_pending(False))
         self.slot.busy_changed.connect(self._on_busy)
@@ -289,13 +289,13 @@ class ImageStudio(GalleryActions, QWidget):
         self.gallery.add(saved.path, saved.thumb)
         self.image_added.emit(str(saved.path))
 
-    def _on_end(self, outcome: str) -> None:
+    def _on_end(self, outcome: Outcome) -> None:
         saving, self._saving = self._saving, None
         for saved in saving.take_all() if saving is not None else ():
             self._show_saved(saved)  # stored by a job stopped before it could deliver them
-        if outcome == "aborted":
+        if outcome.stopped:
             self.status.setText("Cancelled; finished images are in the gallery.")
-        elif outcome == "error":
+        elif outcome.failed:
             self.status.setText("Stopped by an error (see the message above).")
         self.job_finished.emit(outcome)
 
@@ -303,6 +303,10 @@ class ImageStudio(GalleryActions, QWidget):
         self.generate_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy or self.morph_job is not None)
         self.morph.make.setEnabled(not busy)
+
+    # -- the Studio protocol (desktop/ui/studio.py): primary_action, stop, shutdown -------------
+    def primary_action(self) -> None:
+        self.generate()
 
     def stop(self) -> None:
         self.slot.stop()
@@ -322,11 +326,8 @@ class ImageStudio(GalleryActions, QWidget):
             return
         self.morph.clear()
         worker = GeneratorWorker(engine.morph, request, seed_a, seed_b, frames)
-        outcome = {"value": "done"}
         worker.signals.yielded.connect(self._on_morph_event)
-        worker.signals.errored.connect(lambda exc: (outcome.update(value="error"), self.ctx.notifier.error(exc)))
-        worker.signals.aborted.connect(lambda: outcome.update(value="aborted"))
-        worker.signals.finished.connect(lambda: self._morph_done(outcome["value"]))
+        worker.signals.ended.connect(self._morph_done)
         self.morph_job = worker
         self.progress.setRange(0, frames)
         self.progress.setValue(0)
@@ -340,10 +341,12 @@ class ImageStudio(GalleryActions, QWidget):
         elif isinstance(ev, ImageResult):
             self.morph.add_frame(ev.image, ev.metadata)
 
-    def _morph_done(self, outcome: str) -> None:
+    def _morph_done(self, outcome: Outcome) -> None:
+        if outcome.failed:
+            self.ctx.notifier.error(outcome.error)
         self.morph_job = None
         self._on_busy(False)
-        self.status.setText(f"Morph: {len(self.morph.frames)} frames." if outcome == "done" else "Morph stopped.")
+        self.status.setText(f"Morph: {len(self.morph.frames)} frames." if outcome.done else "Morph stopped.")
         self.morph_finished.emit(outcome)
 
     def save_morph(self, path: str | None = None) -> Path | None:

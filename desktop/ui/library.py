@@ -224,9 +224,7 @@ class LibraryPage(QWidget):
             return None
         worker = GeneratorWorker(_import_job, Path(path), self.ctx.library)
         worker.signals.yielded.connect(self._on_imported)
-        worker.signals.errored.connect(self.ctx.notifier.error)
-        worker.signals.aborted.connect(self._on_import_cancelled)
-        worker.signals.finished.connect(self._import_finished)
+        worker.signals.ended.connect(self._import_finished)
         self._importing = True
         self.job_bar.track(worker, f"Importing {Path(path).name}…")
         return start(worker)
@@ -238,11 +236,12 @@ class LibraryPage(QWidget):
         self.ctx.notifier.info(f"Imported '{ev.name}' ({ev.modality}, {ev.architecture}, {ev.precision}).")
         self._just_imported = ev.name
 
-    def _on_import_cancelled(self) -> None:
-        self._just_imported = None
-        self.ctx.notifier.info("Import cancelled; nothing was added to the library.")
-
-    def _import_finished(self) -> None:
+    def _import_finished(self, outcome) -> None:
+        if outcome.failed:
+            self.ctx.notifier.error(outcome.error)
+        elif outcome.stopped:
+            self._just_imported = None
+            self.ctx.notifier.info("Import cancelled; nothing was added to the library.")
         self._importing = False
         self.refresh()
         if self._just_imported:
@@ -265,7 +264,7 @@ class LibraryPage(QWidget):
         if urls:
             self.import_path(urls[0])
 
-    # -- studio protocol -------------------------------------------------------------------------
+    # -- Page and Stoppable (desktop/ui/studio.py): Esc cancels an import or a check --------------
     def stop(self) -> None:
         self.job_bar.cancel()
 

@@ -20,6 +20,7 @@ from desktop.settings import Settings
 from desktop.ui.activity_indicator import ActivityIndicator
 from desktop.ui.app_events import AppEvents
 from desktop.ui.notifier import Banner, Notifier
+from desktop.ui.studio import AsksBeforeClosing, Page, Stoppable, Studio
 from desktop.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,7 @@ class AppContext:
     events: AppEvents = field(default_factory=AppEvents)
 
 
-GENERATE_KEYS = ("Ctrl+Return", "Ctrl+Enter")
-# a studio's primary action, bound to GENERATE_KEYS: the first of these it defines
-PRIMARY_ACTIONS = ("generate", "speak", "send")
+GENERATE_KEYS = ("Ctrl+Return", "Ctrl+Enter")  # a Studio's primary action
 
 
 class MainWindow(QMainWindow):
@@ -121,17 +120,15 @@ class MainWindow(QMainWindow):
             self.chat_drop.dropped.connect(lambda path: (self.tabs.setCurrentWidget(library), library.import_path(path)))
 
     def _bind_generate_keys(self, widget: QWidget) -> None:
-        """Ctrl+Enter calls the studio's primary action (``generate()``, or ``speak()`` /
-        ``send()``). The shortcut belongs to the studio widget, so it is only live while
-        that tab shows; a studio that already binds the keys itself keeps its own (two
-        live bindings of one key would cancel each other)."""
-        generate = next((getattr(widget, n) for n in PRIMARY_ACTIONS if callable(getattr(widget, n, None))), None)
-        if generate is None:
+        """Ctrl+Enter calls a Studio's ``primary_action``. The shortcut belongs to the studio
+        widget, so it is only live while that tab shows; a studio that already binds the keys
+        itself keeps its own (two live bindings of one key would cancel each other)."""
+        if not isinstance(widget, Studio):
             return
         taken = {sc.key().toString() for sc in widget.findChildren(QShortcut)}
         for keys in GENERATE_KEYS:
             if QKeySequence(keys).toString() not in taken:
-                QShortcut(QKeySequence(keys), widget, activated=generate)
+                QShortcut(QKeySequence(keys), widget, activated=widget.primary_action)
 
     def _splitters(self) -> list[tuple[str, QSplitter]]:
         # keyed by studio and order of creation: stable as long as a studio's layout is
@@ -162,14 +159,13 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self.first_painted.emit)
 
     def _stop_current(self) -> None:
-        stop = getattr(self.tabs.currentWidget(), "stop", None)
-        if callable(stop):
-            stop()
+        page = self.tabs.currentWidget()
+        if isinstance(page, Stoppable):
+            page.stop()
 
     def closeEvent(self, event) -> None:
         for widget in self.studios.values():
-            confirm = getattr(widget, "confirm_close", None)
-            if callable(confirm) and not confirm():
+            if isinstance(widget, AsksBeforeClosing) and not widget.confirm_close():
                 event.ignore()  # the person chose to stay (or a save failed and said why)
                 return
         self.ctx.settings.set_value("window/geometry", self.saveGeometry())
@@ -179,9 +175,8 @@ class MainWindow(QMainWindow):
         self.closed = True
         self.setEnabled(False)  # studios may take a moment to store a stopped job's output
         for widget in self.studios.values():
-            shutdown = getattr(widget, "shutdown", None)
-            if callable(shutdown):
-                shutdown()
+            if isinstance(widget, Page):
+                widget.shutdown()
         super().closeEvent(event)
 
 

@@ -17,6 +17,7 @@ from desktop.engines.speech.engine import MAX_TEXT_CHARS, SpeechRequest
 from desktop.outputs.clip_store import ClipStore
 from desktop.outputs.folders import CLIPS, studio_folder
 from desktop.outputs.saving import save_speech_result
+from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.speech_runner import SpeechRunner
 
 
@@ -53,14 +54,14 @@ class ReadAloud(QObject):
             text = text[:MAX_TEXT_CHARS]
         return self.runner.speak(SpeechRequest(text), voice=voice)
 
-    def _save_clip(self, outcome: str, stats) -> None:
+    def _save_clip(self, outcome, stats) -> None:
         audio, engine, req = self.runner.audio(), self.runner.engine, self.runner.request
         if audio.size == 0 or engine is None or req is None:
             return
         try:
             # the Speech studio's clips folder, as the settings name it now
             clips = self.clips or ClipStore(studio_folder(CLIPS, self.ctx.settings.load().output_dir))
-            clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=clips)
+            clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=not outcome.done, store=clips)
         except OSError as exc:
             self.ctx.notifier.error(f"Could not save the clip: {exc.strerror or exc}")
             return
@@ -71,4 +72,7 @@ class ReadAloud(QObject):
         self.runner.stop()
 
     def shutdown(self) -> None:
+        """The window is closing: what was already spoken is kept as a (stopped) clip, as the
+        Speech studio keeps it, before the voice engine is closed."""
+        stop_and_collect(self.runner.slot)  # its end (and _save_clip) is delivered here
         self.runner.shutdown()

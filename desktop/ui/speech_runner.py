@@ -15,12 +15,13 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from desktop.audio import PlaybackUnavailable, StreamPlayer
 from desktop.engines.events import AudioChunk, Done, Notice
 from desktop.ui.engine_slot import EngineSlot
+from desktop.workers import Outcome
 
 
 class SpeechRunner(QObject):
     chunk = Signal(object)  # AudioChunk
     progress = Signal(int, int)  # characters spoken so far, total
-    finished = Signal(str, object)  # outcome (done | aborted | error), Done stats or None
+    finished = Signal(object, object)  # the synthesis's Outcome, Done stats or None
     busy_changed = Signal(bool)
     play_problem_changed = Signal(str)
     engine_ready = Signal(object)
@@ -28,7 +29,7 @@ class SpeechRunner(QObject):
     def __init__(self, ctx, parent=None, play: bool = True):
         super().__init__(parent)
         self.ctx = ctx
-        self.slot = EngineSlot("speech", ctx.settings.runtime, ctx.notifier, self)
+        self.slot = EngineSlot("speech", ctx.settings.runtime, ctx.notifier, self, library=ctx.library)
         self.slot.loaded.connect(self._on_loaded)
         self.slot.load_failed.connect(self._on_load_failed)
         self.play_enabled = play
@@ -138,17 +139,17 @@ class SpeechRunner(QObject):
         self._watch.start()
         return True
 
-    def _on_end(self, outcome: str) -> None:
+    def _on_end(self, outcome: Outcome) -> None:
         self._generating = False
         self.finished.emit(outcome, self.stats)
         if self._pending is not None:
             request, self._pending = self._pending, None
             self._start(request)
             return
-        if outcome == "done" and self.player is not None:
+        if outcome.done and self.player is not None:
             self._watch.start()  # stay busy until the queued audio has played
         else:
-            if outcome != "done":
+            if not outcome.done:
                 self._silence()
             self._set_busy(False)
 

@@ -40,6 +40,7 @@ from desktop.ui.finish_jobs import stop_and_collect
 from desktop.ui.open_folder import open_folder
 from desktop.ui.speech_runner import SpeechRunner
 from desktop.ui.waveform import waveform_pixmap
+from desktop.workers import STOPPED, Outcome
 
 
 def _slider(lo: int, hi: int, value: int) -> QSlider:
@@ -188,6 +189,10 @@ class SpeechStudio(QWidget):
         self.progress.setMaximum(max(len(self.text.toPlainText()), 1))
         self.runner.speak(self.request(), voice=name)
 
+    # -- the Studio protocol (desktop/ui/studio.py): primary_action, stop, shutdown -------------
+    def primary_action(self) -> None:
+        self.speak()
+
     def stop(self) -> None:
         self.runner.stop()
 
@@ -202,13 +207,13 @@ class SpeechStudio(QWidget):
         self.speak_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
-    def _on_finished(self, outcome: str, stats) -> None:
+    def _on_finished(self, outcome: Outcome, stats) -> None:
         audio = self.runner.audio()
         if audio.size == 0 or self.runner.engine is None:
             return
         engine = self.runner.engine
         req = self.runner.request
-        clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=outcome != "done", store=self.store)
+        clip = save_speech_result(audio, engine.sample_rate, engine.pack, req, stats, engine.provider.used, stopped=not outcome.done, store=self.store)
         self._add_item(clip, top=True)
         self.clip_added.emit(clip)
 
@@ -308,6 +313,6 @@ class SpeechStudio(QWidget):
         audio delivered, and the clip stored (marked stopped) before the voice goes."""
         ended = stop_and_collect(self.runner.slot)
         if not ended and self.runner.request is not None and self.runner.samples:
-            self._on_finished("aborted", None)  # store what arrived; the rest never will
+            self._on_finished(STOPPED, None)  # store what arrived; the rest never will
             self.runner.samples = []
         self.runner.shutdown()

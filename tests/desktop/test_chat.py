@@ -40,7 +40,7 @@ def test_reply_streams_into_the_view_and_is_saved(qtbot, ctx):
     with qtbot.waitSignal(studio.slot.loaded, timeout=60_000):
         studio.slot.load(studio.panel.current_model())
     studio.slot.engine.eos_ids = set()  # the random tiny model sometimes picks EOS first: no text to check
-    assert send_and_wait(qtbot, studio, "Hello there") == "done"
+    assert send_and_wait(qtbot, studio, "Hello there").done
     roles = [b.role for b in studio.transcript.bubbles]
     assert roles == ["user", "assistant"]
     assert studio.transcript.bubbles[1].text  # the tiny model produced text
@@ -85,7 +85,7 @@ def test_stop_stops_within_a_token(qtbot, ctx, monkeypatch):
     studio.input.setPlainText("Write a long story")
     with qtbot.waitSignal(studio.reply_finished, timeout=60_000) as blocker:
         studio.send()
-    assert blocker.args[0] == "aborted"
+    assert blocker.args[0].stopped
     assert after_stop == []  # the worker checks Stop between tokens: nothing after it
     saved = studio.store.messages(studio.conversation_id)
     assert saved[-1].role == "assistant" and saved[-1].stats.get("finish") == "stopped by you"

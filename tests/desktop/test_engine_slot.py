@@ -23,7 +23,7 @@ def gated_loads(monkeypatch):
     """Loads that finish only when the test opens their gate."""
     gates, made = {}, {}
 
-    def fake_open(name, _settings):
+    def fake_open(name, _settings, _library=None):
         gates.setdefault(name, threading.Event()).wait(20)
         made[name] = FakeEngine(name)
         yield made[name]

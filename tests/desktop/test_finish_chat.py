@@ -36,7 +36,7 @@ def _reply(qtbot, chat, text="hello there", tokens=12):
     chat.input.setPlainText(text)
     with qtbot.waitSignal(chat.reply_finished, timeout=120_000) as blocker:
         chat.send()
-    assert blocker.args[0] == "done"
+    assert blocker.args[0].done
 
 
 def test_after_a_real_reply_the_window_still_fits_900x600(qtbot, window):

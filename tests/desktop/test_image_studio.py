@@ -54,7 +54,7 @@ def test_generate_previews_every_step_and_fills_the_gallery(qtbot, ctx):
     studio.preview_shown.connect(lambda i, n: previews.append((i, n)))
     with qtbot.waitSignal(studio.job_finished, timeout=60_000) as done:
         studio.generate()
-    assert done.args == ["done"]
+    assert done.args[0].done
     assert previews == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert studio.gallery.count() == 1
     path = studio.gallery.paths()[0]
@@ -81,7 +81,7 @@ def test_cancel_stops_within_a_step(qtbot, ctx):
     studio.preview_shown.connect(on_preview)
     with qtbot.waitSignal(studio.job_finished, timeout=60_000) as done:
         studio.generate()
-    assert done.args == ["aborted"]
+    assert done.args[0].stopped
     assert len(seen) <= 3  # at most the step already queued when Cancel was pressed
     assert studio.gallery.count() == 0 and studio.generate_button.isEnabled()
     studio.shutdown()
@@ -193,7 +193,7 @@ def test_morph_panel_for_latent_packs_saves_gif_and_webp(qtbot, ctx, tmp_path):
     studio.morph.count.setValue(6)
     with qtbot.waitSignal(studio.morph_finished, timeout=60_000) as done:
         studio.morph.make.click()
-    assert done.args == ["done"] and len(studio.morph.frames) == 6
+    assert done.args[0].done and len(studio.morph.frames) == 6
     frames = studio.morph.frames
     assert not np.array_equal(frames[0], frames[-1]) and studio.morph.records[0]["class_label"] == "square"
     gif = studio.save_morph(str(tmp_path / "walk.gif"))

@@ -12,7 +12,7 @@ from desktop.engines.packs.library import Library
 
 
 class Painter(QWidget):
-    """A studio whose primary action is generate(); it has a splitter to remember."""
+    """A Studio (primary action, stop, shutdown); it has a splitter to remember."""
 
     def __init__(self, ctx):
         super().__init__()
@@ -22,11 +22,14 @@ class Painter(QWidget):
         self.splitter.addWidget(QLabel("right"))
         QVBoxLayout(self).addWidget(self.splitter)
 
-    def generate(self):
+    def primary_action(self):
         self.calls.append("generate")
 
     def stop(self):
         self.calls.append("stop")
+
+    def shutdown(self):
+        self.calls.append("shutdown")
 
 
 class Voice(QWidget):
@@ -34,13 +37,30 @@ class Voice(QWidget):
         super().__init__()
         self.calls: list[str] = []
 
-    def speak(self):
+    def primary_action(self):
         self.calls.append("speak")
+
+    def stop(self):
+        self.calls.append("stop")
+
+    def shutdown(self):
+        self.calls.append("shutdown")
+
+
+class Viewer(QWidget):
+    """Not a Studio: it has a method called like an action, but no primary_action."""
+
+    def __init__(self, ctx):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def generate(self):
+        self.calls.append("generate")
 
 
 def _window(qtbot, monkeypatch):
     here = __name__
-    monkeypatch.setattr(main_window, "STUDIOS", (("Paint", here, "Painter"), ("Voice", here, "Voice"), ("Missing", "desktop.ui.no_such_studio", "X")))
+    monkeypatch.setattr(main_window, "STUDIOS", (("Paint", here, "Painter"), ("Voice", here, "Voice"), ("View", here, "Viewer"), ("Missing", "desktop.ui.no_such_studio", "X")))
     window = main_window.MainWindow()
     qtbot.addWidget(window)
     window.show()
@@ -65,6 +85,31 @@ def test_ctrl_enter_and_escape_reach_only_the_visible_studio(qtbot, monkeypatch)
     window.tabs.setCurrentWidget(voice)
     _press(qtbot, window, Qt.Key.Key_Enter, Qt.KeyboardModifier.ControlModifier)
     assert voice.calls == ["speak"] and paint.calls == ["generate", "stop"]
+    viewer = window.studios["View"]
+    window.tabs.setCurrentWidget(viewer)
+    _press(qtbot, window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.calls == []  # no getattr probing: only a Studio's primary action is bound
+
+
+def test_closing_the_window_shuts_every_page_down(qtbot, monkeypatch):
+    window = _window(qtbot, monkeypatch)
+    paint, voice = window.studios["Paint"], window.studios["Voice"]
+    window.close()
+    assert paint.calls[-1:] == ["shutdown"] and voice.calls[-1:] == ["shutdown"]
+
+
+def test_the_three_studios_are_studios_and_the_other_tabs_are_not(qtbot):
+    from desktop.ui.chat import ChatStudio
+    from desktop.ui.image_studio import ImageStudio
+    from desktop.ui.library import LibraryPage
+    from desktop.ui.settings_page import SettingsPage
+    from desktop.ui.speech_studio import SpeechStudio
+    from desktop.ui.studio import AsksBeforeClosing, Page, Stoppable, Studio
+
+    for cls in (ChatStudio, ImageStudio, SpeechStudio):
+        assert issubclass(cls, Studio), cls
+    assert issubclass(LibraryPage, Page) and issubclass(LibraryPage, Stoppable) and not issubclass(LibraryPage, Studio)
+    assert issubclass(SettingsPage, Page) and issubclass(SettingsPage, AsksBeforeClosing) and not issubclass(SettingsPage, Studio)
 
 
 def test_window_layout_and_tab_are_remembered(qtbot, monkeypatch):

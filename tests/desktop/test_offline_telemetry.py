@@ -156,7 +156,7 @@ def tick():
         studio = state["studio"] = window.studios["Speech"]
         window.tabs.setCurrentWidget(studio)
         studio.text.setPlainText(TEXT)
-        studio.runner.finished.connect(lambda outcome, stats: (jobs.append((state["started"], time.monotonic(), outcome)), state.update(started=None)))
+        studio.runner.finished.connect(lambda outcome, stats: (jobs.append((state["started"], time.monotonic(), outcome.status)), state.update(started=None)))
     if state["started"] is None and studio.runner.engine is not None and job_seconds() < JOB_SECONDS:
         state["started"] = time.monotonic()
         studio.speak()

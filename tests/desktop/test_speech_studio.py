@@ -57,7 +57,7 @@ def test_speak_streams_chunks_then_stop_stops_within_a_sentence(qtbot, studio):
     assert studio.stop_button.isEnabled() and not studio.speak_button.isEnabled()
     with qtbot.waitSignal(studio.runner.finished, timeout=30_000) as finished:
         studio.stop()
-    assert finished.args[0] == "aborted"
+    assert finished.args[0].stopped
     assert 1 <= len(arrived) < sentences
     assert 0 < studio.progress.value() < studio.progress.maximum()
     qtbot.waitUntil(lambda: studio.speak_button.isEnabled(), timeout=5_000)
@@ -118,7 +118,7 @@ def test_read_aloud_speaks_and_reports_busy(qtbot, ctx):
     reader.busy_changed.connect(states.append)
     with qtbot.waitSignal(reader.runner.finished, timeout=30_000) as finished:
         assert reader.speak("The capital of France is Paris.")
-    assert finished.args[0] == "done" and reader.runner.audio().size > 0
+    assert finished.args[0].done and reader.runner.audio().size > 0
     qtbot.waitUntil(lambda: states == [True, False], timeout=5_000)
     reader.shutdown()
 
