@@ -81,8 +81,11 @@ def test_kv_buffer_grows_past_its_first_size_without_changing_tokens(tiny_packs,
         reference.close()
 
 
-def test_forks_decode_at_the_same_time_on_their_own_caches(tiny_packs):
+@pytest.mark.parametrize("backend", ["graph", "binding"])
+def test_forks_decode_at_the_same_time_on_their_own_caches(tiny_packs, monkeypatch, backend):
+    monkeypatch.setenv(BACKEND_ENV, backend)
     engine = TextEngine(load_pack(tiny_packs["llama"]))
+    copies_cache = backend == "graph"  # genai's binding cannot copy a cache: its forks start empty
     try:
         shared = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "hi"}]
         greedy_ids(engine, shared, max_tokens=4)
@@ -93,7 +96,7 @@ def test_forks_decode_at_the_same_time_on_their_own_caches(tiny_packs):
             alone.append(greedy_ids(engine, messages, max_tokens=24)[0])
         greedy_ids(engine, shared, max_tokens=4)
         forks = [fork_engine(engine) for _ in prompts]
-        assert all(f.backend.cached == engine.backend.cached > 0 for f in forks)  # each starts from a copy
+        assert all(f.backend.cached == (engine.backend.cached if copies_cache else 0) for f in forks)
         results: dict[int, tuple[list[int], dict]] = {}
         start = threading.Barrier(len(forks))
 
@@ -107,7 +110,8 @@ def test_forks_decode_at_the_same_time_on_their_own_caches(tiny_packs):
         for t in threads:
             t.join(timeout=120)
         assert [results[i][0] for i in range(len(forks))] == alone
-        assert all(results[i][1]["reused_tokens"] > 0 for i in range(len(forks)))  # the system prompt was not read again
+        if copies_cache:
+            assert all(results[i][1]["reused_tokens"] > 0 for i in range(len(forks)))  # the system prompt was not read again
         assert engine.backend.cached > 0 and greedy_ids(engine, shared, max_tokens=4)[1]["reused_tokens"] > 0  # the original is untouched
         for f in forks:
             f.close()
