@@ -32,7 +32,7 @@ def test_smollm2_long_prompt_keeps_the_gui_ticking_and_stops(qtbot, smollm2_pack
         request = ChatRequest(messages, max_tokens=2, sampling=SamplingSettings(temperature=0))
         events, outcome, gap = run_job(qtbot, engine.generate, request)
         assert outcome == [] and events[-1].stats["prompt_tokens"] >= 3800
-        assert sum(isinstance(e, Progress) for e in events) > 10
+        assert sum(isinstance(e, Progress) for e in events) > 3  # 128- to 4,096-token calls of ~0.5 s
         if not overloaded():
             assert gap < GAP_LIMIT_S, f"the GUI timer waited {gap * 1000:.0f} ms"
 

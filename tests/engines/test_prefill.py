@@ -199,13 +199,13 @@ def greedy_keeping_cache(engine: TextEngine, messages) -> tuple[list[int], Done]
 
 
 def test_chunk_sizes_follow_the_measured_call_time():
-    chunks = PrefillChunks(0.04)
-    assert chunks.size(10_000) == PrefillChunks.FIRST
-    chunks.observe(32, 0.01)  # 4x faster than the target: grows, but at most 2x per call
-    assert chunks.size(10_000) == 64
-    chunks.observe(64, 0.16)  # 4x slower: shrinks at once
-    assert chunks.size(10_000) == 16
-    chunks.observe(16, 10.0)  # a starved machine: never below the floor, where calls get costly
+    chunks = PrefillChunks(0.5)
+    assert chunks.size(10_000) == PrefillChunks.FIRST == 128
+    chunks.observe(128, 0.1)  # 5x faster than the target: grows, but at most 2x per call
+    assert chunks.size(10_000) == 256
+    chunks.observe(256, 2.0)  # 4x slower: shrinks at once, but never below the floor
+    assert chunks.size(10_000) == PrefillChunks.SMALLEST
+    chunks.observe(128, 10.0)  # a starved machine: still the floor, where calls get costly
     assert chunks.size(10_000) == PrefillChunks.SMALLEST
     assert chunks.size(5) == 5
     chunks.observe(3, 0.001)  # a short last chunk is mostly fixed cost: no growth from it
