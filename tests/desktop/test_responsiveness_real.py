@@ -24,13 +24,6 @@ def overloaded() -> bool:
     return os.getloadavg()[0] > (os.cpu_count() or 1)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect: with the real SmolLM2 pack each onnxruntime-genai append_tokens call that "
-    "continues a cache costs 100-250 ms however few tokens it feeds (measured on an idle machine: "
-    "16 tokens 100-290 ms, 500 tokens 3.5 s), and it holds the GIL throughout, so chunking cannot "
-    "bring the GUI gap under 100 ms (seen: 0.25-2.7 s). Needs a prefill path that releases the GIL.",
-)
 def test_smollm2_long_prompt_keeps_the_gui_ticking_and_stops(qtbot, smollm2_pack):  # noqa: F811
     engine = TextEngine(smollm2_pack)
     try:
@@ -39,7 +32,7 @@ def test_smollm2_long_prompt_keeps_the_gui_ticking_and_stops(qtbot, smollm2_pack
         request = ChatRequest(messages, max_tokens=2, sampling=SamplingSettings(temperature=0))
         events, outcome, gap = run_job(qtbot, engine.generate, request)
         assert outcome == [] and events[-1].stats["prompt_tokens"] >= 3800
-        assert sum(isinstance(e, Progress) for e in events) > 10
+        assert sum(isinstance(e, Progress) for e in events) > 3  # 128- to 4,096-token calls of ~0.5 s
         if not overloaded():
             assert gap < GAP_LIMIT_S, f"the GUI timer waited {gap * 1000:.0f} ms"
 

@@ -5,8 +5,12 @@ the logits of the last one, rewind the cache to a prefix, and report its capacit
 engine decides which tokens to feed, so multi-turn cache reuse, sampling and stopping
 live in one place whichever runtime runs the graph.
 
-* ``GenaiBackend``  - onnxruntime-genai (packs built by its model builder: fused
-  GroupQueryAttention, in-place KV buffer, MatMulNBits). The fast path.
+* ``GenaiGraphBackend`` (genai_graph.py) - the default for onnxruntime-genai packs
+  (built by its model builder: fused GroupQueryAttention, in-place KV buffer,
+  MatMulNBits): the pack's graph run by plain onnxruntime, which releases the GIL.
+* ``GenaiBackend``  - the same packs through genai's own Python binding, which holds
+  the GIL for every call. Used where the graph path does not apply (a GPU provider,
+  sliding-window caches) or when ``ATELIER_TEXT_BACKEND=binding`` asks for it.
 * ``OrtDecoderBackend`` - plain onnxruntime for optimum-style decoders with
   ``past_key_values.N.key/value`` inputs (e.g. GPT-2 exports, onnx-community folders).
 """
@@ -14,6 +18,8 @@ live in one place whichever runtime runs the graph.
 from __future__ import annotations
 
 import json
+import logging
+import os
 from typing import Any
 
 import numpy as np
@@ -21,10 +27,14 @@ import numpy as np
 from desktop.engines.config_limits import bounded_int
 from desktop.engines.errors import EngineError, PackFormatError
 from desktop.engines.packs.pack import Pack
+from desktop.engines.text.genai_graph import GenaiGraphBackend, NotForThisPack
 from desktop.engines.text.runtime_config import check_genai_config
 from desktop.engines.providers import PROVIDERS, ProviderReport, RuntimeSettings, create_with_fallback, make_session
 
+log = logging.getLogger(__name__)
 _BACKENDS: dict[str, type] = {}
+# How an onnxruntime-genai pack is run: "graph" (default) or "binding" (genai's own).
+BACKEND_ENV = "ATELIER_TEXT_BACKEND"
 
 
 def backend(runtime: str):
@@ -39,6 +49,15 @@ def open_backend(pack: Pack, settings: RuntimeSettings, context_window: int) -> 
     cls = _BACKENDS.get(pack.runtime)
     if cls is None:
         raise PackFormatError(f"Text runtime '{pack.runtime}' is not supported (supported: {', '.join(sorted(_BACKENDS))}).")
+    if cls is GenaiBackend:
+        choice = os.environ.get(BACKEND_ENV, "graph").strip().lower() or "graph"
+        if choice not in ("graph", "binding"):
+            raise PackFormatError(f"{BACKEND_ENV} must be 'graph' or 'binding' (got '{choice[:40]}').")
+        if choice == "graph":
+            try:
+                return GenaiGraphBackend(pack, settings, context_window)
+            except NotForThisPack as exc:
+                log.info("pack %s runs on onnxruntime-genai's binding: %s", pack.name, exc)
     return cls(pack, settings, context_window)
 
 
@@ -56,6 +75,11 @@ class DecoderBackend:
 
     @property
     def cached(self) -> int:
+        raise NotImplementedError
+
+    def fork(self) -> "DecoderBackend":
+        """Another stream over the same loaded model with its own cache, so two threads
+        can decode at once (a backend itself serves one stream at a time)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -93,6 +117,14 @@ class GenaiBackend(DecoderBackend):
         self._model, self.provider = create_with_fallback(factory, settings, _genai_available(og))
         self._generator = None
         self._count = 0
+
+    def fork(self) -> "GenaiBackend":
+        # genai generators of one model are independent; the cache is not copied (the
+        # binding offers no way to), so the fork starts empty and reads its prompt again.
+        other = object.__new__(GenaiBackend)
+        other._og, other._model, other.provider, other.capacity = self._og, self._model, self.provider, self.capacity
+        other._generator, other._count = None, 0
+        return other
 
     def _new_generator(self):
         params = self._og.GeneratorParams(self._model)
@@ -178,6 +210,12 @@ class OrtDecoderBackend(DecoderBackend):
         self._past = dict(zip(self._past_names, outs[1:]))
         self._count += n
         return outs[0][0, -1]
+
+    def fork(self) -> "OrtDecoderBackend":
+        other = object.__new__(OrtDecoderBackend)
+        other.__dict__.update(self.__dict__)
+        other._past = dict(self._past)  # arrays are replaced, never written, so sharing them is safe
+        return other
 
     def rewind(self, length: int) -> None:
         length = max(0, min(length, self._count))

@@ -5,11 +5,9 @@ HF ``tokenizers``, and feeds the backend only the tokens its cache does not alre
 so turn 10 of a chat costs no more to start than turn 1. Generation is an explicit token
 loop: cancelling is simply not asking for the next token.
 
-A long prompt is fed in chunks sized to take ~40 ms each. onnxruntime-genai's
-``append_tokens`` holds the GIL for the whole native call, so a 4,000-token prompt fed at
-once froze every other Python thread - the window included - for seconds (16 s measured
-on a busy 2-core machine). Between chunks the engine yields a ``Progress`` event, which
-is also where a caller's Stop takes effect.
+A long prompt is fed in chunks sized to take ~0.5 s each. Between chunks the engine
+yields a ``Progress`` event, which is also where a caller's Stop takes effect. The native
+calls release the GIL (backends.py), so other threads - the window - run meanwhile.
 """
 
 from __future__ import annotations
@@ -32,11 +30,12 @@ from desktop.engines.text.backends import open_backend
 from desktop.engines.text.tokenizer_errors import tokenizer_failure as _tokenizer_failure
 
 MAX_PROMPT_CHARS = 200_000
-# Seconds one prefill call may run. The GUI thread cannot run meanwhile (see above), so
-# this is the worst extra delay a click or a repaint sees; each call also pays a fixed
-# cost (reading all weights once, about what one generated token costs), so much smaller
-# chunks would slow prefill down. 0 feeds the whole prompt in one call (benchmarks).
-PREFILL_CALL_S = 0.04
+# Seconds one prefill call may run: how late a Stop takes effect and how often progress
+# is reported. Each call pays a fixed cost (reading all weights once, about one generated
+# token; on a loaded machine every op's thread hand-off too), so short calls slow prefill
+# down (40 ms calls: 45% slower over 3,900 tokens idle; 250 ms calls at load 16: 3.5x
+# slower than one call). 0 feeds the whole prompt in one call (benchmarks).
+PREFILL_CALL_S = 0.5
 ROLES = ("system", "user", "assistant")
 
 
@@ -257,7 +256,9 @@ class PrefillChunks:
     count would not follow. Growth is at most 2x per call so one fast outlier cannot
     schedule a long freeze."""
 
-    FIRST, SMALLEST, LARGEST = 32, 16, 4096
+    # At least 128 tokens: the calls release the GIL, so shorter ones would buy nothing
+    # for the window and pay the fixed cost more often (see PREFILL_CALL_S).
+    FIRST, SMALLEST, LARGEST = 128, 128, 4096
 
     def __init__(self, target_s: float):
         self.target_s = target_s
