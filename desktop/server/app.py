@@ -31,6 +31,7 @@ from desktop.engines.packs.pack import load_pack
 from .config import ServerConfig
 from .jobs import JobRunner
 from .pool import BusyError, ModelPool, QueueFullError
+from .request_log import RequestLog, RequestLogMiddleware
 
 
 class ApiError(Exception):
@@ -135,8 +136,8 @@ def create_app(config: ServerConfig, library: Library | None = None, jobs=None) 
     catalog = Catalog(library or Library())
     pool = executor = None
     if jobs is None:
-        executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
-        pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
+        executor = ThreadPoolExecutor(max_workers=max(config.workers, config.text_streams + 2), thread_name_prefix="atelier-engine")
+        pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue, text_streams=config.text_streams)
         jobs = JobRunner(pool, executor)
 
     @asynccontextmanager
@@ -164,6 +165,8 @@ def create_app(config: ServerConfig, library: Library | None = None, jobs=None) 
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"])
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.state.request_log = RequestLog()
+    app.add_middleware(RequestLogMiddleware, request_log=app.state.request_log)  # added last: outermost, sees 401/413 too
 
     @app.exception_handler(ApiError)
     async def _api_error(request, exc: ApiError):

@@ -100,6 +100,7 @@ def _flac(path: Path, samples, rate: int, record: dict) -> bytes:
 
 
 async def _collect(request: Request, model: str, make) -> list:
+    request.state.model = model
     out = []
     async with aclosing(request.app.state.jobs.events(model, make)) as events:
         async for item in events:
