@@ -88,6 +88,7 @@ class ServerPanel(QGroupBox):
         self.log = QTableWidget(0, len(COLUMNS))
         self.log.setHorizontalHeaderLabels(COLUMNS)
         self.log.verticalHeader().setVisible(False)
+        self.log.verticalHeader().setDefaultSectionSize(self.log.fontMetrics().height() + 6)  # more rows in view at 900x600
         self.log.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.log.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.log.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
