@@ -59,6 +59,9 @@ class Slot:
     running: int = 0
     waiters: collections.deque = field(default_factory=collections.deque)  # futures, arrival order
     replicas: list[Replica] = field(default_factory=list)
+    loading: bool = False  # a replica is being opened (on its own thread)
+    load_error: BaseException | None = None  # why the last load failed, for a waiting job
+    no_room: bool = False  # the budget had no room for another replica (cleared when memory is freed)
 
     @property
     def waiting(self) -> int:
@@ -149,27 +152,49 @@ class ModelPool:
     # -- residency (worker threads) --------------------------------------------------------
 
     def checkout(self, slot: Slot, affinity: Callable[[Replica], int] | None = None) -> Replica:
-        """An idle replica of ``slot`` for this job, loading one if every one is busy."""
+        """An idle replica of ``slot`` for this job, opening another one if every one is busy.
+
+        A job is not tied to the replica it starts loading: whichever replica comes free
+        first - one finishing its reply or the new one - goes to the next waiting job, so
+        a slow load never holds a client while another replica is idle. One load per model
+        at a time; no new replica once there was no room for one (until memory is freed)."""
         while True:
-            with self._lock:  # a resident model starts at once, even while another one loads
+            with self._freed:
                 replica = self._take_idle(slot, affinity)
                 if replica is not None:
                     return replica
-            with self._loading:
-                with self._lock:  # another job may have finished while this one waited to load
-                    replica = self._take_idle(slot, affinity)
-                    if replica is not None:
-                        return replica
-                pack = self.library.load(slot.name)
-                replica = self._reserve(slot, pack)
-            if replica is not None:
-                return self._open(slot, replica, pack)
-            with self._freed:  # no room for another replica: wait for one of this model's own
-                while (replica := self._take_idle(slot, affinity)) is None and slot.replicas:
-                    self._freed.wait()
-                if replica is not None:
-                    return replica
-            # every replica was unloaded meanwhile: load one again
+                if slot.load_error is not None and not slot.loading and not slot.replicas:
+                    error, slot.load_error = slot.load_error, None
+                    raise error  # this model cannot be opened now (the memory refusal, a bad pack)
+                if not slot.loading and (not slot.replicas or (not slot.no_room and len(slot.replicas) < slot.limit)):
+                    slot.loading = True
+                    threading.Thread(target=self._load_in_background, args=(slot,), name="atelier-load", daemon=True).start()
+                self._freed.wait()
+
+    def _load_in_background(self, slot: Slot) -> None:
+        error = None
+        try:
+            self._add_replica(slot)
+        except BaseException as exc:  # noqa: BLE001 - handed to a waiting job below
+            error = exc
+        with self._freed:
+            if error is not None:
+                if slot.replicas:  # an extra replica failed: keep serving on the ones there are
+                    log.warning("could not open another replica of %s: %s", slot.name, error)
+                    slot.no_room = True
+                else:
+                    slot.load_error = error
+            slot.loading = False
+            self._freed.notify_all()
+
+    def _add_replica(self, slot: Slot) -> None:
+        with self._loading:  # loads are booked one at a time: each sees what the others reserved
+            pack = self.library.load(slot.name)
+            replica = self._reserve(slot, pack)
+        if replica is None:
+            slot.no_room = True
+            return
+        self._open(slot, replica, pack)
 
     def ensure_loaded(self, slot: Slot):
         """The engine for a job on ``slot`` (the checked-out replica's)."""
@@ -200,7 +225,7 @@ class ModelPool:
             slot.replicas.append(replica)
             return replica
 
-    def _open(self, slot: Slot, replica: Replica, pack) -> Replica:
+    def _open(self, slot: Slot, replica: Replica, pack) -> None:
         try:
             engine = self._open_engine(pack, self._settings(slot))
         except BaseException:
@@ -208,10 +233,10 @@ class ModelPool:
                 slot.replicas.remove(replica)
                 self._freed.notify_all()  # a job waiting for this model's replicas re-checks
             raise
-        with self._lock:
-            replica.engine = engine
+        with self._freed:
+            replica.engine, replica.active = engine, False  # idle: the next waiting job takes it
+            self._freed.notify_all()
         log.info("loaded %s replica %d (%d MB)", slot.name, len(slot.replicas), replica.bytes >> 20)
-        return replica
 
     def _settings(self, slot: Slot):
         """Runtime settings for one replica: with several, the cores are shared out so
@@ -251,6 +276,8 @@ class ModelPool:
     def _unload(self, slot: Slot, replica: Replica) -> None:
         """Close ``replica`` (holding the pool's lock)."""
         slot.replicas.remove(replica)
+        for s in self._slots.values():
+            s.no_room = False  # memory was freed: another replica may fit now
         self._freed.notify_all()  # a job waiting for this model's replicas must load one again
         if replica.engine is not None:
             replica.engine.close()
