@@ -24,6 +24,7 @@ def configure(p):
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN", help="allow browser pages from ORIGIN (repeatable; CORS is off by default)")
     p.add_argument("--max-body-mb", type=float, default=DEFAULT_MAX_BODY / 2**20, help="largest request body in MB (default: 2)")
     p.add_argument("--max-queue", type=int, default=8, help="requests that may wait per model before 429 (default: 8)")
+    p.add_argument("--streams", type=int, default=4, help="clients streaming from one text model at once, each on its own copy of the model (default: 4)")
     ray = p.add_argument_group("team server (Ray Serve; needs: bash scripts/setup --team)")
     ray.add_argument("--ray", action="store_true", help="serve from a Ray Serve cluster: a private one on this machine unless --address is given")
     ray.add_argument("--address", help="join this Ray cluster ('auto': the one started on this machine with 'ray start'; or ray://HOST:10001)")
@@ -52,6 +53,7 @@ def run(args) -> int:
         cors_origins=tuple(args.cors_origin),
         max_body_bytes=int(args.max_body_mb * 2**20),
         max_queue=args.max_queue,
+        text_streams=args.streams,
         memory_budget_bytes=int(args.memory_budget_gb * 2**30) if args.memory_budget_gb else None,
     )
     if team is not None:

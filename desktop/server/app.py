@@ -18,47 +18,20 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from desktop.engines.errors import (
-    AtelierError,
-    ContextOverflowError,
-    PackNotFoundError,
-    RequestError,
-    ResourceError,
-)
+from desktop.engines.errors import AtelierError
 from desktop.engines.packs.library import Library
 from desktop.engines.packs.pack import load_pack
 
 from .config import ServerConfig
+from .errors import ApiError, status_of
 from .jobs import JobRunner
-from .pool import BusyError, ModelPool, QueueFullError
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error", code: str | None = None, param: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
+from .pool import ModelPool
+from .request_log import RequestLog, RequestLogMiddleware
 
 
 def error_response(status: int, message: str, kind: str, code: str | None = None, param: str | None = None, headers=None) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def status_of(exc: BaseException) -> tuple[int, str, str | None]:
-    """(HTTP status, OpenAI error type, code) for an Atelier error."""
-    if isinstance(exc, ApiError):
-        return exc.status, exc.kind, exc.code
-    if isinstance(exc, PackNotFoundError):
-        return 404, "invalid_request_error", "model_not_found"
-    if isinstance(exc, ContextOverflowError):
-        return 400, "invalid_request_error", "context_length_exceeded"
-    if isinstance(exc, RequestError):
-        return 400, "invalid_request_error", None
-    if isinstance(exc, QueueFullError):
-        return 429, "rate_limit_error", "queue_full"
-    if isinstance(exc, (BusyError, ResourceError)):
-        return 503, "server_error", "model_loading"
-    return 500, "server_error", None
 
 
 class Catalog:
@@ -135,8 +108,8 @@ def create_app(config: ServerConfig, library: Library | None = None, jobs=None) 
     catalog = Catalog(library or Library())
     pool = executor = None
     if jobs is None:
-        executor = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="atelier-engine")
-        pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue)
+        executor = ThreadPoolExecutor(max_workers=max(config.workers, config.text_streams + 2), thread_name_prefix="atelier-engine")
+        pool = ModelPool(catalog, config.budget(), max_queue=config.max_queue, text_streams=config.text_streams)
         jobs = JobRunner(pool, executor)
 
     @asynccontextmanager
@@ -164,6 +137,8 @@ def create_app(config: ServerConfig, library: Library | None = None, jobs=None) 
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["GET", "POST"], allow_headers=["authorization", "content-type"])
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.state.request_log = RequestLog()
+    app.add_middleware(RequestLogMiddleware, request_log=app.state.request_log)  # added last: outermost, sees 401/413 too
 
     @app.exception_handler(ApiError)
     async def _api_error(request, exc: ApiError):

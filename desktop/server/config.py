@@ -47,6 +47,9 @@ class ServerConfig:
     max_queue: int = 8  # requests that may wait per model before 429
     memory_budget_bytes: int | None = None  # None: 60% of the memory available at start
     workers: int = 8  # engine threads (different models run side by side)
+    # Clients that stream from one text model at once, each on its own engine replica
+    # (own KV cache, own memory); more wait in the model's queue.
+    text_streams: int = 4
 
     def validate(self) -> None:
         if not isinstance(self.port, int) or not 0 <= self.port <= 65535:
@@ -60,6 +63,8 @@ class ServerConfig:
             )
         if any(o == "*" for o in self.cors_origins) and not self.api_key:
             raise RequestError("CORS for every origin ('*') needs an API key: any web page could use the server otherwise.")
+        if not isinstance(self.text_streams, int) or not 1 <= self.text_streams <= 16:
+            raise RequestError(f"Concurrent streams per text model must be between 1 and 16 (got {self.text_streams}).")
         if self.max_body_bytes < 1024:
             raise RequestError("The request size limit must be at least 1 KB.")
 

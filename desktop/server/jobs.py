@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterator
 
-from .pool import ModelPool, Slot
+from .pool import ModelPool, Replica, Slot
 
 _END = object()
 
@@ -37,9 +37,11 @@ class JobRunner:
         self.executor = executor
         self.records: collections.deque[JobRecord] = collections.deque(maxlen=history)
 
-    async def events(self, model: str, make: Callable[[Any, Slot], Iterator[Any]]) -> AsyncIterator[Any]:
-        """Yield the events of ``make(engine, slot)``, run on a worker thread once this
-        model's turn comes (429 when its queue is full)."""
+    async def events(self, model: str, make: Callable[[Any, Replica], Iterator[Any]],
+                     affinity: Callable[[Replica], int] | None = None) -> AsyncIterator[Any]:
+        """Yield the events of ``make(engine, replica)``, run on a worker thread once this
+        model's turn comes (429 when its queue is full). ``affinity`` scores the idle
+        replicas for this job (the one holding its conversation's KV cache scores highest)."""
         slot = await self.pool.acquire(model)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
@@ -55,9 +57,10 @@ class JobRunner:
                 cancel.set()
 
         def work() -> None:
-            gen = None
+            gen = replica = None
             try:
-                gen = make(self.pool.ensure_loaded(slot), slot)
+                replica = self.pool.checkout(slot, affinity)
+                gen = make(replica.engine, replica)
                 while True:
                     turn.acquire()
                     if cancel.is_set():
@@ -74,16 +77,17 @@ class JobRunner:
                 if gen is not None:
                     gen.close()
                 record.finished = True
-                self.pool.finished(slot)
+                if replica is not None:
+                    self.pool.finished(slot, replica)
                 try:
-                    loop.call_soon_threadsafe(_release, slot, queue)
+                    loop.call_soon_threadsafe(_release, self.pool, slot, queue)
                 except RuntimeError:
                     pass
 
         try:
             self.executor.submit(work)
         except BaseException:
-            slot.lock.release()
+            self.pool.release(slot)
             raise
         try:
             while True:
@@ -102,6 +106,6 @@ class JobRunner:
             turn.release()  # wake a worker waiting for its turn so it sees the cancel
 
 
-def _release(slot: Slot, queue: asyncio.Queue) -> None:
-    slot.lock.release()
+def _release(pool: ModelPool, slot: Slot, queue: asyncio.Queue) -> None:
+    pool.release(slot)
     queue.put_nowait(_END)

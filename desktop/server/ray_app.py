@@ -99,14 +99,14 @@ class ResidentModel:
         from .pool import ModelPool
 
         self.pool = ModelPool(None, budget_bytes=0, max_queue=max_queue, open_engine=_never_opens)
-        self.pool.slot(name).engine = engine
+        self.pool.adopt(name, engine)
         self.jobs = JobRunner(self.pool, executor)
 
     def __del__(self):  # Serve calls this when it evicts the pack (LRU); idempotent
         self.pool.close()
 
 
-def _never_opens(pack):
+def _never_opens(pack, settings=None):
     raise AssertionError("a resident model's engine is opened by the multiplexed loader")
 
 
@@ -175,10 +175,13 @@ class ServeJobs:
     def __init__(self, handles: dict, library):
         self.handles, self.library = handles, library
 
-    async def events(self, model: str, make):
+    async def events(self, model: str, make, affinity=None):
+        # ``affinity`` (which of a model's engines holds the conversation) is the local
+        # pool's choice; here Serve's multiplexing picks the replica.
         from ray.exceptions import RayTaskError
 
-        from .app import ApiError, Catalog
+        from .app import Catalog
+        from .errors import ApiError
 
         modality = Catalog(self.library).entry(model).manifest.get("modality")
         handle = self.handles.get(modality)

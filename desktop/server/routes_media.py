@@ -81,6 +81,7 @@ def _speech_job(body: SpeechBody):
 
 
 async def _collect(request: Request, model: str, make) -> list:
+    request.state.model = model
     out = []
     async with aclosing(request.app.state.jobs.events(model, make)) as events:
         async for item in events:

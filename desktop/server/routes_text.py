@@ -21,6 +21,7 @@ from fastapi.responses import StreamingResponse
 from desktop.engines.errors import ContextOverflowError
 from desktop.engines.events import Done, Token
 
+from .errors import status_of
 from .schemas import ChatBody, CompletionBody
 from .structured import GrammarTokenizer, JsonConstraint, grammar_for
 
@@ -52,7 +53,7 @@ def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None
     from desktop.engines.text.engine import ChatRequest
     from desktop.outputs.saving import save_chat_result
 
-    def make(engine, slot):
+    def make(engine, replica):
         request = ChatRequest(messages, max_tokens=1, sampling=_sampling(body, grammar is not None), stop=body.stop_list(), raw=raw, ignore_eos=body.ignore_eos)
         request.validate()
         prompt = len(engine.encode_request(request))
@@ -65,9 +66,9 @@ def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None
             )
         request.max_tokens = min(max_tokens or ctx - prompt, 32768)
         if grammar is not None:
-            if "grammar_tokenizer" not in slot.extras:
-                slot.extras["grammar_tokenizer"] = GrammarTokenizer.for_engine(engine)
-            request.logits_hook = JsonConstraint(slot.extras["grammar_tokenizer"], grammar, request.max_tokens)
+            if "grammar_tokenizer" not in replica.extras:
+                replica.extras["grammar_tokenizer"] = GrammarTokenizer.for_engine(engine)
+            request.logits_hook = JsonConstraint(replica.extras["grammar_tokenizer"], grammar, request.max_tokens)
         yield Started(prompt)
         reply, finish, seed = [], "cancelled", None
         try:
@@ -78,10 +79,29 @@ def _job(body, messages: list[dict[str, str]], raw: bool, max_tokens: int | None
                     finish, seed = event.finish_reason, event.stats.get("seed")
                 yield event
         finally:
+            # What this replica's KV cache now holds: the next turn of this conversation
+            # is sent to it (see shared_turns).
+            replica.extras["conversation"] = [*messages, {"role": "assistant", "content": "".join(reply)}]
             extra = {"api": "completions" if raw else "chat", "json": grammar is not None, "finish": finish}
             save_chat_result("".join(reply), engine.pack, request.sampling, seed, max_tokens=request.max_tokens, extra=extra)
 
     return make
+
+
+def shared_turns(messages: list[dict[str, str]]):
+    """Scores a replica for a request: how many leading messages its last conversation
+    shares with this one (the longer, the more of the prompt its KV cache already holds)."""
+
+    def score(replica) -> int:
+        held = replica.extras.get("conversation") or ()
+        n = 0
+        for a, b in zip(held, messages):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    return score
 
 
 def _usage(done: Done) -> dict[str, Any]:
@@ -94,16 +114,17 @@ def _usage(done: Done) -> dict[str, Any]:
     }
 
 
-async def _respond(request: Request, body, make, chat: bool):
+async def _respond(request: Request, body, make, chat: bool, messages):
     runner = request.app.state.jobs
-    events = runner.events(body.model, make)
+    events = runner.events(body.model, make, shared_turns(messages))
+    request.state.model = body.model
     first = await anext(events)  # errors before the first byte become a status code
     assert isinstance(first, Started)
     ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_sse(events, ident, created, body.model, chat, include_usage), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(_sse(events, ident, created, body.model, chat, include_usage, request.state), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     text, done = [], None
     async with aclosing(events):
         async for event in events:
@@ -111,6 +132,7 @@ async def _respond(request: Request, body, make, chat: bool):
                 text.append(event.text)
             elif isinstance(event, Done):
                 done = event
+    request.state.tokens = done.stats["generated_tokens"]
     finish = FINISH.get(done.finish_reason, "stop")
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": "".join(text), "refusal": None}, "finish_reason": finish, "logprobs": None}
@@ -120,7 +142,7 @@ async def _respond(request: Request, body, make, chat: bool):
     return {"id": ident, "object": kind, "created": created, "model": body.model, "choices": [choice], "usage": _usage(done), "system_fingerprint": None}
 
 
-async def _sse(events, ident: str, created: int, model: str, chat: bool, include_usage: bool):
+async def _sse(events, ident: str, created: int, model: str, chat: bool, include_usage: bool, state):
     kind = "chat.completion.chunk" if chat else "text_completion"
 
     def chunk(choices: list, usage: dict | None = None) -> str:
@@ -139,7 +161,10 @@ async def _sse(events, ident: str, created: int, model: str, chat: bool, include
         try:
             if chat:
                 yield chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}])
+            state.tokens = 0  # counted as they stream: a client that leaves still shows what it got
             async for event in events:
+                if isinstance(event, Token) and event.token_id is not None:
+                    state.tokens += 1
                 if isinstance(event, Token) and event.text:
                     yield chunk([choice(event.text, None)])
                 elif isinstance(event, Done):
@@ -147,8 +172,6 @@ async def _sse(events, ident: str, created: int, model: str, chat: bool, include
                     if include_usage:
                         yield chunk([], _usage(event))
         except Exception as exc:  # noqa: BLE001 - headers are sent: the error travels in the stream
-            from .app import status_of
-
             _, kind_, code = status_of(exc)
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind_, 'param': None, 'code': code}})}\n\n"
     yield "data: [DONE]\n\n"
@@ -162,7 +185,7 @@ def register(app: FastAPI) -> None:
         messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
         grammar = grammar_for(body.response_format)
         max_tokens = body.max_completion_tokens or body.max_tokens
-        return await _respond(request, body, _job(body, messages, False, max_tokens, grammar), chat=True)
+        return await _respond(request, body, _job(body, messages, False, max_tokens, grammar), chat=True, messages=messages)
 
     @app.post("/v1/completions")
     async def completions(body: CompletionBody, request: Request):
@@ -173,4 +196,4 @@ def register(app: FastAPI) -> None:
             raise RequestError("echo is not supported.")
         request.app.state.catalog.entry(body.model, "text")
         messages = [{"role": "user", "content": body.prompt_text()}]
-        return await _respond(request, body, _job(body, messages, True, body.max_tokens, None), chat=False)
+        return await _respond(request, body, _job(body, messages, True, body.max_tokens, None), chat=False, messages=messages)

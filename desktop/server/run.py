@@ -36,6 +36,7 @@ class ApiServer:
 
         self.config = config
         self.app = create_app(config, library)  # validates the config: refuses before binding
+        self.request_log = self.app.state.request_log
         self.sock = bind(config)
         self.port = self.sock.getsockname()[1]
         uv = uvicorn.Config(self.app, log_level="warning", loop="asyncio", http="h11", lifespan="on", access_log=False, timeout_graceful_shutdown=5)

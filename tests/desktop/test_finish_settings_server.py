@@ -40,7 +40,8 @@ def test_server_panel_is_in_settings_and_stops_when_the_window_closes(qtbot, ate
     panel.toggle.setChecked(True)
     qtbot.waitUntil(lambda: panel.server is not None, timeout=60_000)
     assert f":{port}/v1" in panel.status.text()
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as reply:
+    asking = urllib.request.Request(f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {panel.key.text()}"})
+    with urllib.request.urlopen(asking, timeout=10) as reply:
         assert reply.status == 200
     window.close()
     assert panel.server is None

@@ -159,7 +159,7 @@ def test_requests_beyond_the_queue_are_429(api_library):
 
     from tests.server.conftest import start_server
 
-    srv = start_server(api_library, max_queue=1)
+    srv = start_server(api_library, max_queue=1, text_streams=1)  # one stream at a time: the second waits
     try:
         url = f"{srv.url}/chat/completions"
         body = {"model": LONG, "messages": [{"role": "user", "content": "go"}], "max_tokens": 3000, "stream": True, "ignore_eos": True}
