@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication
 
 from desktop.engines.packs.library import Library
 from desktop.settings import Settings
-from desktop.store import ChatStore
+from desktop.outputs.chat_store import ChatStore
 from desktop.ui.main_window import AppContext, MainWindow
 from desktop.ui.notifier import Notifier
 

@@ -80,7 +80,7 @@ def test_closing_the_chat_mid_read_aloud_keeps_what_was_spoken_as_a_stopped_clip
 
 
 def test_a_model_that_finishes_loading_after_the_chat_closed_sends_nothing(qtbot, ctx):
-    from desktop.store import ChatStore
+    from desktop.outputs.chat_store import ChatStore
     from desktop.ui.chat import ChatStudio
 
     studio = ChatStudio(ctx)
