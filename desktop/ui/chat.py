@@ -10,7 +10,7 @@ the composer, and the composer's draft is kept per chat across restarts.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEventLoop, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QGridLayout,
@@ -35,6 +35,7 @@ from desktop.ui.chat_list import ConversationList
 from desktop.ui.chat_messages import Transcript, footer_text as _footer
 from desktop.ui.chat_reply import CHECKPOINT_TOKENS, POLICIES, Accepted, ReplyJob, reply_stream
 from desktop.ui.chat_settings import ChatSettingsPanel
+from desktop.ui.finish_jobs import wait_until_idle
 from desktop.ui.chat_versions import position as version_position
 from desktop.ui.engine_slot import EngineSlot
 from desktop.ui.tone import ToneLabel
@@ -439,18 +440,9 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
             if job.accepted is not None:
                 self._store_reply(job, dict(job.stats or {}, finish=CLOSED_NOTE, generated_tokens=job.tokens), STOPPED)
             job.stored = True
-            self._wait_for_job(3000)  # the engine is closed next: let the token in progress end
+            wait_until_idle(self.slot, 3000)  # the engine is closed next: let the token in progress end
         reader = getattr(self, "_reader", None)
         if reader is not None:
             reader.shutdown()  # read aloud holds a voice engine of its own: it goes too
         self.slot.close()
         self.store.close()
-
-    def _wait_for_job(self, ms: int) -> None:
-        if not self.slot.busy:
-            return
-        loop = QEventLoop()
-        self.slot.busy_changed.connect(loop.quit)
-        QTimer.singleShot(ms, loop.quit)
-        loop.exec()
-        self.slot.busy_changed.disconnect(loop.quit)

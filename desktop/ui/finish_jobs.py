@@ -29,3 +29,14 @@ def stop_and_collect(slot, timeout_ms: int = DEADLINE_MS) -> bool:
     timer.stop()
     slot.busy_changed.disconnect(idle)
     return slot.job is None
+
+
+def wait_until_idle(slot, ms: int) -> None:
+    """Let the job in progress end (its token, its last step) for at most ``ms``, events flowing."""
+    if not slot.busy:
+        return
+    loop = QEventLoop()
+    slot.busy_changed.connect(loop.quit)
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+    slot.busy_changed.disconnect(loop.quit)

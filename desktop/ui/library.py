@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -67,6 +68,9 @@ class LibraryPage(QWidget):
         refresh.clicked.connect(self.refresh)
         self.location = QLabel(f"Library: {self.ctx.library.root}")
         self.location.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long library path must not set the window's minimum width: it is cut, and whole in the tooltip
+        self.location.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.location.setToolTip(str(self.ctx.library.root))
         for w in (self.import_folder_button, self.import_zip_button, refresh):
             top.addWidget(w)
         top.addWidget(self.location, 1)
