@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.defaults import default_model
 from desktop.engines.errors import RequestError
-from desktop.engines.events import Done, Token
+from desktop.engines.events import Done, Progress, Token
 from desktop.engines.text.engine import ChatRequest
 from desktop.outputs.chat_store import ChatStore
 from desktop.outputs.saving import save_chat_result
@@ -311,6 +311,8 @@ class ChatStudio(ChatActions, ChatDraftsAndMeter, QWidget):
                 self.meter.show_live(job.accepted.prompt_tokens + job.tokens, job.accepted.context_length)
         elif isinstance(ev, Accepted):
             self._on_accepted(job, ev)
+        elif isinstance(ev, Progress) and ev.fraction is not None and job.conversation_id == self.conversation_id:
+            self.status.setText(f"{ev.message}… {ev.fraction:.0%}")  # a long prompt: no token for a while
         elif isinstance(ev, Done):
             job.stats = dict(ev.stats, finish=ev.finish_reason)
 

@@ -57,6 +57,19 @@ def test_status_shows_live_tokens_per_second(qtbot, ctx, monkeypatch):
     studio.shutdown()
 
 
+def test_a_long_prompt_shows_how_far_its_reading_got(qtbot, ctx):
+    from desktop.engines.events import Progress
+    from desktop.ui.chat_reply import ReplyJob
+
+    studio = make_studio(qtbot, ctx)
+    job = ReplyJob(studio.conversation_id, "a long message")
+    studio._on_event(job, Progress("Reading the prompt", 0.42))
+    assert studio.status.text() == "Reading the prompt… 42%"
+    studio._on_event(ReplyJob(-1, "another chat's message"), Progress("Reading the prompt", 0.9))
+    assert studio.status.text() == "Reading the prompt… 42%"  # the status line belongs to the visible chat
+    studio.shutdown()
+
+
 def test_code_blocks_render_as_code_with_a_copy_button(qtbot):
     from desktop.ui.chat_messages import Transcript
 
