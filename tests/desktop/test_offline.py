@@ -104,7 +104,7 @@ def test_source_scan_finds_a_network_import(tmp_path):
     bad = tmp_path / "updater.py"
     bad.write_text("import json\nfrom urllib.request import urlopen\nfrom PySide6 import QtNetwork\n")
     fine = tmp_path / "fine.py"
-    fine.write_text("from desktop.engines.requests_helper import x\nimport socketserver_like_name\n")
+    fine.write_text("from desktop.engines.validate_once_helper import x\nimport socketserver_like_name\n")
     hits = app_checks.network_imports([bad, fine])
     assert hits == ["updater.py: urllib.request", "updater.py: PySide6.QtNetwork"]
 

@@ -24,7 +24,7 @@ from desktop.engines.image.pipelines import pipeline_class
 from desktop.engines.memory import available_memory_bytes
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
-from desktop.engines.requests import ValidatedOnce
+from desktop.engines.validate_once import ValidatedOnce
 
 MAX_PROMPT_CHARS = 2000  # CLIP-style encoders read ~77 tokens; far beyond that is a paste accident
 MAX_SIDE = 16384

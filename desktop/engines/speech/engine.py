@@ -22,7 +22,7 @@ from desktop.engines.errors import PackFormatError, RequestError
 from desktop.engines.events import AudioChunk, Done, Notice
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
-from desktop.engines.requests import ValidatedOnce
+from desktop.engines.validate_once import ValidatedOnce
 from desktop.engines.speech.sentences import QUIET_REASONS, Span, clean, has_speakable, split_sentences
 from desktop.engines.speech.synthesis import SynthesisSettings
 from desktop.engines.speech.voices import Voice, voice_class

@@ -24,7 +24,7 @@ from desktop.engines.errors import ContextOverflowError, PackFormatError, Reques
 from desktop.engines.events import Done, Progress, Token
 from desktop.engines.packs.pack import Pack
 from desktop.engines.providers import RuntimeSettings
-from desktop.engines.requests import ValidatedOnce
+from desktop.engines.validate_once import ValidatedOnce
 from desktop.engines.text.sampling import Sampler, SamplingSettings
 from desktop.engines.text.backends import open_backend
 from desktop.engines.text.tokenizer_errors import tokenizer_failure as _tokenizer_failure
