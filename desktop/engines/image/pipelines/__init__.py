@@ -59,49 +59,22 @@ allowed (w, h), the first is the default), ``default_size``, ``default_steps``,
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any, Iterator
 
 from desktop.engines.errors import PackFormatError
 from desktop.engines.image.capabilities import Capabilities
+from desktop.engines.registry import ArchitectureRegistry
 
-_PIPELINES: dict[str, type] = {}
-_loaded = False
-
-
-def register_pipeline(*architectures: str):
-    """Class decorator: serve packs whose manifest ``architecture`` is one of these."""
-    if not architectures:
-        raise ValueError("register_pipeline needs at least one architecture name")
-
-    def deco(cls):
-        for arch in architectures:
-            _PIPELINES[arch] = cls
-        cls.architectures = tuple(architectures)
-        return cls
-
-    return deco
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+_REGISTRY = ArchitectureRegistry(__name__, __path__)
+register_pipeline = _REGISTRY.register  # class decorator: serve packs of these architectures
 
 
 def known_architectures() -> list[str]:
-    _load_all()
-    return sorted(_PIPELINES)
+    return _REGISTRY.known()
 
 
 def pipeline_class(architecture: str) -> type:
-    _load_all()
-    cls = _PIPELINES.get(architecture)
+    cls = _REGISTRY.get(architecture)
     if cls is None:
         raise PackFormatError(
             f"This app cannot run image packs of architecture '{architecture}' "

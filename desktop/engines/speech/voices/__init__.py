@@ -20,18 +20,16 @@ when ``speakable(ids)`` is not zero, ``synthesize_ids``; randomness comes only f
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections import Counter
 from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
 from desktop.engines.errors import PackFormatError
+from desktop.engines.registry import ArchitectureRegistry
 from desktop.engines.speech.synthesis import SynthesisSettings
 
-_VOICES: dict[str, type] = {}
-_loaded = False
+_REGISTRY = ArchitectureRegistry(__name__, __path__)
 
 
 @runtime_checkable
@@ -63,39 +61,16 @@ class Voice(Protocol):
     def close(self) -> None: ...
 
 
-def register_voice(*architectures: str):
-    """Class decorator: serve speech packs whose manifest ``architecture`` is one of these."""
-    if not architectures:
-        raise ValueError("register_voice needs at least one architecture name")
-
-    def deco(cls):
-        for arch in architectures:
-            _VOICES[arch] = cls
-        cls.architectures = tuple(architectures)
-        return cls
-
-    return deco
-
-
-def _load_all() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+register_voice = _REGISTRY.register  # class decorator: serve speech packs of these architectures
 
 
 def known_architectures() -> list[str]:
-    _load_all()
-    return sorted(_VOICES)
+    return _REGISTRY.known()
 
 
 def voice_class(pack) -> type:
     """The class that runs ``pack``'s voice, or PackFormatError naming what runs."""
-    _load_all()
-    cls = _VOICES.get(pack.architecture)
+    cls = _REGISTRY.get(pack.architecture)
     if cls is None:
         raise PackFormatError(
             f"Pack '{pack.name}' is a '{pack.architecture}' voice; this app plays {', '.join(known_architectures())} voices. "
