@@ -28,3 +28,8 @@ class UnsupportedPrecisionError(ExportError):
     def __init__(self, precision: str, supported: tuple[str, ...]):
         self.precision, self.supported = precision, supported
         super().__init__(f"Precision '{precision}' is not available for this model (choose from {', '.join(supported)}).")
+
+
+class NotOurCheckpointError(ExportError):
+    """A PyTorch checkpoint that none of our training recipes wrote (it may be a single-file
+    image model, which the checkpoint exporter then reads or refuses)."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import NotOurCheckpointError
+
 from .ours import configs as _ours  # noqa: F401 - registers our generators' configs
 from .stable_diffusion import checkpoint as _checkpoint  # noqa: F401 - registers the single-file config
 from .stable_diffusion import configs as _sd  # noqa: F401 - registers the SD config
@@ -19,8 +21,13 @@ def detect_architecture(location: str) -> str:
     path = Path(location).expanduser()
     if (path / "model_index.json").is_file():
         return detect_image_architecture(location)
-    if path.is_file() and path.suffix.lower() in _checkpoint.SUFFIXES:
+    if path.is_file() and path.suffix.lower() == ".safetensors":
         return "stable-diffusion-checkpoint"  # the family is read from the file's header when it loads
+    if path.is_file() and path.suffix.lower() in _checkpoint.SUFFIXES:
+        try:
+            return _ours.detect_architecture(location)  # our recipes' checkpoints load tensors-only
+        except NotOurCheckpointError:
+            return "stable-diffusion-checkpoint"  # refused there as a pickle unless --convert-pickle
     return _ours.detect_architecture(location)
 
 

@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from desktop.engines.errors import ExportError  # noqa: E402
+from desktop.engines.errors import ExportError, ImportFormatError  # noqa: E402
 from desktop.engines.events import ImageResult  # noqa: E402
 from desktop.engines.image.engine import ImageEngine, ImageRequest  # noqa: E402
 from desktop.engines.packs.pack import load_pack  # noqa: E402
@@ -122,10 +122,10 @@ def test_foreign_files_are_refused_with_a_reason(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(ExportError, match="neither a diffusers"):
         export("image", tmp_path / "missing.pt", out)
-    torch.save({"weights": {}}, tmp_path / "other.pt")
-    with pytest.raises(ExportError, match="not written by one of our recipes"):
+    torch.save({"weights": {}}, tmp_path / "other.pt")  # not ours: read as a single-file checkpoint, a pickle
+    with pytest.raises(ImportFormatError, match="pickle checkpoint"):
         export("image", tmp_path / "other.pt", out)
-    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ExportError, match="not a readable"):
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")  # nor this: never unpickled beyond tensors
+    with pytest.raises(ImportFormatError, match="pickle checkpoint"):
         export("image", tmp_path / "junk.pt", out)
     assert json.loads(json.dumps(SCHEDULER_CONFIG))["beta_schedule"] == "squaredcos_cap_v2"

@@ -20,6 +20,7 @@ from desktop.engines.errors import ExportError
 
 from desktop.engines.packs.pack import Pack, load_pack
 
+from ...errors import NotOurCheckpointError
 from ...pipeline import ExportConfig, Source
 from ...quantize import fp16, weight_only_int8
 from ...registry import configs, register
@@ -41,7 +42,7 @@ def detect_architecture(location: str) -> str:
     arch = ckpt.get("atelier_recipe") if isinstance(ckpt, dict) else None
     known = sorted(a for a, cls in configs("image").items() if issubclass(cls, OurGeneratorExport))
     if arch not in known:
-        raise ExportError(f"'{path.name}' was not written by one of our recipes (known: {', '.join(known)}).")
+        raise NotOurCheckpointError(f"'{path.name}' was not written by one of our recipes (known: {', '.join(known)}).")
     return arch
 
 
@@ -54,10 +55,10 @@ def _read_checkpoint(location: str) -> tuple[Path, dict]:
     if not path.is_file():
         raise ExportError(f"'{location}' is neither a diffusers pipeline folder nor a checkpoint written by a recipe in training/ (final.pt).")
     try:
-        # our own recipes' checkpoints hold plain Python containers next to the tensors
-        return path, torch.load(path, map_location="cpu", weights_only=False)
+        # tensors and plain containers only: unpickling anything else could run code a file carries
+        return path, torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
-        raise ExportError(f"'{path.name}' is not a readable PyTorch checkpoint.") from None
+        raise NotOurCheckpointError(f"'{path.name}' is not a readable PyTorch checkpoint.") from None
 
 
 def _emoji_models(ckpt):
