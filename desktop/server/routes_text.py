@@ -124,7 +124,7 @@ async def _respond(request: Request, body, make, chat: bool, messages):
     created = int(time.time())
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        return StreamingResponse(_sse(events, ident, created, body.model, chat, include_usage, request.state), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return ClosingStreamingResponse(_sse(events, ident, created, body.model, chat, include_usage, request.state), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     text, done = [], None
     async with aclosing(events):
         async for event in events:
@@ -175,6 +175,18 @@ async def _sse(events, ident: str, created: int, model: str, chat: bool, include
             _, kind_, code = status_of(exc)
             yield f"data: {json.dumps({'error': {'message': str(exc), 'type': kind_, 'param': None, 'code': code}})}\n\n"
     yield "data: [DONE]\n\n"
+
+
+class ClosingStreamingResponse(StreamingResponse):
+    """Closes its stream when the client leaves. Starlette cancels the sending task but leaves
+    the async generator suspended at its ``yield`` until the garbage collector finalizes it,
+    which may be never while a reference lingers: the engine job then waited for its turn
+    forever and kept its replica. Closing here runs the stream's ``finally`` (job cancelled)
+    at once."""
+
+    async def stream_response(self, send) -> None:
+        async with aclosing(self.body_iterator):
+            await super().stream_response(send)
 
 
 def register(app: FastAPI) -> None:

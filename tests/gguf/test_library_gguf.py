@@ -36,9 +36,33 @@ def test_library_page_reports_a_damaged_gguf(qtbot, ctx, tmp_path):  # noqa: F81
     assert any("broken.gguf" in m and "\n" not in m for m in said), said
 
 
-def test_library_page_shows_layer_progress_and_cancels_a_gguf_import(qtbot, ctx, tmp_path):  # noqa: F811
+def test_library_page_shows_layer_progress_and_cancels_a_gguf_import(qtbot, ctx, tmp_path, monkeypatch):  # noqa: F811
     """Cancel pressed once the bar shows a layer: the conversion stops, nothing is added."""
+    import threading
+
+    from desktop.engines.text.gguf import background, convert
     from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    released = threading.Event()
+
+    class HeldAfterFirstLayer:
+        """A tiny model converts in a blink: hold it after layer 1 until Cancel is pressed, so
+        the test presses Cancel mid-conversion on any machine, not after it finished."""
+
+        def get(self):
+            report = background.PROGRESS.get()
+            if report is None:
+                return None
+
+            def held(done, total):
+                report(done, total)
+                if done >= 1 and not released.is_set():
+                    released.wait(60)
+                    report(done, total)  # Cancel arrives here, as between two layers
+
+            return held
+
+    monkeypatch.setattr(convert, "PROGRESS", HeldAfterFirstLayer())
 
     model, tok = tiny_llama(layers=6)
     path = write_gguf(model, tok, tmp_path / "six-layers.gguf", "Q8_0")
@@ -50,6 +74,7 @@ def test_library_page_shows_layer_progress_and_cancels_a_gguf_import(qtbot, ctx,
     assert any("layer" in m for m in seen), seen
     assert page.job_bar.bar.maximum() == 1000  # a real fraction, not the busy indicator
     page.job_bar.cancel_button.click()
+    released.set()
     qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=60000)
     assert not [e for e in Library().entries() if e.manifest]
     assert not [p for p in Library().root.iterdir() if not p.name.startswith(".")]
