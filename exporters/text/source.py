@@ -13,7 +13,7 @@ from desktop.engines.errors import ExportError
 from desktop.engines.packs.pack import sha256_file
 
 from ..pipeline import Source
-from ..sources import force_offline
+from ..sources import force_offline, readme_card
 from ..sources import short_error as _short
 
 # Files a tokenizer folder may hold; copied into the pack when present.
@@ -101,13 +101,7 @@ def _card_and_license(path: Path | None, architecture: str) -> tuple[str, dict]:
     """Model card and licence from the source's README front matter when it has one."""
     if path is None:
         return "", {}
-    folder = path.parent if path.is_file() else path
-    readme = folder / "README.md"
-    card = readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
-    licence = ""
-    for line in card.splitlines()[:30]:
-        if line.lower().startswith("license:"):
-            licence = line.split(":", 1)[1].strip()
+    card, licence = readme_card(path.parent if path.is_file() else path)
     if not licence and path.suffix == ".gguf":
         from gguf import GGUFReader
 

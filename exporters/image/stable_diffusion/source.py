@@ -14,7 +14,7 @@ from desktop.engines.errors import ExportError
 from desktop.engines.packs.pack import sha256_file
 
 from ...pipeline import Source
-from ...sources import force_offline
+from ...sources import force_offline, readme_card
 from ...sources import short_error as _short
 
 # diffusers pipeline classes whose components are SD 1.x/2.x-shaped (CLIP + UNet + VAE)
@@ -94,12 +94,7 @@ def merge_lora(pipe, lora: Path, scale: float = 1.0) -> str:
 
 
 def _card(path: Path) -> tuple[str, dict]:
-    readme = path / "README.md"
-    card = readme.read_text(encoding="utf-8", errors="replace")[:20000] if readme.is_file() else ""
-    licence = ""
-    for line in card.splitlines()[:30]:
-        if line.lower().startswith("license:"):
-            licence = line.split(":", 1)[1].strip()
+    card, licence = readme_card(path)
     if not card:
         card = f"# {path.name}\n\nExported from the diffusers pipeline folder {path.name}."
     return card, ({"id": licence} if licence else {})
