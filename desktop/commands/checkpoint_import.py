@@ -11,12 +11,11 @@ from pathlib import Path
 
 from desktop.console import err
 from desktop.engines.errors import ExportError
-from desktop.engines.image.checkpoint import detect
+from desktop.engines.image.checkpoint import CHECKPOINT_SUFFIXES, detect
 from desktop.engines.packs.library import Library
 from desktop.engines.packs.pack import Pack
 from desktop.engines.staging import staging_folder
 
-CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth")
 
 
 def is_checkpoint_file(path: Path) -> bool:

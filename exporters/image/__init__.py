@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from desktop.engines.image.checkpoint import CHECKPOINT_SUFFIXES
+
 from ..errors import NotOurCheckpointError
 
 from .ours import configs as _ours  # noqa: F401 - registers our generators' configs
@@ -23,7 +25,7 @@ def detect_architecture(location: str) -> str:
         return detect_image_architecture(location)
     if path.is_file() and path.suffix.lower() == ".safetensors":
         return "stable-diffusion-checkpoint"  # the family is read from the file's header when it loads
-    if path.is_file() and path.suffix.lower() in _checkpoint.SUFFIXES:
+    if path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES:
         try:
             return _ours.detect_architecture(location)  # our recipes' checkpoints load tensors-only
         except NotOurCheckpointError:

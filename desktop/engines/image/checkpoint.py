@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
@@ -27,6 +26,7 @@ DTYPE_BYTES = {
     "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8,
 }
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
+CHECKPOINT_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)  # what is read (or refused) as a single-file checkpoint
 
 
 @dataclass(frozen=True)
@@ -204,7 +204,3 @@ def detect(path: Path, header: Header | None = None) -> Detected:
     hints = " ".join([path.stem] + [str(v) for v in header.metadata.values()]).lower()
     return Detected(family, has_vae=any(n.startswith(VAE) for n in t), turbo="turbo" in hints)
 
-
-def is_single_file_checkpoint(path: Path) -> bool:
-    path = Path(path)
-    return path.is_file() and (path.suffix.lower() == ".safetensors" or path.suffix.lower() in PICKLE_SUFFIXES) and os.access(path, os.R_OK)

@@ -28,7 +28,6 @@ from ...sources import force_offline
 from .configs import StableDiffusionExport
 from .source import _short, check_lora, merge_lora
 
-SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 CONFIGS = Path(__file__).resolve().parents[3] / "resources" / "image_configs"
 # Families whose graphs the image engine runs today (SDXL's second encoder and the 9-channel
 # inpainting UNets are recognised, but not exported yet).
