@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import threading
 from typing import Callable
 
 
@@ -17,6 +18,10 @@ class ArchitectureRegistry:
         self._package, self._path = package, path
         self._classes: dict[str, type] = {}
         self._loaded = False
+        # Two studios load their first pack on two worker threads at once (Speech and Chat's
+        # read-aloud): the second lookup must wait until every module has registered, not
+        # see a half-filled registry and refuse a known architecture.
+        self._lock = threading.RLock()
 
     def register(self, *architectures: str) -> Callable[[type], type]:
         """Class decorator: serve packs whose manifest ``architecture`` is one of these."""
@@ -34,10 +39,13 @@ class ArchitectureRegistry:
     def _load_all(self) -> None:
         if self._loaded:
             return
-        self._loaded = True
-        for info in pkgutil.iter_modules(self._path):
-            if not info.name.startswith("_"):
-                importlib.import_module(f"{self._package}.{info.name}")
+        with self._lock:
+            if self._loaded:
+                return
+            for info in pkgutil.iter_modules(self._path):
+                if not info.name.startswith("_"):
+                    importlib.import_module(f"{self._package}.{info.name}")
+            self._loaded = True
 
     def known(self) -> list[str]:
         self._load_all()
