@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
 import numpy as np
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
@@ -35,18 +35,30 @@ def thumbnail(path: Path) -> QPixmap:
     return pix
 
 
-def thumbnail_image(image: np.ndarray) -> QImage:
-    """The gallery thumbnail of a freshly made picture, as a QImage: safe to build on the
-    worker thread (a QPixmap is not), so the GUI thread neither decodes the PNG again nor
-    scales a 1024 px picture down."""
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = image.shape[:2]
-    full = QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+def thumbnail_image(image: np.ndarray) -> np.ndarray:
+    """The gallery thumbnail of a freshly made picture, as a small RGB array, made on the
+    job's worker thread so the GUI thread neither decodes the PNG again nor scales a
+    1024 px picture down. Pillow, not Qt: Qt's smooth scaling of a large QImage fans out to
+    Qt's GUI thread pool, which the GUI thread uses at the same moment to scale previews;
+    a run crashed in the GUI thread's event loop while a worker scaled thumbnails that way.
+    Qt objects are made and used on the GUI thread only."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)[..., :3])
+    w, h = picture.size
+    scale = THUMB / max(w, h)
     if max(w, h) < THUMB // 2:  # tiny images: scale up crisply
-        return full.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation)
-    if max(w, h) > THUMB:
-        return full.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-    return full.copy()  # detached from the array's memory
+        picture = picture.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.NEAREST)
+    elif max(w, h) > THUMB:
+        picture = picture.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.LANCZOS)
+    return np.asarray(picture, dtype=np.uint8)
+
+
+def thumb_pixmap(thumb: np.ndarray) -> QPixmap:
+    """A thumbnail array (from ``thumbnail_image``) as a pixmap; GUI thread only."""
+    thumb = np.ascontiguousarray(thumb, dtype=np.uint8)
+    h, w = thumb.shape[:2]
+    return QPixmap.fromImage(QImage(thumb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
 
 
 class ImageGallery(QListWidget):
@@ -79,13 +91,13 @@ class ImageGallery(QListWidget):
         if self._backlog:
             QTimer.singleShot(0, self._load_batch)
 
-    def add(self, path: Path, thumb: QImage | None = None) -> QListWidgetItem:
+    def add(self, path: Path, thumb: np.ndarray | None = None) -> QListWidgetItem:
         """A new image, first in the gallery; ``thumb`` (from ``thumbnail_image``) spares
         reading the PNG back."""
         return self._item(path, 0, thumb)
 
-    def _item(self, path: Path, row: int, thumb: QImage | None = None) -> QListWidgetItem:
-        pixmap = QPixmap.fromImage(thumb) if thumb is not None and not thumb.isNull() else thumbnail(path)
+    def _item(self, path: Path, row: int, thumb: np.ndarray | None = None) -> QListWidgetItem:
+        pixmap = thumb_pixmap(thumb) if thumb is not None and thumb.size else thumbnail(path)
         item = QListWidgetItem(QIcon(pixmap), "")
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(path.name)

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PySide6.QtGui import QImage
 
 from desktop.engines.events import ImageResult
 from desktop.outputs.image_store import ImageStore
@@ -28,7 +27,7 @@ class SavedImage:
     image: np.ndarray
     metadata: dict
     path: Path
-    thumb: QImage
+    thumb: np.ndarray  # the gallery thumbnail (small RGB), made on the worker thread
 
 
 class SavingJob:
