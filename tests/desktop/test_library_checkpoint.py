@@ -145,3 +145,39 @@ def test_cancel_mid_export_kills_the_child_and_leaves_nothing(qtbot, ctx, tiny_c
     assert not _children_reading(tiny_checkpoint)  # killed, not left converting in the background
     assert _left_in_library() == [] and page.list.count() == 0  # no pack, no staging or temporary folder
     assert "Import cancelled; nothing was added to the library." in messages(ctx, "info")
+
+
+_MIMES: list = []  # a drop event only points at its data: the data must outlive it
+
+
+def _drop_event(path: Path):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    _MIMES.append(mime)
+    return QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+
+
+def test_a_checkpoint_dropped_on_the_library_or_the_image_studio_is_imported(qtbot, ctx, tmp_path):  # noqa: F811
+    """Qt delivers drops only during a real drag, so each event goes where Qt would hand it: the
+    Library's drop handler, and the Image studio's drop filter (a PNG stays the studio's, to reproduce)."""
+    from desktop.ui.main_window import MainWindow
+
+    lora = _safetensors(tmp_path / "style-lora.safetensors", ["lora_unet_x.lora_down.weight"])
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    image, library = window.studios["Image"], window.studios["Library"]
+    library.dropEvent(_drop_event(lora))
+    qtbot.waitUntil(lambda: bool(messages(ctx, "error")) and not library.job_bar.busy, timeout=30000)
+    assert "'style-lora.safetensors' is a LoRA" in messages(ctx, "error")[-1]
+
+    png = tmp_path / "picture.png"
+    png.write_bytes(b"\x89PNG")
+    assert not window.image_drop.eventFilter(image.controls.prompt.viewport(), _drop_event(png))
+    assert window.tabs.currentWidget() is not library
+    assert window.image_drop.eventFilter(image.controls.prompt.viewport(), _drop_event(lora))
+    assert window.tabs.currentWidget() is library
+    qtbot.waitUntil(lambda: len(messages(ctx, "error")) == 2 and not library.job_bar.busy, timeout=30000)
+    assert "'style-lora.safetensors' is a LoRA" in messages(ctx, "error")[-1] and _left_in_library() == []
