@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.packs.library import PackEntry
 from desktop.pack_info import facts, validation_summary
+from desktop.ui.library_image_facts import image_rows, licence_label, licence_markdown
 from desktop.ui.tone import ToneLabel
 
 # Markdown from a pack may not smuggle HTML (forms, remote images) into the window.
@@ -76,6 +77,9 @@ class PackDetails(QWidget):
         self.validation = QTextBrowser()
         self.tabs.addTab(self.card, "Model card")
         self.tabs.addTab(self.validation, "Validation report")
+        self.licence = QTextBrowser()
+        self.licence.setOpenExternalLinks(False)
+        self.tabs.addTab(self.licence, "Licence")
         lay.addWidget(self.tabs, 1)
         self.show_entry(None)
 
@@ -92,6 +96,7 @@ class PackDetails(QWidget):
             self.integrity.clear()
             self.card.clear()
             self.validation.clear()
+            self.licence.clear()
             return
         self.title.setText(entry.name)
         self.problem.setVisible(bool(entry.problem))
@@ -100,8 +105,15 @@ class PackDetails(QWidget):
             self.integrity.clear()
             self.card.clear()
             self.validation.clear()
+            self.licence.clear()
             return
-        for label, value in facts(entry).rows():
+        rows = facts(entry).rows()
+        # an image pack's family, size and recommended settings sit right under its architecture
+        at = next((i + 1 for i, (label, _) in enumerate(rows) if label == "Architecture"), len(rows))
+        rows[at:at] = image_rows(entry.manifest)
+        for label, value in rows:
+            if label == "Licence":
+                value = licence_label(entry.manifest) + " - see the Licence tab"
             value_label = QLabel(value)
             value_label.setWordWrap(True)
             self.form.addRow(f"{label}:", value_label)
@@ -109,6 +121,7 @@ class PackDetails(QWidget):
         card = entry.manifest.get("model_card") or "_No model card was shipped with this pack._"
         self.card.document().setMarkdown(card, _UNTRUSTED_MARKDOWN)
         self.validation.document().setMarkdown(validation_summary(entry.manifest), _UNTRUSTED_MARKDOWN)
+        self.licence.document().setMarkdown(licence_markdown(entry), _UNTRUSTED_MARKDOWN)
 
     def set_integrity(self, state: str, text: str = "") -> None:
         default = {

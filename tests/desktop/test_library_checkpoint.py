@@ -129,6 +129,11 @@ def test_library_imports_a_checkpoint_showing_each_stage(qtbot, ctx, tiny_checkp
                   "Validating the fp32 graph", "Verifying the new pack"):
         assert stage in stages, stages
     assert _left_in_library() == ["my-model"] and not _children_reading(tiny_checkpoint)
+    from tests.desktop.test_library_image_details import shown
+
+    rows = shown(page)  # what the export recorded, in the details
+    assert rows["Base model:"] == "Stable Diffusion 1.x" and rows["Recommended steps:"] == "25", rows
+    assert rows["Recommended guidance:"] == "7.5" and "CreativeML Open RAIL-M" in rows["Licence:"], rows
 
 
 @pytest.mark.slow
