@@ -222,7 +222,7 @@ class ImageStudio(GalleryActions, QWidget):
 
     def _on_engine(self, engine) -> None:
         caps = engine.capabilities
-        self.controls.apply_capabilities(caps)
+        self.controls.apply_capabilities(caps, engine.pack.name)
         self.morph.setVisible(caps.morph)
         self.morph.clear()
         if self._pending_settings is not None:
