@@ -49,10 +49,12 @@ def checkpoint_import_events(path: Path, library, name: str | None = None, conve
     path = Path(path)
     name = name or path.stem
     yield Progress(f"Reading {path.name}…", 0.0)
+    loading = f"Loading {path.name} with PyTorch (converting the pickle's tensors)"
     if not (convert_pickle and is_pickle(path)):
         found = detect(path)  # refuses pickles, LoRAs, VAEs and unknown models by name
         what = found.family.label + (" Turbo" if found.turbo else "")
-        yield Progress(f"Reading {path.name}: {what}; loading it with PyTorch…", 0.02)
+        yield Progress(f"Reading {path.name}: {what}…", 0.01)
+        loading = f"Loading {path.name} ({what}) with PyTorch"
     _check_name_free(library, name)
     options = ("--convert-pickle",) if convert_pickle else ()
     with staging_folder(library.root) as work:
@@ -63,7 +65,7 @@ def checkpoint_import_events(path: Path, library, name: str | None = None, conve
         child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
                                  env=env, start_new_session=True)  # its own group: a pickle conversion's child goes too
         try:
-            last = yield from _relay(child, work)
+            last = yield from _relay(child, work, loading)
         finally:
             _stop(child)  # Cancel (GeneratorExit), an error, or already exited: never left running
         if child.returncode != 0:
@@ -85,7 +87,7 @@ def _check_name_free(library, name: str) -> None:
         raise PackError(f"A model named '{name}' is already installed. Remove it first, or rename the file.")
 
 
-def _relay(child: subprocess.Popen, work: Path) -> Iterator[Progress]:
+def _relay(child: subprocess.Popen, work: Path, loading: str) -> Iterator[Progress]:
     """Progress from the child's stage lines until it exits; returns its last other line."""
     lines: queue.Queue = queue.Queue()
 
@@ -95,7 +97,7 @@ def _relay(child: subprocess.Popen, work: Path) -> Iterator[Progress]:
 
     reader = threading.Thread(target=read, name="checkpoint-export-stderr", daemon=True)
     reader.start()
-    stage, fraction, last = "Loading the checkpoint with PyTorch", 0.02, ""
+    stage, fraction, last = loading, 0.02, ""
     while True:
         try:
             line = lines.get(timeout=POLL_S).strip()
@@ -104,11 +106,11 @@ def _relay(child: subprocess.Popen, work: Path) -> Iterator[Progress]:
                 child.wait()
                 return last
             # also the heartbeat: the worker sees a Cancel only between two events
-            yield Progress(_describe(stage, work), fraction)
+            yield _progress(stage, fraction, work)
             continue
         if line.startswith("[export] "):
             stage, fraction = _parse(line.removeprefix("[export] ").strip(), fraction)
-            yield Progress(_describe(stage, work), fraction)
+            yield _progress(stage, fraction, work)
         elif line:
             last = line
 
@@ -117,18 +119,21 @@ def _parse(text: str, fraction: float) -> tuple[str, float]:
     head, _, rest = text.partition("% ")
     if rest and head.strip().isdigit():
         return rest, min(int(head) / 100, 0.95)
+    if text.startswith("done in "):  # "done in 12.3 s -> <work folder>": the folder is ours, not news
+        return f"Exported in {text.removeprefix('done in ').partition(' -> ')[0]}", 0.96
     return text, fraction
 
 
-def _describe(stage: str, work: Path) -> str:
+def _progress(stage: str, fraction: float, work: Path) -> Progress:
     if not stage.startswith("Converting"):
-        return stage + "…"
-    done = {p.parent.name for p in work.glob("*/fp32/*/model.onnx")}
+        return Progress(stage + "…", fraction)
+    done = [r for r in ORDER if any(work.glob(f"*/fp32/{r}/model.onnx"))]
     if not done:
-        return "Converting to ONNX: text encoder…"
+        return Progress("Converting to ONNX: text encoder…", fraction)
     left = [PARTS[r] for r in ORDER if r not in done and r != "text_encoder_2"]  # only SDXL has a second one
-    finished = ", ".join(PARTS.get(r, r) for r in ORDER if r in done)
-    return f"Converting to ONNX: {left[0] if left else 'finishing'}… (done: {finished})"
+    # the conversion is the stretch up to validation (35%): each finished part moves the bar on
+    fraction = max(fraction, 0.05 + 0.3 * len(done) / (len(done) + len(left)))
+    return Progress(f"Converting to ONNX: {left[0] if left else 'finishing'}… (done: {', '.join(PARTS[r] for r in done)})", fraction)
 
 
 def _stop(child: subprocess.Popen) -> None:

@@ -7,13 +7,15 @@ and a pack is untrusted input. Buttons only emit signals; the LibraryPage does t
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -40,7 +42,21 @@ class PackDetails(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # the facts scroll: an image pack has ~17 rows, which would otherwise set the window's
+        # minimum height past the smallest supported window (900×600)
+        top = QWidget()
+        lay = QVBoxLayout(top)
+        self.facts_scroll = QScrollArea()
+        self.facts_scroll.setWidget(top)
+        self.facts_scroll.setWidgetResizable(True)
+        self.facts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.facts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.facts_scroll.setMinimumHeight(120)
+        self.facts_scroll.viewport().setAutoFillBackground(False)  # the page's background, not a grey box
+        top.setAutoFillBackground(False)
+        outer.addWidget(self.facts_scroll, 3)
         self.title = QLabel()
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setWordWrap(True)
@@ -80,7 +96,8 @@ class PackDetails(QWidget):
         self.licence = QTextBrowser()
         self.licence.setOpenExternalLinks(False)
         self.tabs.addTab(self.licence, "Licence")
-        lay.addWidget(self.tabs, 1)
+        self.tabs.setMinimumHeight(120)
+        outer.addWidget(self.tabs, 2)
         self.show_entry(None)
 
     def show_entry(self, entry: PackEntry | None, integrity: str = "unknown", integrity_text: str = "") -> None:

@@ -65,3 +65,22 @@ def test_a_diffusers_folder_pack_without_recorded_size_shows_the_engines_size(qt
     page.select("demo-text")
     assert "Base model:" not in shown(page)  # a text pack has no image rows
     assert "Apache License 2.0" in page.details.licence.toPlainText()
+
+
+def test_an_image_packs_details_fit_the_smallest_window(qtbot, ctx):  # noqa: F811
+    """~17 rows of facts once set the window's minimum height past 600 (seen at 900×600): they scroll."""
+    from desktop.ui.main_window import MainWindow
+
+    image_pack(Library().destination("my-turbo"), "my-turbo",
+               {"family_label": "Stable Diffusion 2.x Turbo", "native_size": 512, "default_steps": 1, "default_guidance": 0.0,
+                "default_scheduler": "euler"}, {"id": "sai-nc-community"})
+    window = MainWindow(ctx)
+    qtbot.addWidget(window)
+    library = window.studios["Library"]
+    window.tabs.setCurrentWidget(library)
+    library.select("my-turbo")
+    ctx.notifier.info("A banner over the tabs")
+    assert "Base model:" in shown(library)
+    hint = library.minimumSizeHint()
+    assert hint.height() <= 600 - 80 and hint.width() <= 900 - 20, hint
+    assert window.minimumSizeHint().height() <= 600, window.minimumSizeHint()
