@@ -183,6 +183,8 @@ class ImageStudio(GalleryActions, QWidget):
         seed_row = QHBoxLayout()
         self.seed_label = QLabel("")
         self.seed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long file name must not set the window's minimum width (it widened 900 px to 936): cut, whole in the tooltip
+        self.seed_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.copy_seed_button = QPushButton("Copy seed")
         self.copy_seed_button.clicked.connect(self.copy_seed)
         self.copy_seed_button.setEnabled(False)

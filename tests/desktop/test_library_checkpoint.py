@@ -188,3 +188,27 @@ def test_a_checkpoint_dropped_on_the_library_or_the_image_studio_is_imported(qtb
     assert window.tabs.currentWidget() is library
     qtbot.waitUntil(lambda: len(messages(ctx, "error")) == 2 and not library.job_bar.busy, timeout=30000)
     assert "'style-lora.safetensors' is a LoRA" in messages(ctx, "error")[-1] and _left_in_library() == []
+
+
+@pytest.mark.slow
+def test_a_consented_pickle_is_converted_tensors_only_and_code_in_it_never_runs(qtbot, ctx, tmp_path, monkeypatch):  # noqa: F811
+    """With consent the child unpickles tensors only: a pickle that carries code is refused in one
+    line, the code never runs, and nothing is left behind."""
+    import pickle
+
+    pytest.importorskip("torch")
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps({"state_dict": Payload()}))
+    page = _page(qtbot, ctx)
+    monkeypatch.setattr(page, "confirm_pickle", lambda path: True)  # the person clicked "Convert anyway"
+    assert page.import_path(evil) is not None
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=300000)
+    errors = messages(ctx, "error")
+    assert len(errors) == 1 and "evil.ckpt" in errors[0] and "safely" in errors[0] and "\n" not in errors[0], errors
+    assert not marker.exists() and _left_in_library() == [] and not _children_reading(evil)
