@@ -139,7 +139,9 @@ class LibraryPage(QWidget):
         m = e.manifest
         state = self.integrity.get(str(e.root), ("unknown", ""))[0]
         mark = {"verified": " ✓", "failed": " ✗"}.get(state, "")
-        return f"{m['name']}{mark}\n    {m['modality']} · {m['architecture']} · {m['precision']}"
+        # an imported checkpoint's family ("Stable Diffusion 2.x Turbo") says more than "stable-diffusion"
+        kind = (m.get("config") or {}).get("family_label") or m["architecture"]
+        return f"{m['name']}{mark}\n    {m['modality']} · {kind} · {m['precision']}"
 
     def selected_entry(self) -> PackEntry | None:
         root = self.selected_root()

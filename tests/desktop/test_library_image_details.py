@@ -49,6 +49,7 @@ def test_a_turbo_checkpoint_pack_shows_family_size_recommendations_and_licence(q
     assert "Non-commercial use only" in text and "huggingface.co/stabilityai/sd-turbo" in text
     assert "STABILITY AI NON-COMMERCIAL" in text and "**clause 1**" in text  # the pack's file, verbatim, never rendered
     assert [page.details.tabs.tabText(i) for i in range(page.details.tabs.count())][-1] == "Licence"
+    assert page.list.currentItem().text().endswith("image · Stable Diffusion 2.x Turbo · fp16")  # the family, in the list too
 
 
 def test_a_diffusers_folder_pack_without_recorded_size_shows_the_engines_size(qtbot, ctx):  # noqa: F811
