@@ -212,3 +212,16 @@ def test_a_consented_pickle_is_converted_tensors_only_and_code_in_it_never_runs(
     errors = messages(ctx, "error")
     assert len(errors) == 1 and "evil.ckpt" in errors[0] and "safely" in errors[0] and "\n" not in errors[0], errors
     assert not marker.exists() and _left_in_library() == [] and not _children_reading(evil)
+
+
+@pytest.mark.slow
+def test_closing_the_window_mid_export_kills_the_child_too(qtbot, ctx, tiny_checkpoint):  # noqa: F811
+    page = _page(qtbot, ctx)
+    seen: list[str] = []
+    worker = page.import_path(tiny_checkpoint)
+    worker.signals.yielded.connect(lambda ev: seen.append(getattr(ev, "message", "")))
+    qtbot.waitUntil(lambda: bool(_children_reading(tiny_checkpoint)) or not page.job_bar.busy, timeout=60000)
+    assert page.job_bar.busy, seen
+    page.shutdown()  # what the main window calls on close
+    qtbot.waitUntil(lambda: not page.job_bar.busy, timeout=30000)
+    assert not _children_reading(tiny_checkpoint) and _left_in_library() == []
