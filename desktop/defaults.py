@@ -86,16 +86,24 @@ def install_text(lib: Library, log=print) -> None:
     log(f"text: exported {TEXT_PACK} ({TEXT_PRECISION})")
 
 
+def export_command(modality: str, source: Path, out: Path, precision: str, name: str, *options: str) -> tuple[list[str], dict[str, str]]:
+    """The ``python -m exporters`` command line and environment for a child export; ``options``
+    are further flags (``--convert-pickle``). Shared by :func:`run_export` and the Library's
+    cancellable checkpoint import, which must be able to kill the child."""
+    if importlib.util.find_spec("exporters") is None:
+        raise ExportError("Exporting needs Atelier's exporters and the export extra: pip install -e '.[export]'.")
+    cmd = [sys.executable, "-m", "exporters", modality, str(source), "--out", str(out), "--precision", precision, "--name", name, *options]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    return cmd, env
+
+
 def run_export(modality: str, source: Path, out: Path, precision: str, name: str, log=print) -> None:
     """``python -m exporters`` in a child process, its progress lines passed to ``log``.
 
     A child, not an import: the exporters pull in torch and transformers (gigabytes of
     memory, seconds of start-up) that the app itself never needs.
     """
-    if importlib.util.find_spec("exporters") is None:
-        raise ExportError("Exporting needs Atelier's exporters and the export extra: pip install -e '.[export]'.")
-    cmd = [sys.executable, "-m", "exporters", modality, str(source), "--out", str(out), "--precision", precision, "--name", name]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    cmd, env = export_command(modality, source, out, precision, name)
     last = ""
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", env=env) as child:
         for line in child.stderr:
@@ -105,11 +113,16 @@ def run_export(modality: str, source: Path, out: Path, precision: str, name: str
             elif line:
                 last = line
     if child.returncode != 0:
-        # the child's own one-line error, or the last line of an unexpected traceback
-        why = last.removeprefix("error: ")
-        if "ModuleNotFoundError" in why:
-            why += " (exporting needs the export extra: pip install -e '.[export]')"
-        raise ExportError(f"The {modality} export of {Path(source).name} failed: {why}")
+        raise export_failure(modality, source, last)
+
+
+def export_failure(modality: str, source: Path, last_line: str) -> ExportError:
+    """A failed child export as one line: the child's own error, or the last line of an
+    unexpected traceback."""
+    why = last_line.removeprefix("error: ")
+    if "ModuleNotFoundError" in why:
+        why += " (exporting needs the export extra: pip install -e '.[export]')"
+    return ExportError(f"The {modality} export of {Path(source).name} failed: {why}")
 
 
 def install_voice(lib: Library, log=print) -> None:

@@ -3,6 +3,12 @@ guidance, scheduler, seed, batch, class and img2img - adapting to the pack's cap
 
 The form only holds values: ``request()`` builds an ImageRequest from them and
 ``apply_settings()`` fills them from a reproduced image's settings.
+
+Which values a model starts with: each model chosen starts at its pack's recommendations (size,
+steps, guidance, scheduler - a Turbo pack says 1 step, guidance 0) rather than fixed defaults.
+A value the person sets while a model is chosen (typed, picked, or restored from a reproduced
+image) is theirs for that model for the rest of the session: switching away and back brings
+it back instead of the recommendation. Nothing of this outlives the session.
 """
 
 from __future__ import annotations
@@ -108,6 +114,13 @@ class ImageControls(QWidget):
             form.addRow(label, widget)
         lay.addLayout(form)
         lay.addWidget(self._img2img_box())
+        self._chosen: dict[str, dict[str, object]] = {}  # model -> the values the person set for it
+        self._caps_model = ""  # the model whose capabilities the form shows
+        self._applying = False  # the form itself is setting values: not the person's choice
+        for key, box in (("width", self.width_box), ("height", self.height_box), ("steps", self.steps), ("guidance", self.guidance)):
+            box.valueChanged.connect(lambda value, key=key: self._remember(key, value))
+        self.scheduler.currentIndexChanged.connect(lambda _i: self._remember("scheduler", self.scheduler.currentData()))
+        self.fixed_size.currentIndexChanged.connect(lambda index: self._remember("fixed_size", index))
 
     def _armed_chip(self) -> QWidget:
         """Above the prompt, while a starting image is armed: every Generate is img2img
@@ -176,10 +189,18 @@ class ImageControls(QWidget):
         if not names:
             self.model.setPlaceholderText("No image model installed")
 
-    def apply_capabilities(self, caps: Capabilities) -> None:
-        """Show the controls this pack uses, with its defaults."""
-        first = self.caps is None or self.caps is not caps
-        self.caps = caps
+    def apply_capabilities(self, caps: Capabilities, model: str = "") -> None:
+        """Show the controls the pack of ``model`` uses, with its recommended values, or the
+        values the person set for that model this session."""
+        self._applying = True
+        try:
+            self._apply_capabilities(caps, model or self.model.currentText())
+        finally:
+            self._applying = False
+
+    def _apply_capabilities(self, caps: Capabilities, model: str) -> None:
+        first = self.caps is None or self.caps is not caps or model != self._caps_model
+        self.caps, self._caps_model = caps, model
         self.prompt.setEnabled(caps.prompt)
         self.negative.setVisible(caps.negative_prompt)
         self.times_label.setVisible(caps.free_size)
@@ -210,6 +231,21 @@ class ImageControls(QWidget):
             self.height_box.setValue(h)
             self.steps.setValue(caps.default_steps)
             self.guidance.setValue(caps.default_guidance)
+        self._restore_chosen(model)
+
+    def _remember(self, key: str, value) -> None:
+        if not self._applying and self._caps_model:
+            self._chosen.setdefault(self._caps_model, {})[key] = value
+
+    def _restore_chosen(self, model: str) -> None:
+        chosen = self._chosen.get(model, {})
+        for key, box in (("width", self.width_box), ("height", self.height_box), ("steps", self.steps), ("guidance", self.guidance)):
+            if key in chosen:
+                box.setValue(chosen[key])
+        if "scheduler" in chosen and self.scheduler.findData(chosen["scheduler"]) >= 0:
+            self.scheduler.setCurrentIndex(self.scheduler.findData(chosen["scheduler"]))
+        if 0 <= int(chosen.get("fixed_size", -1)) < self.fixed_size.count():
+            self.fixed_size.setCurrentIndex(int(chosen["fixed_size"]))
 
     def _show_row(self, label: str, visible: bool) -> None:
         self.form.setRowVisible(self.rows[label], visible)

@@ -20,7 +20,9 @@ class GalleryActions:
     def _show_seed(self, seed, name: str) -> None:
         """The seed of the picture on show, so a random one can be kept and reused."""
         self.shown_seed = int(seed) if isinstance(seed, int) or (isinstance(seed, str) and seed.isdigit()) else None
-        self.seed_label.setText(f"{name} · seed {self.shown_seed}" if self.shown_seed is not None else f"{name} · no seed recorded")
+        # the seed first: in a narrow window the label is cut at its end, and the name matters less
+        self.seed_label.setText(f"seed {self.shown_seed} · {name}" if self.shown_seed is not None else f"no seed recorded · {name}")
+        self.seed_label.setToolTip(self.seed_label.text())
         self.copy_seed_button.setEnabled(self.shown_seed is not None)
 
     def copy_seed(self) -> None:

@@ -183,6 +183,8 @@ class ImageStudio(GalleryActions, QWidget):
         seed_row = QHBoxLayout()
         self.seed_label = QLabel("")
         self.seed_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # a long file name must not set the window's minimum width (it widened 900 px to 936): cut, whole in the tooltip
+        self.seed_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.copy_seed_button = QPushButton("Copy seed")
         self.copy_seed_button.clicked.connect(self.copy_seed)
         self.copy_seed_button.setEnabled(False)
@@ -222,7 +224,7 @@ class ImageStudio(GalleryActions, QWidget):
 
     def _on_engine(self, engine) -> None:
         caps = engine.capabilities
-        self.controls.apply_capabilities(caps)
+        self.controls.apply_capabilities(caps, engine.pack.name)
         self.morph.setVisible(caps.morph)
         self.morph.clear()
         if self._pending_settings is not None:

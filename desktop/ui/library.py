@@ -32,11 +32,25 @@ from desktop.engines.events import Progress
 from desktop.engines.packs.library import PackEntry
 from desktop.pack_info import VerifyResult, check_still_there, verify_pack
 from desktop.ui.job_bar import JobBar
+from desktop.ui.library_checkpoint import checkpoint_import_events, is_checkpoint, is_pickle
 from desktop.ui.open_folder import open_folder
 from desktop.ui.pack_details import PackDetails
 from desktop.workers import GeneratorWorker, start
 
 ROOT_ROLE = Qt.ItemDataRole.UserRole
+IMPORT_FILTER = (
+    "Model files (*.zip *.gguf *.safetensors *.ckpt *.pt *.pth *.bin);;Zip archives (*.zip);;GGUF language models (*.gguf);;"
+    "Image checkpoints (*.safetensors);;Pickle checkpoints, converted only with consent (*.ckpt *.pt *.pth *.bin)"
+)
+
+
+def pickle_warning(path: Path) -> str:
+    return (
+        f"'{path.name}' is a pickle checkpoint. Opening a pickle can run any program its author hid in it.\n\n"
+        "Atelier can convert it in a separate process that reads tensors only (torch.load with weights_only), "
+        "which refuses code - but only do this if you trust where the file came from. "
+        "A .safetensors version of the same model is always the safer choice."
+    )
 
 
 class LibraryPage(QWidget):
@@ -62,7 +76,8 @@ class LibraryPage(QWidget):
         self.import_folder_button = QPushButton("Import folder…")
         self.import_folder_button.setToolTip("An Atelier pack, a Piper voice, an optimum / onnxruntime-genai LLM folder or a Stable Diffusion ONNX folder")
         self.import_folder_button.clicked.connect(self._choose_folder)
-        self.import_zip_button = QPushButton("Import .zip or .gguf…")
+        self.import_zip_button = QPushButton("Import .zip, .gguf or checkpoint…")
+        self.import_zip_button.setToolTip("A zipped pack, a GGUF language model, or a single-file Stable Diffusion checkpoint (.safetensors)")
         self.import_zip_button.clicked.connect(self._choose_zip)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
@@ -124,7 +139,9 @@ class LibraryPage(QWidget):
         m = e.manifest
         state = self.integrity.get(str(e.root), ("unknown", ""))[0]
         mark = {"verified": " ✓", "failed": " ✗"}.get(state, "")
-        return f"{m['name']}{mark}\n    {m['modality']} · {m['architecture']} · {m['precision']}"
+        # an imported checkpoint's family ("Stable Diffusion 2.x Turbo") says more than "stable-diffusion"
+        kind = (m.get("config") or {}).get("family_label") or m["architecture"]
+        return f"{m['name']}{mark}\n    {m['modality']} · {kind} · {m['precision']}"
 
     def selected_entry(self) -> PackEntry | None:
         root = self.selected_root()
@@ -206,6 +223,13 @@ class LibraryPage(QWidget):
         answer = QMessageBox.question(self, title, question, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
         return answer == QMessageBox.StandardButton.Yes
 
+    def confirm_pickle(self, path: Path) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Pickle checkpoint", pickle_warning(path), QMessageBox.StandardButton.Cancel, self)
+        convert = box.addButton("Convert anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is convert
+
     def open_selected_folder(self) -> None:
         entry = self._selected_or_explain()
         if entry is not None:
@@ -218,15 +242,24 @@ class LibraryPage(QWidget):
             self.import_path(folder)
 
     def _choose_zip(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import a zipped model or a GGUF file", "", "Zip archives or GGUF models (*.zip *.gguf)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import a model file", "", IMPORT_FILTER)
         if path:
             self.import_path(path)
 
-    def import_path(self, path: str | Path) -> GeneratorWorker | None:
-        """Import a folder or .zip in the background; the new pack is selected when done."""
+    def import_path(self, path: str | Path, convert_pickle: bool | None = None) -> GeneratorWorker | None:
+        """Import a folder, .zip, .gguf or image checkpoint in the background; the new pack is
+        selected when done. A pickle checkpoint is converted only if the person agrees
+        (``convert_pickle`` None: ask)."""
         if not self._idle():
             return None
-        worker = GeneratorWorker(_import_job, Path(path), self.ctx.library)
+        path = Path(path)
+        if path.is_file() and is_pickle(path):
+            if convert_pickle is None:
+                convert_pickle = self.confirm_pickle(path)
+            if not convert_pickle:
+                self.ctx.notifier.info(f"'{path.name}' was not imported: a pickle checkpoint is converted only with your consent.")
+                return None
+        worker = GeneratorWorker(_import_job, path, self.ctx.library, bool(convert_pickle))
         worker.signals.yielded.connect(self._on_imported)
         worker.signals.ended.connect(self._import_finished)
         self._importing = True
@@ -276,9 +309,12 @@ class LibraryPage(QWidget):
         self.job_bar.cancel()
 
 
-def _import_job(path: Path, library) -> Iterator:
+def _import_job(path: Path, library, convert_pickle: bool = False) -> Iterator:
     from desktop.engines.packs.importers import import_path
 
+    if path.is_file() and is_checkpoint(path):  # exported in a child process that Cancel kills
+        yield from checkpoint_import_events(path, library, convert_pickle=convert_pickle)
+        return
     if path.is_file() and path.suffix.lower() == ".gguf":  # converted layer by layer, cancellable between layers
         from desktop.engines.text.gguf.background import import_gguf_events
 

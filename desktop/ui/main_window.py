@@ -118,6 +118,13 @@ class MainWindow(QMainWindow):
 
             self.chat_drop = GgufDrop(chat)
             self.chat_drop.dropped.connect(lambda path: (self.tabs.setCurrentWidget(library), library.import_path(path)))
+        image = self.studios.get("Image")
+        if isinstance(image, QWidget) and callable(getattr(library, "import_path", None)):
+            from desktop.engines.image.checkpoint import CHECKPOINT_SUFFIXES
+            from desktop.ui.gguf_drop import GgufDrop  # a checkpoint dropped on the Image studio imports in the Library
+
+            self.image_drop = GgufDrop(image, CHECKPOINT_SUFFIXES)
+            self.image_drop.dropped.connect(lambda path: (self.tabs.setCurrentWidget(library), library.import_path(path)))
 
     def _bind_generate_keys(self, widget: QWidget) -> None:
         """Ctrl+Enter calls a Studio's ``primary_action``. The shortcut belongs to the studio

@@ -7,13 +7,15 @@ and a pack is untrusted input. Buttons only emit signals; the LibraryPage does t
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QFormLayout,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QTabWidget,
     QTextBrowser,
     QVBoxLayout,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.engines.packs.library import PackEntry
 from desktop.pack_info import facts, validation_summary
+from desktop.ui.library_image_facts import image_rows, licence_label, licence_markdown
 from desktop.ui.tone import ToneLabel
 
 # Markdown from a pack may not smuggle HTML (forms, remote images) into the window.
@@ -39,7 +42,21 @@ class PackDetails(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        lay = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        # the facts scroll: an image pack has ~17 rows, which would otherwise set the window's
+        # minimum height past the smallest supported window (900×600)
+        top = QWidget()
+        lay = QVBoxLayout(top)
+        self.facts_scroll = QScrollArea()
+        self.facts_scroll.setWidget(top)
+        self.facts_scroll.setWidgetResizable(True)
+        self.facts_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.facts_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.facts_scroll.setMinimumHeight(120)
+        self.facts_scroll.viewport().setAutoFillBackground(False)  # the page's background, not a grey box
+        top.setAutoFillBackground(False)
+        outer.addWidget(self.facts_scroll, 3)
         self.title = QLabel()
         self.title.setStyleSheet("font-size: 16pt; font-weight: 600;")
         self.title.setWordWrap(True)
@@ -76,7 +93,11 @@ class PackDetails(QWidget):
         self.validation = QTextBrowser()
         self.tabs.addTab(self.card, "Model card")
         self.tabs.addTab(self.validation, "Validation report")
-        lay.addWidget(self.tabs, 1)
+        self.licence = QTextBrowser()
+        self.licence.setOpenExternalLinks(False)
+        self.tabs.addTab(self.licence, "Licence")
+        self.tabs.setMinimumHeight(120)
+        outer.addWidget(self.tabs, 2)
         self.show_entry(None)
 
     def show_entry(self, entry: PackEntry | None, integrity: str = "unknown", integrity_text: str = "") -> None:
@@ -92,6 +113,7 @@ class PackDetails(QWidget):
             self.integrity.clear()
             self.card.clear()
             self.validation.clear()
+            self.licence.clear()
             return
         self.title.setText(entry.name)
         self.problem.setVisible(bool(entry.problem))
@@ -100,8 +122,15 @@ class PackDetails(QWidget):
             self.integrity.clear()
             self.card.clear()
             self.validation.clear()
+            self.licence.clear()
             return
-        for label, value in facts(entry).rows():
+        rows = facts(entry).rows()
+        # an image pack's family, size and recommended settings sit right under its architecture
+        at = next((i + 1 for i, (label, _) in enumerate(rows) if label == "Architecture"), len(rows))
+        rows[at:at] = image_rows(entry.manifest)
+        for label, value in rows:
+            if label == "Licence":
+                value = licence_label(entry.manifest) + " - see the Licence tab"
             value_label = QLabel(value)
             value_label.setWordWrap(True)
             self.form.addRow(f"{label}:", value_label)
@@ -109,6 +138,7 @@ class PackDetails(QWidget):
         card = entry.manifest.get("model_card") or "_No model card was shipped with this pack._"
         self.card.document().setMarkdown(card, _UNTRUSTED_MARKDOWN)
         self.validation.document().setMarkdown(validation_summary(entry.manifest), _UNTRUSTED_MARKDOWN)
+        self.licence.document().setMarkdown(licence_markdown(entry), _UNTRUSTED_MARKDOWN)
 
     def set_integrity(self, state: str, text: str = "") -> None:
         default = {

@@ -31,7 +31,7 @@ def test_lists_pack_with_facts_card_and_validation_summary(qtbot, ctx):  # noqa:
     facts = {d.form.itemAt(i, d.form.ItemRole.LabelRole).widget().text(): d.form.itemAt(i, d.form.ItemRole.FieldRole).widget().text() for i in range(d.form.rowCount())}
     assert facts["Modality:"] == "text" and facts["Precision:"] == "int8" and facts["Architecture:"] == "llama"
     assert facts["Estimated RAM:"] == "300.0 MB"
-    assert facts["Licence:"] == "apache-2.0"
+    assert facts["Licence:"] == "Apache License 2.0 (apache-2.0) - see the Licence tab"
     assert facts["Size on disk:"].endswith("KB")
     report = d.validation.toPlainText()
     assert "Passed the int8 quality floor" in report
