@@ -125,7 +125,8 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
         "native_size": int(pipe.unet.config.sample_size) * 2 ** (len(pipe.vae.config.block_out_channels) - 1),
         "default_steps": int(defaults["default_steps"]),
         "default_guidance": float(defaults["default_guidance"]),
-        "default_scheduler": DIFFUSERS_NAMES.get(type(pipe.scheduler).__name__, "euler"),
+        # ours, from the bundle: the publisher's scheduler may be one the engine lacks (PNDM)
+        "default_scheduler": defaults.get("default_scheduler") or DIFFUSERS_NAMES.get(type(pipe.scheduler).__name__, "euler"),
     }
     card = f"# {path.stem}\n\nExported from the single-file checkpoint {path.name} ({pack_config['family_label']})."
     if vae is not None:
