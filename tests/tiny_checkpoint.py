@@ -159,26 +159,24 @@ def tiny_sd1_checkpoint(cache: Path, name: str = "tiny-sd15.safetensors") -> tup
     return ckpt, folder
 
 
+def tiny_inpainting_folder(folder: Path, seed: int = 0) -> Path:
+    """A tiny 9-channel UNet pipeline saved as diffusers' StableDiffusionInpaintPipeline."""
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    if not (folder / "model_index.json").is_file():
+        base = folder.parent / (folder.name + "-base")
+        tiny_sd1_folder(base, seed=seed, in_channels=9)
+        pipe = StableDiffusionPipeline.from_pretrained(str(base), local_files_only=True)
+        components = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
+        StableDiffusionInpaintPipeline(**components).save_pretrained(str(folder))
+    return folder
+
+
 def tiny_inpainting_pack(root: Path) -> tuple[Path, Path]:
-    """(pack, diffusers folder) of a tiny 9-channel inpainting UNet pipeline, converted by our
-    exporter. The export's end-to-end check runs text-to-image, which an inpainting UNet cannot,
-    so this pack is converted and manifested without it (the test compares with diffusers)."""
-    import shutil
-    import tempfile
+    """(pack, diffusers folder) of a tiny 9-channel inpainting pipeline, exported through the
+    one export pipeline (its end-to-end check repaints a rectangle, as the model is used)."""
+    import exporters
 
-    from diffusers import StableDiffusionPipeline
-
-    from desktop.engines.packs.pack import write_manifest
-    from exporters.pipeline import Source
-    from exporters.image.stable_diffusion.configs import StableDiffusionExport
-
-    folder, pack = tiny_sd1_folder(root / "pipeline", in_channels=9), root / "pack"
-    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
-    config = StableDiffusionExport(Source("stable-diffusion", pipe, str(folder), "diffusers-folder"))
-    with tempfile.TemporaryDirectory(dir=root) as work:
-        fp32 = config.convert(Path(work))
-        fields = config.manifest(fp32, "fp32", {})
-        fields.update(name="tiny-inpainting", modality="image", precision="fp32", runtime=config.runtime)
-        write_manifest(fp32, fields, config.roles(fp32))
-        shutil.move(str(fp32), str(pack))
+    folder = tiny_inpainting_folder(root / "pipeline")
+    pack = exporters.export("image", folder, root / "pack", "fp32", name="tiny-inpainting")
     return pack, folder

@@ -29,13 +29,13 @@ from .configs import StableDiffusionExport
 from .source import _short, check_lora, merge_lora
 
 CONFIGS = Path(__file__).resolve().parents[3] / "resources" / "image_configs"
-# Families whose graphs the image engine runs today (SDXL's second encoder and the 9-channel
-# inpainting UNets are recognised, but not exported yet).
-EXPORTABLE = ("sd15", "sd21", "sd21-turbo")
+# Families whose graphs the image engine runs today (SDXL's second encoder is recognised, but
+# not exported yet); the inpainting ones run the engine's 9-channel path.
+EXPORTABLE = ("sd15", "sd15-inpainting", "sd21", "sd21-base", "sd21-turbo", "sd2-inpainting")
 # The base models' licences; a fine-tune inherits its base's unless its metadata says otherwise.
 LICENCES = {
     "sd15": "creativeml-openrail-m", "sd15-inpainting": "creativeml-openrail-m", "sd21": "openrail++",
-    "sd2-inpainting": "openrail++", "sdxl": "openrail++", "sdxl-inpainting": "openrail++",
+    "sd21-base": "openrail++", "sd2-inpainting": "openrail++", "sdxl": "openrail++", "sdxl-inpainting": "openrail++",
     "sd21-turbo": "sai-nc-community", "sdxl-turbo": "sai-nc-community",
 }
 PIPELINES = {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"}
@@ -86,7 +86,7 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
     key = bundle_key(found)
     if key not in EXPORTABLE:
         raise ExportError(f"'{path.name}' is {found.family.label}{' Turbo' if found.turbo else ''}; Atelier exports "
-                          "Stable Diffusion 1.x and 2.x (and SD-Turbo) checkpoints so far.")
+                          "Stable Diffusion 1.x and 2.x (with their inpainting models, and SD-Turbo) checkpoints so far.")
     if lora is not None:
         check_lora(Path(lora))
     if vae is None and not found.has_vae:

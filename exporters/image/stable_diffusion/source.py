@@ -21,6 +21,7 @@ from ...sources import short_error as _short
 SD_CLASSES = {
     "StableDiffusionPipeline",
     "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionInpaintPipeline",  # a 9-channel UNet; the manifest says "inpainting"
     "LatentConsistencyModelPipeline",
     "LatentConsistencyModelImg2ImgPipeline",
 }
