@@ -180,3 +180,57 @@ def tiny_inpainting_pack(root: Path) -> tuple[Path, Path]:
     folder = tiny_inpainting_folder(root / "pipeline")
     pack = exporters.export("image", folder, root / "pack", "fp32", name="tiny-inpainting")
     return pack, folder
+
+
+def open_clip_state_dict(text_encoder, prefix: str = "cond_stage_model.model.") -> dict:
+    """A CLIPTextModel's weights in OpenCLIP's layout, as SD 2.x checkpoints hold them (the
+    inverse of diffusers' convert_open_clip_checkpoint: q, k and v fused into in_proj)."""
+    import torch
+
+    s = {k.removeprefix("text_model."): v for k, v in text_encoder.state_dict().items()}
+    out = {prefix + "token_embedding.weight": s["embeddings.token_embedding.weight"],
+           prefix + "positional_embedding": s["embeddings.position_embedding.weight"],
+           prefix + "ln_final.weight": s["final_layer_norm.weight"], prefix + "ln_final.bias": s["final_layer_norm.bias"]}
+    for i in range(text_encoder.config.num_hidden_layers):
+        src, dst = f"encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for part in ("weight", "bias"):
+            out[dst + f"attn.in_proj_{part}"] = torch.cat([s[src + f"self_attn.{p}_proj.{part}"] for p in "qkv"])
+            for new, old in (("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"),
+                             ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
+                out[dst + f"{new}.{part}"] = s[src + f"{old}.{part}"]
+    return out
+
+
+def tiny_sd2_folder(folder: Path, prediction_type: str, seed: int = 0) -> Path:
+    """A tiny SD 2.x-shaped pipeline: 1024-wide OpenCLIP-style text, linear attention projections."""
+    import diffusers
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    base_folder = folder.parent / (folder.name + "-sd1")
+    tiny_sd1_folder(base_folder, seed=seed)
+    base = StableDiffusionPipeline.from_pretrained(str(base_folder), local_files_only=True)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(dict(base.unet.config, cross_attention_dim=1024, use_linear_projection=True))
+    te = base.text_encoder.config
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=te.vocab_size, hidden_size=1024, intermediate_size=64, num_attention_heads=8,
+                                                num_hidden_layers=2, max_position_embeddings=77, hidden_act="gelu",
+                                                bos_token_id=te.bos_token_id, eos_token_id=te.eos_token_id, pad_token_id=te.pad_token_id))
+    sched = diffusers.EulerDiscreteScheduler.from_config(base.scheduler.config, prediction_type=prediction_type)
+    StableDiffusionPipeline(vae=base.vae, text_encoder=text_encoder, tokenizer=base.tokenizer, unet=unet, scheduler=sched,
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False).save_pretrained(str(folder))
+    return folder
+
+
+def write_sd2_single_file(folder: Path, out: Path, metadata: dict | None = None) -> Path:
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    state = _rename(pipe.unet.state_dict(), unet_prefixes(pipe.unet.config), "model.diffusion_model.")
+    state.update(_rename(pipe.vae.state_dict(), vae_prefixes(pipe.vae.config), "first_stage_model."))
+    state.update(open_clip_state_dict(pipe.text_encoder))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out), metadata=metadata)
+    return out

@@ -93,3 +93,52 @@ def test_export_notes_are_printed_as_progress_lines(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text(json.dumps({"config": {"export_notes": ["prediction type epsilon, from the file name"]}}))
     _print_notes(tmp_path)
     assert capsys.readouterr().err == "[export] note: prediction type epsilon, from the file name\n"
+
+
+@pytest.fixture(scope="module")
+def sd2(tmp_path_factory):
+    """A tiny SD 2.x pipeline as single files named like Stability's two releases, and a configs
+    root whose sd21 (v) and sd21-base (epsilon) bundles describe the tiny model."""
+    import shutil
+
+    from tests.tiny_checkpoint import tiny_sd2_folder, write_sd2_single_file
+
+    root = tmp_path_factory.mktemp("sd2")
+    folder = tiny_sd2_folder(root / "pipeline", "v_prediction")
+    configs = root / "configs"
+    for key, kind in (("sd21", "v_prediction"), ("sd21-base", "epsilon")):
+        shutil.copytree(folder, configs / key, ignore=shutil.ignore_patterns("*.safetensors", "*.bin"))
+        sched = configs / key / "scheduler" / "scheduler_config.json"
+        sched.write_text(json.dumps(dict(json.loads(sched.read_text()), prediction_type=kind)))
+        (configs / key / "atelier_defaults.json").write_text(json.dumps({"default_steps": 25, "default_guidance": 7.5}))
+    files = {name: write_sd2_single_file(folder, root / f"{name}.safetensors") for name in ("tiny-v2-1_768-ema", "tiny-v2-1_512-ema")}
+    return folder, configs, files
+
+
+def test_a_512_sd2_checkpoint_loads_as_the_epsilon_base_with_its_weights_intact(sd2):
+    import diffusers
+
+    from exporters.image.stable_diffusion.checkpoint import load_checkpoint_source
+
+    folder, configs, files = sd2
+    source = load_checkpoint_source(str(files["tiny-v2-1_512-ema"]), configs=configs)
+    config = source.extras["pack_config"]
+    assert (config["family"], config["prediction_type"]) == ("sd21-base", "epsilon")
+    assert config["prediction_type_source"].startswith("the file name ('512'") and config["family_label"] == "Stable Diffusion 2.x 512 base"
+    original = diffusers.StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    for part in ("unet", "text_encoder"):  # the OpenCLIP layout (fused q/k/v) and the UNet map back exactly
+        want, got = getattr(original, part).state_dict(), getattr(source.model, part).state_dict()
+        assert all(torch.equal(got[k], want[k]) for k in want), part
+
+
+def test_a_768_v_checkpoint_exports_and_matches_diffusers_with_v_prediction(sd2, tmp_path, monkeypatch, capsys):
+    from exporters.__main__ import main
+
+    _folder, configs, files = sd2
+    monkeypatch.setenv("ATELIER_IMAGE_CONFIGS", str(configs))
+    assert main(["image", str(files["tiny-v2-1_768-ema"]), "--out", str(tmp_path / "pack")]) == 0
+    assert "[export] note: prediction type v_prediction, from the file name ('768'" in capsys.readouterr().err
+    m = json.loads((tmp_path / "pack" / "manifest.json").read_text())
+    assert (m["config"]["family"], m["config"]["prediction_type"]) == ("sd21", "v_prediction")
+    assert json.loads((tmp_path / "pack" / "scheduler" / "scheduler_config.json").read_text())["prediction_type"] == "v_prediction"
+    assert m["validation"]["reports"]["fp32"]["end_to_end"]["pixel_max_abs"] <= 2  # our engine vs diffusers, v-prediction
