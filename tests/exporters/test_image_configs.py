@@ -107,3 +107,34 @@ def test_recommended_settings_name_schedulers_the_engine_has():
         assert defaults["default_scheduler"] in LABELS
         turbo = key.endswith("turbo")
         assert (defaults["default_steps"], defaults["default_guidance"]) == ((1, 0.0) if turbo else (25, 5.0 if key.startswith("sdxl") else 7.5))
+
+
+# parameter counts of the published models (UNet, VAE, text encoders): a config that builds the
+# wrong architecture gets a different count, whatever value it got wrong
+SD1_UNET, SD2_UNET, XL_UNET, INPAINT_EXTRA, VAE = 859_520_964, 865_910_724, 2_567_463_684, 14_400, 83_653_863
+CLIP_L_PARAMS, OPEN_CLIP_H_PARAMS, BIG_G_PARAMS = 123_060_480, 340_387_840, 694_659_840
+PARAMETERS = {
+    "sd15": (SD1_UNET, [CLIP_L_PARAMS]), "sd15-inpainting": (SD1_UNET + INPAINT_EXTRA, [CLIP_L_PARAMS]),
+    "sd21": (SD2_UNET, [OPEN_CLIP_H_PARAMS]), "sd21-base": (SD2_UNET, [OPEN_CLIP_H_PARAMS]), "sd21-turbo": (SD2_UNET, [OPEN_CLIP_H_PARAMS]),
+    "sd2-inpainting": (SD2_UNET + INPAINT_EXTRA, [OPEN_CLIP_H_PARAMS]),
+    "sdxl": (XL_UNET, [CLIP_L_PARAMS, BIG_G_PARAMS]), "sdxl-turbo": (XL_UNET, [CLIP_L_PARAMS, BIG_G_PARAMS]),
+    "sdxl-inpainting": (XL_UNET + INPAINT_EXTRA, [CLIP_L_PARAMS, BIG_G_PARAMS]),
+}
+
+
+@pytest.mark.parametrize("key", sorted(PARAMETERS))
+def test_bundles_build_the_published_architectures(key):
+    """Built on the meta device (no memory, no weights), each bundle has the published size."""
+    accelerate = pytest.importorskip("accelerate")
+    diffusers = pytest.importorskip("diffusers")
+    import transformers
+
+    folder = CONFIGS / key
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    with accelerate.init_empty_weights():
+        unet = diffusers.UNet2DConditionModel.from_config(diffusers.UNet2DConditionModel.load_config(str(folder / "unet")))
+        vae = diffusers.AutoencoderKL.from_config(diffusers.AutoencoderKL.load_config(str(folder / "vae")))
+        encoders = [cls(transformers.CLIPTextConfig.from_pretrained(str(folder / sub)))
+                    for sub, cls in (("text_encoder", transformers.CLIPTextModel), ("text_encoder_2", transformers.CLIPTextModelWithProjection))
+                    if (folder / sub).is_dir()]
+    assert (count(unet), count(vae), [count(e) for e in encoders]) == (PARAMETERS[key][0], VAE, PARAMETERS[key][1])
