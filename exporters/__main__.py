@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora", type=Path, help="(image) LoRA weights merged before export")
     p.add_argument("--vae", type=Path, help="(image) a VAE .safetensors replacing a checkpoint's own")
     p.add_argument("--convert-pickle", action="store_true", help="(image) unpickle a .ckpt in a separate process, tensors only")
+    p.add_argument("--prediction-type", choices=("epsilon", "v_prediction"),
+                   help="(image checkpoint) what the UNet predicts; SD 2.x 512 base models: epsilon, 768 ones: v_prediction (default: read from the file)")
     return p
 
 
@@ -42,14 +44,29 @@ def main(argv: list[str] | None = None) -> int:
     from .api import export
 
     try:
-        export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress, lora=args.lora, vae=args.vae, convert_pickle=args.convert_pickle or None)
+        pack = export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress,
+                      lora=args.lora, vae=args.vae, convert_pickle=args.convert_pickle or None, prediction_type=args.prediction_type)
     except AtelierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("error: export cancelled; nothing was written.", file=sys.stderr)
         return 130
+    _print_notes(pack)
     return 0
+
+
+def _print_notes(pack: Path) -> None:
+    """Choices the export made that the user should know (an SD 2.x prediction type read from the
+    file, say), as progress lines, so `models import` shows them too."""
+    import json
+
+    try:
+        notes = json.loads((Path(pack) / "manifest.json").read_text(encoding="utf-8")).get("config", {}).get("export_notes", [])
+    except (OSError, ValueError):
+        return
+    for note in notes:
+        print(f"[export] note: {note}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -159,26 +159,78 @@ def tiny_sd1_checkpoint(cache: Path, name: str = "tiny-sd15.safetensors") -> tup
     return ckpt, folder
 
 
+def tiny_inpainting_folder(folder: Path, seed: int = 0) -> Path:
+    """A tiny 9-channel UNet pipeline saved as diffusers' StableDiffusionInpaintPipeline."""
+    from diffusers import StableDiffusionInpaintPipeline, StableDiffusionPipeline
+
+    if not (folder / "model_index.json").is_file():
+        base = folder.parent / (folder.name + "-base")
+        tiny_sd1_folder(base, seed=seed, in_channels=9)
+        pipe = StableDiffusionPipeline.from_pretrained(str(base), local_files_only=True)
+        components = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
+        StableDiffusionInpaintPipeline(**components).save_pretrained(str(folder))
+    return folder
+
+
 def tiny_inpainting_pack(root: Path) -> tuple[Path, Path]:
-    """(pack, diffusers folder) of a tiny 9-channel inpainting UNet pipeline, converted by our
-    exporter. The export's end-to-end check runs text-to-image, which an inpainting UNet cannot,
-    so this pack is converted and manifested without it (the test compares with diffusers)."""
-    import shutil
-    import tempfile
+    """(pack, diffusers folder) of a tiny 9-channel inpainting pipeline, exported through the
+    one export pipeline (its end-to-end check repaints a rectangle, as the model is used)."""
+    import exporters
 
-    from diffusers import StableDiffusionPipeline
-
-    from desktop.engines.packs.pack import write_manifest
-    from exporters.pipeline import Source
-    from exporters.image.stable_diffusion.configs import StableDiffusionExport
-
-    folder, pack = tiny_sd1_folder(root / "pipeline", in_channels=9), root / "pack"
-    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
-    config = StableDiffusionExport(Source("stable-diffusion", pipe, str(folder), "diffusers-folder"))
-    with tempfile.TemporaryDirectory(dir=root) as work:
-        fp32 = config.convert(Path(work))
-        fields = config.manifest(fp32, "fp32", {})
-        fields.update(name="tiny-inpainting", modality="image", precision="fp32", runtime=config.runtime)
-        write_manifest(fp32, fields, config.roles(fp32))
-        shutil.move(str(fp32), str(pack))
+    folder = tiny_inpainting_folder(root / "pipeline")
+    pack = exporters.export("image", folder, root / "pack", "fp32", name="tiny-inpainting")
     return pack, folder
+
+
+def open_clip_state_dict(text_encoder, prefix: str = "cond_stage_model.model.") -> dict:
+    """A CLIPTextModel's weights in OpenCLIP's layout, as SD 2.x checkpoints hold them (the
+    inverse of diffusers' convert_open_clip_checkpoint: q, k and v fused into in_proj)."""
+    import torch
+
+    s = {k.removeprefix("text_model."): v for k, v in text_encoder.state_dict().items()}
+    out = {prefix + "token_embedding.weight": s["embeddings.token_embedding.weight"],
+           prefix + "positional_embedding": s["embeddings.position_embedding.weight"],
+           prefix + "ln_final.weight": s["final_layer_norm.weight"], prefix + "ln_final.bias": s["final_layer_norm.bias"]}
+    for i in range(text_encoder.config.num_hidden_layers):
+        src, dst = f"encoder.layers.{i}.", f"{prefix}transformer.resblocks.{i}."
+        for part in ("weight", "bias"):
+            out[dst + f"attn.in_proj_{part}"] = torch.cat([s[src + f"self_attn.{p}_proj.{part}"] for p in "qkv"])
+            for new, old in (("attn.out_proj", "self_attn.out_proj"), ("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"),
+                             ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2")):
+                out[dst + f"{new}.{part}"] = s[src + f"{old}.{part}"]
+    return out
+
+
+def tiny_sd2_folder(folder: Path, prediction_type: str, seed: int = 0) -> Path:
+    """A tiny SD 2.x-shaped pipeline: 1024-wide OpenCLIP-style text, linear attention projections."""
+    import diffusers
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    base_folder = folder.parent / (folder.name + "-sd1")
+    tiny_sd1_folder(base_folder, seed=seed)
+    base = StableDiffusionPipeline.from_pretrained(str(base_folder), local_files_only=True)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel.from_config(dict(base.unet.config, cross_attention_dim=1024, use_linear_projection=True))
+    te = base.text_encoder.config
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=te.vocab_size, hidden_size=1024, intermediate_size=64, num_attention_heads=8,
+                                                num_hidden_layers=2, max_position_embeddings=77, hidden_act="gelu",
+                                                bos_token_id=te.bos_token_id, eos_token_id=te.eos_token_id, pad_token_id=te.pad_token_id))
+    sched = diffusers.EulerDiscreteScheduler.from_config(base.scheduler.config, prediction_type=prediction_type)
+    StableDiffusionPipeline(vae=base.vae, text_encoder=text_encoder, tokenizer=base.tokenizer, unet=unet, scheduler=sched,
+                            safety_checker=None, feature_extractor=None, requires_safety_checker=False).save_pretrained(str(folder))
+    return folder
+
+
+def write_sd2_single_file(folder: Path, out: Path, metadata: dict | None = None) -> Path:
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import save_file
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(folder), local_files_only=True)
+    state = _rename(pipe.unet.state_dict(), unet_prefixes(pipe.unet.config), "model.diffusion_model.")
+    state.update(_rename(pipe.vae.state_dict(), vae_prefixes(pipe.vae.config), "first_stage_model."))
+    state.update(open_clip_state_dict(pipe.text_encoder))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out), metadata=metadata)
+    return out

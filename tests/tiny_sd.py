@@ -103,7 +103,7 @@ def tiny_sd_pipeline(folder: Path, unet_channels=(32, 64), vae_channels=(32, 64)
 
 # -- exported packs, cached across sessions under the test cache ----------------------------
 
-_SD_EXPORT = ("configs", "source", "graph", "attention", "validate")
+_SD_EXPORT = ("configs", "source", "lora", "graph", "attention", "validate")
 _SOURCES = ("tests/tiny_sd.py", "exporters/pipeline.py", *(f"exporters/image/stable_diffusion/{m}.py" for m in _SD_EXPORT), "desktop/engines/image/latent_preview.py")
 
 

@@ -145,7 +145,7 @@ def test_every_vendored_bundle_is_complete_and_readable():
     from exporters.image.stable_diffusion.checkpoint import CONFIGS, assemble_config
     from desktop.engines.image.checkpoint import FAMILIES
 
-    keys = [f.key for f in FAMILIES] + ["sd21-turbo", "sdxl-turbo"]
+    keys = [f.key for f in FAMILIES] + ["sd21-base", "sd21-turbo", "sdxl-turbo"]
     import tempfile
     from pathlib import Path
 
@@ -159,7 +159,7 @@ def test_every_vendored_bundle_is_complete_and_readable():
             sched = getattr(diffusers, index["scheduler"][1]).from_config(json.loads((folder / "scheduler" / "scheduler_config.json").read_text()))
             defaults = json.loads((folder / "atelier_defaults.json").read_text())
             if key.endswith("turbo"):
-                assert sched.config.timestep_spacing == "trailing" and defaults == {"default_steps": 1, "default_guidance": 0.0}
+                assert sched.config.timestep_spacing == "trailing" and (defaults["default_steps"], defaults["default_guidance"]) == (1, 0.0)
             for enc in ("text_encoder", "text_encoder_2"):
                 if (folder / enc).is_dir():
                     CLIPTextConfig.from_pretrained(str(folder / enc))

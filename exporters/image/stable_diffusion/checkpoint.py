@@ -26,16 +26,18 @@ from ...pipeline import Source
 from ...registry import register
 from ...sources import force_offline
 from .configs import StableDiffusionExport
-from .source import _short, check_lora, merge_lora
+from .lora import describe, merge_lora, read_lora
+from .prediction import check_choice, decide
+from .source import _short
 
 CONFIGS = Path(__file__).resolve().parents[3] / "resources" / "image_configs"
-# Families whose graphs the image engine runs today (SDXL's second encoder and the 9-channel
-# inpainting UNets are recognised, but not exported yet).
-EXPORTABLE = ("sd15", "sd21", "sd21-turbo")
+# Families whose graphs the image engine runs today (SDXL's second encoder is recognised, but
+# not exported yet); the inpainting ones run the engine's 9-channel path.
+EXPORTABLE = ("sd15", "sd15-inpainting", "sd21", "sd21-base", "sd21-turbo", "sd2-inpainting")
 # The base models' licences; a fine-tune inherits its base's unless its metadata says otherwise.
 LICENCES = {
     "sd15": "creativeml-openrail-m", "sd15-inpainting": "creativeml-openrail-m", "sd21": "openrail++",
-    "sd2-inpainting": "openrail++", "sdxl": "openrail++", "sdxl-inpainting": "openrail++",
+    "sd21-base": "openrail++", "sd2-inpainting": "openrail++", "sdxl": "openrail++", "sdxl-inpainting": "openrail++",
     "sd21-turbo": "sai-nc-community", "sdxl-turbo": "sai-nc-community",
 }
 PIPELINES = {"StableDiffusionPipeline", "StableDiffusionInpaintPipeline", "StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline"}
@@ -69,14 +71,14 @@ def assemble_config(key: str, into: Path, configs: Path = CONFIGS) -> Path:
 
 
 def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: str | Path | None = None, configs: Path | None = None,
-                           convert_pickle: bool = False) -> Source:
+                           convert_pickle: bool = False, prediction_type: str | None = None) -> Source:
     path = Path(location).expanduser()
     if convert_pickle and path.suffix.lower() != ".safetensors":
         from .pickle_checkpoint import convert_pickle as convert
 
         converted = Path(tempfile.mkdtemp(prefix="atelier-ckpt-"))
         try:
-            source = load_checkpoint_source(str(convert(path, converted)), vae, lora, configs)
+            source = load_checkpoint_source(str(convert(path, converted)), vae, lora, configs, prediction_type=prediction_type)
         finally:
             shutil.rmtree(converted, ignore_errors=True)
         source.location, source.sha256 = str(location), {path.name: sha256_file(path), **{k: v for k, v in source.sha256.items() if k != path.stem + ".safetensors"}}
@@ -84,11 +86,15 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
     header = read_header(path)  # refuses pickles and lying headers before torch is touched
     found = detect(path, header)
     key = bundle_key(found)
+    prediction, decided_by = check_choice(prediction_type), "--prediction-type"
+    if key == "sd21":  # the 768 v model or the 512 epsilon base: the weights' layout does not say
+        prediction, decided_by = decide(path, header.metadata, prediction)
+        key = "sd21" if prediction == "v_prediction" else "sd21-base"
     if key not in EXPORTABLE:
         raise ExportError(f"'{path.name}' is {found.family.label}{' Turbo' if found.turbo else ''}; Atelier exports "
-                          "Stable Diffusion 1.x and 2.x (and SD-Turbo) checkpoints so far.")
+                          "Stable Diffusion 1.x and 2.x (with their inpainting models, and SD-Turbo) checkpoints so far.")
     if lora is not None:
-        check_lora(Path(lora))
+        read_lora(Path(lora))  # refused before loading gigabytes: a pickle, no LoRA weights
     if vae is None and not found.has_vae:
         raise ExportError(f"'{path.name}' holds no VAE; give one with --vae FILE.safetensors.")
     force_offline()
@@ -111,6 +117,8 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
         except Exception as exc:  # noqa: BLE001 - diffusers raises anything on a file it cannot map
             raise ExportError(f"Could not load '{path.name}' as {found.family.label}: {_short(exc)}") from None
         defaults = json.loads((folder / "atelier_defaults.json").read_text(encoding="utf-8"))
+    if prediction is not None and pipe.scheduler.config.prediction_type != prediction:
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type=prediction)
     hashes = {path.name: sha256_file(path)}
     if vae is not None:
         hashes["vae:" + Path(vae).name] = sha256_file(Path(vae))
@@ -121,17 +129,23 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
     licence = header.metadata.get("modelspec.license") or LICENCES[key]
     pack_config = {
         "family": key,
-        "family_label": found.family.label + (" Turbo" if found.turbo else ""),
+        "family_label": found.family.label + (" Turbo" if found.turbo else "") + {"sd21": " 768 (v-prediction)", "sd21-base": " 512 base"}.get(key, ""),
         "native_size": int(pipe.unet.config.sample_size) * 2 ** (len(pipe.vae.config.block_out_channels) - 1),
         "default_steps": int(defaults["default_steps"]),
         "default_guidance": float(defaults["default_guidance"]),
-        "default_scheduler": DIFFUSERS_NAMES.get(type(pipe.scheduler).__name__, "euler"),
+        # ours, from the bundle: the publisher's scheduler may be one the engine lacks (PNDM)
+        "prediction_type": str(pipe.scheduler.config.prediction_type),
+        "default_scheduler": defaults.get("default_scheduler") or DIFFUSERS_NAMES.get(type(pipe.scheduler).__name__, "euler"),
     }
     card = f"# {path.stem}\n\nExported from the single-file checkpoint {path.name} ({pack_config['family_label']})."
+    if prediction is not None:
+        pack_config["prediction_type_source"] = decided_by
+        pack_config["export_notes"] = [f"prediction type {prediction}, from {decided_by}"]
+        card += f"\n\nPrediction type: {prediction}, from {decided_by}."
     if vae is not None:
         card += f"\n\nVAE replaced by {Path(vae).name} before export."
     if lora is not None:
-        card += f"\n\nLoRA merged before export: {Path(lora).name}."
+        card += f"\n\nLoRA merged before export: {describe(Path(lora))}."
     return Source(architecture="stable-diffusion-checkpoint", model=pipe, location=str(location), kind="checkpoint",
                   sha256=hashes, extras={"pack_config": pack_config, "checkpoint": str(path)},
                   license={"id": licence}, model_card=card)
@@ -153,12 +167,12 @@ def _load_vae(vae: Path, config: Path):
 class CheckpointExport(StableDiffusionExport):
     """The Stable Diffusion export, with the checkpoint's family and recommended settings recorded."""
 
-    options = ("lora", "vae", "convert_pickle")
+    options = ("lora", "vae", "convert_pickle", "prediction_type")
 
     @classmethod
     def load_source(cls, location: str, architecture: str, lora: str | Path | None = None, vae: str | Path | None = None,
-                    convert_pickle: bool = False, **options: Any) -> Source:
-        return load_checkpoint_source(location, vae=vae, lora=lora, convert_pickle=bool(convert_pickle))
+                    convert_pickle: bool = False, prediction_type: str | None = None, **options: Any) -> Source:
+        return load_checkpoint_source(location, vae=vae, lora=lora, convert_pickle=bool(convert_pickle), prediction_type=prediction_type)
 
     def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         fields = super().draft_manifest(pack_dir, precision)

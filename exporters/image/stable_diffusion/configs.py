@@ -84,6 +84,8 @@ class StableDiffusionExport(ExportConfig):
     def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
         from .validate import validate_components, validate_end_to_end
 
+        if self.pipe.unet.config.in_channels == 9:  # an inpainting UNet draws only with a picture and a mask
+            from .validate_inpaint import validate_inpainting_end_to_end as validate_end_to_end
         return {"components": validate_components(self.pipe, pack_dir, self.max_length), "end_to_end": validate_end_to_end(self.pipe, pack_dir)}
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
@@ -133,6 +135,8 @@ class StableDiffusionExport(ExportConfig):
                 "attention": {"downsample": 2**first_attention, "heads": int(heads), "fused": supports_fusion(pipe.unet)},
                 "vae_decoder_channels": int(vae.block_out_channels[-1]),
                 "unet_parameters": int(sum(p.numel() for p in pipe.unet.parameters())),
+                # the engine feeds a 9-channel UNet [latents, mask, masked picture] and asks for a mask
+                "inpainting": int(unet.in_channels) == 9,
             },
         }
 

@@ -16,11 +16,13 @@ from desktop.engines.packs.pack import sha256_file
 from ...pipeline import Source
 from ...sources import force_offline, readme_card
 from ...sources import short_error as _short
+from .lora import describe, merge_lora, read_lora
 
 # diffusers pipeline classes whose components are SD 1.x/2.x-shaped (CLIP + UNet + VAE)
 SD_CLASSES = {
     "StableDiffusionPipeline",
     "StableDiffusionImg2ImgPipeline",
+    "StableDiffusionInpaintPipeline",  # a 9-channel UNet; the manifest says "inpainting"
     "LatentConsistencyModelPipeline",
     "LatentConsistencyModelImg2ImgPipeline",
 }
@@ -48,7 +50,7 @@ def load_image_source(location: str, architecture: str, lora: str | Path | None 
 
     path = Path(location).expanduser()
     if lora is not None:
-        check_lora(Path(lora))  # before loading gigabytes
+        read_lora(Path(lora))  # refused before loading gigabytes: a pickle, no LoRA weights
     missing = [c for c in COMPONENTS if not (path / c).is_dir()]
     if missing:
         raise ExportError(f"'{location}' lacks the component folder(s) {', '.join(missing)}; a Stable Diffusion pipeline needs {', '.join(COMPONENTS)}.")
@@ -66,31 +68,8 @@ def load_image_source(location: str, architecture: str, lora: str | Path | None 
         part.eval()
     card, licence = _card(path)
     if lora is not None:
-        card += f"\n\nLoRA merged before export: {Path(lora).name} (sha256 {hashes['lora:' + Path(lora).name][:16]}...)."
+        card += f"\n\nLoRA merged before export: {describe(Path(lora))} (sha256 {hashes['lora:' + Path(lora).name][:16]}...)."
     return Source(architecture=architecture, model=pipe, location=str(location), kind="diffusers-folder", sha256=hashes, extras=extras, license=licence, model_card=card)
-
-
-def check_lora(lora: Path) -> None:
-    if lora.suffix != ".safetensors":
-        raise ExportError("LoRA weights must be a .safetensors file (pickled .bin/.pt files can run code and are refused).")
-    if not lora.is_file():
-        raise ExportError(f"LoRA file '{lora}' does not exist.")
-
-
-def merge_lora(pipe, lora: Path, scale: float = 1.0) -> str:
-    """Load LoRA weights with diffusers and fuse them into the base weights; return the
-    file's hash. After fusing, the LoRA layers are removed so the graph is the plain model."""
-    check_lora(lora)
-    from safetensors.torch import load_file
-
-    try:
-        state = load_file(str(lora))
-        pipe.load_lora_weights(state, adapter_name="merged")
-        pipe.fuse_lora(lora_scale=scale)
-        pipe.unload_lora_weights()
-    except Exception as exc:
-        raise ExportError(f"Could not merge the LoRA '{lora.name}': {_short(exc)}") from None
-    return sha256_file(lora)
 
 
 def _card(path: Path) -> tuple[str, dict]:
