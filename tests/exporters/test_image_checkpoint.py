@@ -130,12 +130,12 @@ def test_recognised_but_not_exportable_family_is_named(tmp_path):
 
     from exporters.image.stable_diffusion.checkpoint import load_checkpoint_source
 
-    # an SDXL-shaped header: two text encoders, the size/crop label embedding, 4-channel UNet
+    # an SDXL inpainting header: two text encoders, the size/crop label embedding, 9-channel UNet
     z = np.zeros((1,), np.float32)
-    tensors = {"model.diffusion_model.input_blocks.0.0.weight": np.zeros((1, 4, 1, 1), np.float32),
+    tensors = {"model.diffusion_model.input_blocks.0.0.weight": np.zeros((1, 9, 1, 1), np.float32),
                "model.diffusion_model.label_emb.0.0.weight": z, "conditioner.embedders.1.model.ln_final.weight": z}
     save_file(tensors, str(tmp_path / "xl.safetensors"))
-    with pytest.raises(ExportError, match="Stable Diffusion XL"):
+    with pytest.raises(ExportError, match="Stable Diffusion XL inpainting"):
         load_checkpoint_source(str(tmp_path / "xl.safetensors"))
 
 
