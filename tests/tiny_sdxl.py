@@ -23,7 +23,9 @@ TIME_EMBED = 8
 SDXL_SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "steps_offset": 1, "timestep_spacing": "leading"}
 
 
-def tiny_sdxl_folder(folder: Path, seed: int = 0, turbo: bool = False, in_channels: int = 4, force_upcast: bool = True) -> Path:
+def tiny_sdxl_folder(folder: Path, seed: int = 0, turbo: bool = False, inpainting: bool = False) -> Path:
+    """Saved as StableDiffusionXLPipeline, or, with ``inpainting``, as StableDiffusionXLInpaintPipeline
+    over a 9-channel UNet (latents, mask, masked picture)."""
     import diffusers
     import torch
     from diffusers import AutoencoderKL, StableDiffusionXLPipeline, UNet2DConditionModel
@@ -44,7 +46,7 @@ def tiny_sdxl_folder(folder: Path, seed: int = 0, turbo: bool = False, in_channe
     text_encoder = clip(CLIPTextModel, WIDTHS[0])
     text_encoder_2 = clip(CLIPTextModelWithProjection, WIDTHS[1], projection_dim=PROJECTION)
     unet = UNet2DConditionModel(
-        sample_size=16, in_channels=in_channels, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
+        sample_size=16, in_channels=9 if inpainting else 4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
         transformer_layers_per_block=(1, 2), attention_head_dim=(2, 4), use_linear_projection=True,
         cross_attention_dim=sum(WIDTHS), addition_embed_type="text_time", addition_time_embed_dim=TIME_EMBED,
@@ -53,13 +55,14 @@ def tiny_sdxl_folder(folder: Path, seed: int = 0, turbo: bool = False, in_channe
     vae = AutoencoderKL(
         in_channels=3, out_channels=3, block_out_channels=(32, 64), down_block_types=("DownEncoderBlock2D",) * 2,
         up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=32, sample_size=32,
-        scaling_factor=0.13025, force_upcast=force_upcast,
+        scaling_factor=0.13025, force_upcast=True,
     )
     if turbo:  # SDXL-Turbo's scheduler: ancestral Euler over trailing timesteps
         scheduler = diffusers.EulerAncestralDiscreteScheduler.from_config({**SDXL_SCHEDULER, "timestep_spacing": "trailing"})
     else:
         scheduler = diffusers.EulerDiscreteScheduler.from_config(SDXL_SCHEDULER)
-    pipe = StableDiffusionXLPipeline(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
+    cls = diffusers.StableDiffusionXLInpaintPipeline if inpainting else StableDiffusionXLPipeline
+    pipe = cls(vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
                                      tokenizer_2=tokenizer_2, unet=unet, scheduler=scheduler)
     pipe.save_pretrained(str(folder))
     return folder
@@ -114,29 +117,31 @@ def _code_key() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for rel in ("tests/tiny_sdxl.py", "tests/tiny_checkpoint.py", "exporters/pipeline.py", *(f"exporters/image/stable_diffusion/{m}.py" for m in (
-            "configs", "source", "graph", "attention", "validate", "sdxl", "sdxl_graph", "checkpoint"))):
+            "configs", "source", "graph", "attention", "validate", "sdxl", "sdxl_graph", "sdxl_inpaint", "checkpoint"))):
         h.update((root / rel).read_bytes())
     return h.hexdigest()[:12]
 
 
-def tiny_sdxl_source(cache: Path, turbo: bool = False) -> Path:
-    folder = cache / f"tiny-sdxl-{_code_key()}" / ("turbo-pipeline" if turbo else "pipeline")
+def tiny_sdxl_source(cache: Path, turbo: bool = False, inpainting: bool = False) -> Path:
+    kind = "turbo-" if turbo else "inpainting-" if inpainting else ""
+    folder = cache / f"tiny-sdxl-{_code_key()}" / f"{kind}pipeline"
     if not (folder / "model_index.json").is_file():
-        tiny_sdxl_folder(folder, turbo=turbo)
+        tiny_sdxl_folder(folder, turbo=turbo, inpainting=inpainting)
     return folder
 
 
-def tiny_sdxl_pack(cache: Path, precision: str = "fp32", turbo: bool = False) -> Path:
+def tiny_sdxl_pack(cache: Path, precision: str = "fp32", inpainting: bool = False) -> Path:
     """The tiny SDXL folder exported by our exporter (the real pipeline, in-process)."""
     import shutil
 
     import exporters
 
-    out = cache / f"tiny-sdxl-{_code_key()}" / f"pack-{'turbo-' if turbo else ''}{precision}"
+    kind = "inpainting-" if inpainting else ""
+    out = cache / f"tiny-sdxl-{_code_key()}" / f"pack-{kind}{precision}"
     if (out / "manifest.json").is_file():
         return out
     shutil.rmtree(out, ignore_errors=True)
-    return exporters.export("image", tiny_sdxl_source(cache, turbo), out, precision, name=f"tiny-sdxl{'-turbo' if turbo else ''}-{precision}")
+    return exporters.export("image", tiny_sdxl_source(cache, inpainting=inpainting), out, precision, name=f"tiny-sdxl-{kind}{precision}")
 
 
 def tiny_sdxl_checkpoint(cache: Path, name: str = "tiny-sdxl.safetensors") -> tuple[Path, Path]:

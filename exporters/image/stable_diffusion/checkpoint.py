@@ -29,9 +29,9 @@ from .configs import StableDiffusionExport
 from .source import _short, check_lora, merge_lora
 
 CONFIGS = Path(__file__).resolve().parents[3] / "resources" / "image_configs"
-# Families whose graphs the image engine runs today (the 9-channel inpainting UNets are
-# recognised, but not exported yet).
-EXPORTABLE = ("sd15", "sd21", "sd21-turbo", "sdxl", "sdxl-turbo")
+# Families whose graphs the image engine runs today (SD 1.x/2.x's 9-channel inpainting UNets
+# are recognised, but not exported yet).
+EXPORTABLE = ("sd15", "sd21", "sd21-turbo", "sdxl", "sdxl-turbo", "sdxl-inpainting")
 # The base models' licences; a fine-tune inherits its base's unless its metadata says otherwise.
 LICENCES = {
     "sd15": "creativeml-openrail-m", "sd15-inpainting": "creativeml-openrail-m", "sd21": "openrail++",
@@ -86,7 +86,7 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
     key = bundle_key(found)
     if key not in EXPORTABLE:
         raise ExportError(f"'{path.name}' is {found.family.label}{' Turbo' if found.turbo else ''}; Atelier exports "
-                          "Stable Diffusion 1.x, 2.x and XL (and their Turbo) checkpoints so far.")
+                          "Stable Diffusion 1.x, 2.x and XL (with SDXL inpainting, and the Turbo models) checkpoints so far.")
     if lora is not None:
         check_lora(Path(lora))
     if vae is None and not found.has_vae:

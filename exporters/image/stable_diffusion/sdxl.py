@@ -30,7 +30,7 @@ from .source import COMPONENTS, load_image_source
 
 SDXL_COMPONENTS = COMPONENTS + ("text_encoder_2", "tokenizer_2")
 VAE_ROLES = ("vae_decoder", "vae_encoder")
-LABELS = {"sdxl": "Stable Diffusion XL", "sdxl-turbo": "Stable Diffusion XL Turbo"}
+LABELS = {"sdxl": "Stable Diffusion XL", "sdxl-turbo": "Stable Diffusion XL Turbo", "sdxl-inpainting": "Stable Diffusion XL inpainting"}
 
 
 @register("image", "stable-diffusion-xl")
@@ -64,9 +64,15 @@ class StableDiffusionXLExport(StableDiffusionExport):
         return bool(getattr(self.pipe.vae.config, "force_upcast", True))
 
     def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
+        from .sdxl_inpaint import validate_sdxl_inpainting
         from .validate import validate_end_to_end
 
-        return {"components": validate_sdxl_components(self.pipe, pack_dir, self.max_length), "end_to_end": validate_end_to_end(self.pipe, pack_dir)}
+        # an inpainting UNet draws only with a picture and a mask, so it is judged repainting one
+        end_to_end = validate_sdxl_inpainting if self._inpainting() else validate_end_to_end
+        return {"components": validate_sdxl_components(self.pipe, pack_dir, self.max_length), "end_to_end": end_to_end(self.pipe, pack_dir)}
+
+    def _inpainting(self) -> bool:
+        return int(self.pipe.unet.config.in_channels) == 9
 
     def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         fields = super().draft_manifest(pack_dir, precision)
@@ -77,6 +83,7 @@ class StableDiffusionXLExport(StableDiffusionExport):
         io["text_encoder_2"] = {"inputs": ["input_ids"], "outputs": ["penultimate_hidden_state", "text_embeds"]}
         io["unet"]["inputs"] = list(UNET_INPUTS) + (["timestep_cond"] if distilled else [])
         fields["config"].update(
+            inpainting=self._inpainting(),  # the engine feeds [latents, mask, masked picture] and asks for a mask
             force_zeros_for_empty_prompt=bool(getattr(self.pipe.config, "force_zeros_for_empty_prompt", True)),
             vae_force_upcast=self._vae_needs_fp32(),
             vae_precision="fp16" if "vae_decoder" in self.quantized_roles(precision) else "fp32",
@@ -89,7 +96,7 @@ class StableDiffusionXLExport(StableDiffusionExport):
         SDXL-Turbo when its name or model card says so) from the vendored config bundles.
         A checkpoint's export records its own on top (``CheckpointExport``)."""
         turbo = "turbo" in f"{Path(self.source.location).name} {self.source.model_card}".lower()
-        family = "sdxl-turbo" if turbo else "sdxl"
+        family = "sdxl-inpainting" if self._inpainting() else "sdxl-turbo" if turbo else "sdxl"
         defaults = json.loads((CONFIGS / family / "atelier_defaults.json").read_text(encoding="utf-8"))
         vae = self.pipe.vae.config
         return {
@@ -98,10 +105,11 @@ class StableDiffusionXLExport(StableDiffusionExport):
             "native_size": int(self.pipe.unet.config.sample_size) * 2 ** (len(vae.block_out_channels) - 1),
             "default_steps": int(defaults["default_steps"]),
             "default_guidance": float(defaults["default_guidance"]),
-            "default_scheduler": DIFFUSERS_NAMES.get(type(self.pipe.scheduler).__name__, "euler"),
+            # the folder's own scheduler when the engine has it, else the bundle's recommendation
+            "default_scheduler": DIFFUSERS_NAMES.get(type(self.pipe.scheduler).__name__) or defaults.get("default_scheduler", "euler"),
         }
 
 
-@checkpoint_export("StableDiffusionXLPipeline")
+@checkpoint_export("StableDiffusionXLPipeline", "StableDiffusionXLInpaintPipeline")
 class StableDiffusionXLCheckpointExport(CheckpointExport, StableDiffusionXLExport):
     """An SDXL single-file checkpoint: SDXL's graphs, the checkpoint's family and settings."""

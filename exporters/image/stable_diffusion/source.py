@@ -25,7 +25,7 @@ SD_CLASSES = {
     "LatentConsistencyModelImg2ImgPipeline",
 }
 # ... and SDXL's (two CLIP encoders, added size/pooled conditioning), exported by ``sdxl``
-SDXL_CLASSES = {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline"}
+SDXL_CLASSES = {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline"}
 ARCHITECTURES = {**dict.fromkeys(SD_CLASSES, "stable-diffusion"), **dict.fromkeys(SDXL_CLASSES, "stable-diffusion-xl")}
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
