@@ -148,3 +148,37 @@ def test_fp16_keeps_the_vae_fp32_unless_its_config_says_it_is_safe(pack, pipe, t
     assert halves("unet") and halves("text_encoder") and halves("text_encoder_2")
     assert halves("vae_decoder") is (not force_upcast) and halves("vae_encoder") is (not force_upcast)
     assert config.draft_manifest(tmp_path, "fp16")["config"]["vae_precision"] == ("fp32" if force_upcast else "fp16")
+
+
+def _rewritten(pack, tmp_path, drop: tuple[str, ...] = (), graphs_from=None):
+    """The pack copied without some component folders (or with another pack's UNet), its
+    manifest rewritten to match."""
+    import shutil
+
+    from desktop.engines.packs.pack import write_manifest
+
+    copy = tmp_path / "pack"
+    shutil.copytree(pack, copy, ignore=shutil.ignore_patterns("manifest.json", *drop))
+    m = json.loads((pack / "manifest.json").read_text())
+    roles = {f["path"]: f["role"] for f in m.pop("files") if f["path"].split("/")[0] not in drop}
+    if graphs_from is not None:
+        shutil.rmtree(copy / "unet")
+        shutil.copytree(graphs_from / "unet", copy / "unet")
+        roles = {k: v for k, v in roles.items() if not k.startswith("unet/")}
+        roles.update({f.relative_to(copy).as_posix(): "unet" for f in (copy / "unet").iterdir() if f.name == "model.onnx"})
+    return write_manifest(copy, m, roles)
+
+
+def test_pack_without_its_second_encoder_is_refused_by_name(pack, tmp_path):
+    from desktop.engines.errors import PackFormatError
+
+    with pytest.raises(PackFormatError, match="missing its text_encoder_2 and tokenizer_2.*two text encoders"):
+        ImageEngine(_rewritten(pack, tmp_path, drop=("text_encoder_2", "tokenizer_2")), RuntimeSettings(provider="cpu"))
+
+
+def test_sd_unet_in_an_sdxl_pack_is_refused_by_name(pack, cache_dir, tmp_path):
+    from desktop.engines.errors import PackFormatError
+    from tests.tiny_sd import tiny_sd_pack
+
+    with pytest.raises(PackFormatError, match="no text_embeds or time_ids input; it is not an SDXL UNet"):
+        ImageEngine(_rewritten(pack, tmp_path, graphs_from=tiny_sd_pack(cache_dir)), RuntimeSettings(provider="cpu"))
