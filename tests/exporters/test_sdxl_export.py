@@ -182,3 +182,15 @@ def test_sd_unet_in_an_sdxl_pack_is_refused_by_name(pack, cache_dir, tmp_path):
 
     with pytest.raises(PackFormatError, match="no text_embeds or time_ids input; it is not an SDXL UNet"):
         ImageEngine(_rewritten(pack, tmp_path, graphs_from=tiny_sd_pack(cache_dir)), RuntimeSettings(provider="cpu"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_quantized_sdxl_packs_pass_their_floor(cache_dir, precision):
+    q = tiny_sdxl_pack(cache_dir, precision)
+    m = json.loads((q / "manifest.json").read_text())
+    assert m["precision"] == precision and m["validation"]["passed_floor"]
+    assert m["config"]["vae_precision"] == "fp32"  # the tiny VAE says force_upcast, as SDXL's does
+    assert m["validation"]["reports"][precision]["end_to_end"]["pixel_mean_abs"] <= {"fp16": 4.0, "int8": 12.0}[precision]
+    image, _, _ = ours(q, prompt="a red apple", width=32, height=32, steps=3, guidance=5.0, scheduler="euler", seed=1)
+    assert image.std() > 1
