@@ -13,6 +13,7 @@ from ..errors import NotOurCheckpointError
 from .ours import configs as _ours  # noqa: F401 - registers our generators' configs
 from .stable_diffusion import checkpoint as _checkpoint  # noqa: F401 - registers the single-file config
 from .stable_diffusion import configs as _sd  # noqa: F401 - registers the SD config
+from .stable_diffusion import sdxl as _sdxl  # noqa: F401 - registers the SDXL configs (folder and checkpoint)
 from .stable_diffusion.source import detect_image_architecture
 
 

@@ -243,7 +243,7 @@ def test_import_refuses_incomplete_or_foreign_folders(pack_dir, cache_dir, tmp_p
     with pytest.raises(ImportFormatError, match="missing the Stable Diffusion component.*unet/"):
         import_path(folder, lib)
     assert not any(p.name == "no-unet" for p in lib.root.iterdir())  # nothing half-imported
-    xl = optimum_layout(pack_dir, tiny_sd_source(cache_dir), tmp_path / "xl")
-    (xl / "text_encoder_2").mkdir()
-    with pytest.raises(ImportFormatError, match="Stable Diffusion XL"):
-        import_path(xl, lib)
+    dit = optimum_layout(pack_dir, tiny_sd_source(cache_dir), tmp_path / "dit")
+    (dit / "transformer").mkdir()
+    with pytest.raises(ImportFormatError, match="diffusion transformer"):
+        import_path(dit, lib)

@@ -125,17 +125,17 @@ def test_pickle_checkpoint_is_refused_by_the_cli_in_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_recognised_but_not_exportable_family_is_named(tmp_path):
+def test_recognised_but_unsupported_model_is_named(tmp_path):
     from safetensors.numpy import save_file
 
     from exporters.image.stable_diffusion.checkpoint import load_checkpoint_source
 
-    # an SDXL-shaped header: two text encoders, the size/crop label embedding, 4-channel UNet
+    # an SDXL refiner's header: OpenCLIP as its only text encoder, the size/crop label embedding
     z = np.zeros((1,), np.float32)
     tensors = {"model.diffusion_model.input_blocks.0.0.weight": np.zeros((1, 4, 1, 1), np.float32),
-               "model.diffusion_model.label_emb.0.0.weight": z, "conditioner.embedders.1.model.ln_final.weight": z}
+               "model.diffusion_model.label_emb.0.0.weight": z, "conditioner.embedders.0.model.ln_final.weight": z}
     save_file(tensors, str(tmp_path / "xl.safetensors"))
-    with pytest.raises(ExportError, match="Stable Diffusion XL"):
+    with pytest.raises(ImportFormatError, match="is Stable Diffusion XL refiner.*imports: .*Stable Diffusion XL inpainting"):
         load_checkpoint_source(str(tmp_path / "xl.safetensors"))
 
 

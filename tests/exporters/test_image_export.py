@@ -166,10 +166,15 @@ def test_exporter_refuses_unknown_sources_clearly(tmp_path, source):
     out = tmp_path / "never"
     with pytest.raises(ExportError, match="diffusers pipeline folder"):
         export("image", tmp_path, out)
-    xl = tmp_path / "xl"
+    sd3 = tmp_path / "sd3"
+    sd3.mkdir()
+    (sd3 / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusion3Pipeline"}))
+    with pytest.raises(UnsupportedArchitectureError, match="stable-diffusion-xl"):
+        export("image", sd3, out)
+    xl = tmp_path / "xl"  # SDXL is supported: an incomplete folder is told what it lacks
     xl.mkdir()
     (xl / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
-    with pytest.raises(UnsupportedArchitectureError, match="stable-diffusion"):
+    with pytest.raises(ExportError, match="lacks the component folder.*text_encoder_2"):
         export("image", xl, out)
     with pytest.raises(ExportError, match=r"\.safetensors"):
         export("image", source, out, lora=tmp_path / "x.bin")

@@ -2,7 +2,8 @@
 
 The folder holds ``model_index.json`` and one sub-folder per component: ``text_encoder/``,
 ``unet/``, ``vae_decoder/``, optional ``vae_encoder/`` (img2img), ``tokenizer/`` and
-``scheduler/``. We check every component is there, read the facts the engine needs from
+``scheduler/``; SDXL adds ``text_encoder_2/`` and ``tokenizer_2/`` (its UNet takes
+``text_embeds`` and ``time_ids``, which is how it is told apart). We check every component is there, read the facts the engine needs from
 the components' ``config.json`` (falling back to the graphs' shapes), fit the cheap
 preview map once with the VAE, and write an Atelier manifest over the copied files.
 """
@@ -22,9 +23,9 @@ GRAPH = "model.onnx"
 REQUIRED = ("text_encoder", "unet", "vae_decoder")
 OPTIONAL = ("vae_encoder",)
 UNSUPPORTED_HINTS = {
-    "text_encoder_2": "Stable Diffusion XL (two text encoders)",
     "transformer": "a diffusion transformer (SD3 / Flux / PixArt)",
 }
+XL_REQUIRED = ("text_encoder_2",)  # SDXL's second encoder, beside REQUIRED
 
 
 def _is_sd_folder(path: Path) -> bool:
@@ -35,10 +36,13 @@ def _is_sd_folder(path: Path) -> bool:
 def _import_sd(src: Path, dest: Path, name: str | None) -> dict:
     for folder, what in UNSUPPORTED_HINTS.items():
         if (dest / folder).is_dir():
-            raise ImportFormatError(f"'{src.name}' is {what}; Atelier runs Stable Diffusion 1.x/2.x-family pipelines only.")
-    missing = [c for c in REQUIRED if not (dest / c / GRAPH).is_file()]
-    if not (dest / "tokenizer").is_dir() or not any((dest / "tokenizer" / f).is_file() for f in ("tokenizer.json", "vocab.json")):
-        missing.append("tokenizer")
+            raise ImportFormatError(f"'{src.name}' is {what}; Atelier runs Stable Diffusion 1.x/2.x/XL-family pipelines only.")
+    xl = (dest / "unet" / GRAPH).is_file() and _takes_added_conditions(dest / "unet" / GRAPH)
+    graphs, tokenizers = (REQUIRED + XL_REQUIRED, ("tokenizer", "tokenizer_2")) if xl else (REQUIRED, ("tokenizer",))
+    missing = [c for c in graphs if not (dest / c / GRAPH).is_file()]
+    for tok in tokenizers:
+        if not (dest / tok).is_dir() or not any((dest / tok / f).is_file() for f in ("tokenizer.json", "vocab.json")):
+            missing.append(tok)
     if not (dest / "scheduler" / "scheduler_config.json").is_file():
         missing.append("scheduler")
     if missing:
@@ -79,17 +83,20 @@ def _import_sd(src: Path, dest: Path, name: str | None) -> dict:
     }
     if distilled:
         config["default_scheduler"] = "lcm"
+    if xl:  # what the SDXL pipeline reads besides (see pipelines/sdxl.py)
+        config["force_zeros_for_empty_prompt"] = bool(index.get("force_zeros_for_empty_prompt", True))
+        config["vae_force_upcast"] = bool(vae_cfg.get("force_upcast", True))
     roles = {}
     for f in dest.rglob("*"):
         if f.is_file():
             rel = f.relative_to(dest).as_posix()
             top = rel.split("/")[0]
-            if top in REQUIRED + OPTIONAL:
+            if top in graphs + OPTIONAL:
                 roles[rel] = top if f.name == GRAPH else ("weights" if ".onnx" in f.name else "config")
-            elif top in ("tokenizer", "scheduler"):
+            elif top in tokenizers or top == "scheduler":
                 roles[rel] = top
     return {
-        "architecture": "stable-diffusion",
+        "architecture": "stable-diffusion-xl" if xl else "stable-diffusion",
         "runtime": "onnxruntime",
         "modality": "image",
         "precision": guess_precision(dest),
@@ -110,11 +117,18 @@ def _unet_facts(graph: Path, cfg: dict) -> tuple[int, int | None, bool]:
     for needed in ("sample", "timestep", "encoder_hidden_states"):
         if needed not in inputs:
             raise ImportFormatError(f"unet/{GRAPH} has no '{needed}' input; it is not a Stable Diffusion UNet.")
-    if "text_embeds" in inputs or "time_ids" in inputs:
-        raise ImportFormatError("This UNet takes SDXL's extra inputs (text_embeds, time_ids); Atelier runs SD 1.x/2.x-family pipelines only.")
     shape = inputs["sample"]
     channels = int(cfg.get("in_channels") or (shape[1] if len(shape) > 1 and shape[1] else 4))
     return channels, shape[2] if len(shape) > 2 else None, "timestep_cond" in inputs
+
+
+def _takes_added_conditions(graph: Path) -> bool:
+    """SDXL's UNet: it takes the pooled text and the size ids besides the text states."""
+    try:
+        names = graph_inputs(graph)
+    except PackFormatError as exc:
+        raise ImportFormatError(f"unet/{GRAPH}: {exc}") from None
+    return "text_embeds" in names and "time_ids" in names
 
 
 def _fit_preview(dest: Path, channels: int, factor: int, scale: float, shift: float, has_encoder: bool) -> dict:

@@ -31,9 +31,9 @@ from .prediction import check_choice, decide
 from .source import _short
 
 CONFIGS = Path(__file__).resolve().parents[3] / "resources" / "image_configs"
-# Families whose graphs the image engine runs today (SDXL's second encoder is recognised, but
-# not exported yet); the inpainting ones run the engine's 9-channel path.
-EXPORTABLE = ("sd15", "sd15-inpainting", "sd21", "sd21-base", "sd21-turbo", "sd2-inpainting")
+# Families whose graphs the image engine runs today; the inpainting ones run the engine's
+# 9-channel path.
+EXPORTABLE = ("sd15", "sd15-inpainting", "sd21", "sd21-base", "sd21-turbo", "sd2-inpainting", "sdxl", "sdxl-turbo", "sdxl-inpainting")
 # The base models' licences; a fine-tune inherits its base's unless its metadata says otherwise.
 LICENCES = {
     "sd15": "creativeml-openrail-m", "sd15-inpainting": "creativeml-openrail-m", "sd21": "openrail++",
@@ -92,7 +92,7 @@ def load_checkpoint_source(location: str, vae: str | Path | None = None, lora: s
         key = "sd21" if prediction == "v_prediction" else "sd21-base"
     if key not in EXPORTABLE:
         raise ExportError(f"'{path.name}' is {found.family.label}{' Turbo' if found.turbo else ''}; Atelier exports "
-                          "Stable Diffusion 1.x and 2.x (with their inpainting models, and SD-Turbo) checkpoints so far.")
+                          "Stable Diffusion 1.x, 2.x and XL (with their inpainting models, and the Turbo models) checkpoints so far.")
     if lora is not None:
         read_lora(Path(lora))  # refused before loading gigabytes: a pickle, no LoRA weights
     if vae is None and not found.has_vae:
@@ -163,11 +163,28 @@ def _load_vae(vae: Path, config: Path):
         raise ExportError(f"Could not load the VAE '{vae.name}': {_short(exc)}") from None
 
 
+# The export config for each pipeline class a checkpoint can load as, beyond SD 1.x/2.x's
+# (``sdxl`` registers SDXL's): one architecture name serves every single-file checkpoint,
+# because the family is known only once the file is read.
+CHECKPOINT_EXPORTS: dict[str, type] = {}
+
+
+def checkpoint_export(*pipeline_classes: str):
+    def deco(cls):
+        CHECKPOINT_EXPORTS.update(dict.fromkeys(pipeline_classes, cls))
+        return cls
+
+    return deco
+
+
 @register("image", "stable-diffusion-checkpoint")
 class CheckpointExport(StableDiffusionExport):
     """The Stable Diffusion export, with the checkpoint's family and recommended settings recorded."""
 
     options = ("lora", "vae", "convert_pickle", "prediction_type")
+
+    def __new__(cls, source: Source):
+        return super().__new__(CHECKPOINT_EXPORTS.get(type(source.model).__name__, cls))
 
     @classmethod
     def load_source(cls, location: str, architecture: str, lora: str | Path | None = None, vae: str | Path | None = None,
@@ -176,6 +193,6 @@ class CheckpointExport(StableDiffusionExport):
 
     def draft_manifest(self, pack_dir: Path, precision: str) -> dict[str, Any]:
         fields = super().draft_manifest(pack_dir, precision)
-        fields["architecture"] = "stable-diffusion"  # the engine runs it as any SD pack
+        fields["architecture"] = self.pack_architecture  # the engine runs it as any pack of its family
         fields["config"].update(self.source.extras["pack_config"])
         return fields

@@ -28,6 +28,11 @@ class StableDiffusionExport(ExportConfig):
     precisions = ("fp32", "fp16", "int8")
     options = ("lora",)
     engine_checks = True  # the end-to-end check generates with the pack's real engine
+    pack_architecture = "stable-diffusion"  # the image engine's pipeline for these packs
+    # What a family exports, as data (SDXL's config adds its second encoder and tokenizer)
+    graphs: tuple[str, ...] = ROLES
+    tokenizers: tuple[str, ...] = ("tokenizer",)
+    quantized: tuple[str, ...] = ("unet", "text_encoder")  # the graphs fp16/int8 convert
 
     def __init__(self, source: Source):
         super().__init__(source)
@@ -51,16 +56,17 @@ class StableDiffusionExport(ExportConfig):
         return out
 
     def _write_side_files(self, out: Path) -> None:
-        tok = out / "tokenizer"
-        self.pipe.tokenizer.save_pretrained(str(tok))
-        for f in tok.iterdir():
-            if f.suffix == ".py":  # tokenizer code from a source never travels
-                f.unlink()
+        for role in self.tokenizers:
+            tok = out / role
+            getattr(self.pipe, role).save_pretrained(str(tok))
+            for f in tok.iterdir():
+                if f.suffix == ".py":  # tokenizer code from a source never travels
+                    f.unlink()
         (out / "scheduler").mkdir(exist_ok=True)
         config = {k: v for k, v in dict(self.pipe.scheduler.config).items() if not k.startswith("_") or k == "_class_name"}
         config["_class_name"] = type(self.pipe.scheduler).__name__
         (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(config, indent=2, default=_plain), encoding="utf-8")
-        index = {"_class_name": type(self.pipe).__name__, "exported_by": "atelier", **{r: ["onnxruntime", "ORTModel"] for r in ROLES}}
+        index = {"_class_name": type(self.pipe).__name__, "exported_by": "atelier", **{r: ["onnxruntime", "ORTModel"] for r in self.graphs}}
         (out / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
 
     # -- quantize ------------------------------------------------------------------------
@@ -68,7 +74,7 @@ class StableDiffusionExport(ExportConfig):
         shutil.copytree(fp32_dir, out_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns("manifest.json"))
         # The VAE stays fp32: its activations overflow fp16 and its convolutions lose
         # visible detail at int8, while it runs once per image (the UNet runs every step).
-        for role in ("unet", "text_encoder"):
+        for role in self.quantized_roles(precision):
             src, dst = fp32_dir / role / "model.onnx", out_dir / role / "model.onnx"
             for f in (out_dir / role).iterdir():
                 f.unlink()
@@ -79,6 +85,9 @@ class StableDiffusionExport(ExportConfig):
                 # than fp32 ones on this CPU, int8 MatMuls ~10% faster (bench/image.py)
                 quantize.dynamic_int8(src, dst, op_types=["MatMul"])
         return {}
+
+    def quantized_roles(self, precision: str) -> tuple[str, ...]:
+        return self.quantized
 
     # -- validate ------------------------------------------------------------------------
     def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
@@ -162,9 +171,9 @@ class StableDiffusionExport(ExportConfig):
                 continue
             rel = f.relative_to(pack_dir).as_posix()
             top = rel.split("/")[0]
-            if top in ROLES:
+            if top in self.graphs:
                 roles[rel] = top if f.name == "model.onnx" else "weights"
-            elif top in ("tokenizer", "scheduler"):
+            elif top in self.tokenizers or top == "scheduler":
                 roles[rel] = top
         return roles
 

@@ -26,6 +26,9 @@ SD_CLASSES = {
     "LatentConsistencyModelPipeline",
     "LatentConsistencyModelImg2ImgPipeline",
 }
+# ... and SDXL's (two CLIP encoders, added size/pooled conditioning), exported by ``sdxl``
+SDXL_CLASSES = {"StableDiffusionXLPipeline", "StableDiffusionXLImg2ImgPipeline", "StableDiffusionXLInpaintPipeline"}
+ARCHITECTURES = {**dict.fromkeys(SD_CLASSES, "stable-diffusion"), **dict.fromkeys(SDXL_CLASSES, "stable-diffusion-xl")}
 COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 
 
@@ -41,21 +44,21 @@ def detect_image_architecture(location: str) -> str:
         cls = json.loads(index.read_text(encoding="utf-8"))["_class_name"]
     except (json.JSONDecodeError, KeyError, TypeError):
         raise ExportError(f"{index} is not a valid diffusers model index.") from None
-    return "stable-diffusion" if cls in SD_CLASSES else str(cls)
+    return ARCHITECTURES.get(cls, str(cls))
 
 
-def load_image_source(location: str, architecture: str, lora: str | Path | None = None) -> Source:
+def load_image_source(location: str, architecture: str, lora: str | Path | None = None, components: tuple[str, ...] = COMPONENTS) -> Source:
     import torch
     from diffusers import DiffusionPipeline
 
     path = Path(location).expanduser()
     if lora is not None:
         read_lora(Path(lora))  # refused before loading gigabytes: a pickle, no LoRA weights
-    missing = [c for c in COMPONENTS if not (path / c).is_dir()]
+    missing = [c for c in components if not (path / c).is_dir()]
     if missing:
-        raise ExportError(f"'{location}' lacks the component folder(s) {', '.join(missing)}; a Stable Diffusion pipeline needs {', '.join(COMPONENTS)}.")
+        raise ExportError(f"'{location}' lacks the component folder(s) {', '.join(missing)}; a Stable Diffusion pipeline needs {', '.join(components)}.")
     force_offline()
-    hashes = {f.relative_to(path).as_posix(): sha256_file(f) for c in COMPONENTS for f in sorted((path / c).glob("*")) if f.is_file()}
+    hashes = {f.relative_to(path).as_posix(): sha256_file(f) for c in components for f in sorted((path / c).glob("*")) if f.is_file()}
     try:
         pipe = DiffusionPipeline.from_pretrained(str(path), local_files_only=True, torch_dtype=torch.float32, safety_checker=None, requires_safety_checker=False)
     except Exception as exc:

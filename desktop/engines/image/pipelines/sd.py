@@ -109,12 +109,13 @@ class StableDiffusionPipeline(ImagePipeline):
         t0 = time.perf_counter()
         cfg = self._uses_cfg(request.guidance)
         texts = [request.prompt, request.negative_prompt] if cfg else [request.prompt]
-        hidden, cuts = self._encode(texts)  # one text-encoder call for both prompts
+        conditions, cuts = self._conditions(texts, request)  # one text-encoder call for both prompts
         if cuts[0]:
             yield Notice(f"The prompt is longer than the model reads ({self.tokenizer.max_length} tokens); it ignored: \u201c{_short(cuts[0])}\u201d.")
         if cfg and cuts[1]:
             yield Notice(f"The negative prompt is longer than the model reads; it ignored: \u201c{_short(cuts[1])}\u201d.")
-        cond, uncond = hidden[:1], (hidden[1:] if cfg else None)
+        cond = {k: v[:1] for k, v in conditions.items()}
+        uncond = {k: v[1:] for k, v in conditions.items()} if cfg else None
         sched = make_scheduler(request.scheduler, self.scheduler_config)
         strength = request.strength if request.init_image is not None else 1.0
         sched.set_timesteps(request.steps, strength)
@@ -176,6 +177,12 @@ class StableDiffusionPipeline(ImagePipeline):
     def _uses_cfg(self, guidance: float) -> bool:
         return guidance > 1.0 and not self.distilled
 
+    def _conditions(self, texts: list[str], request) -> tuple[dict[str, np.ndarray], list[str]]:
+        """The UNet's text conditioning, one row per text, by UNet input name (SDXL adds its
+        pooled embedding and size ids); and the words each text lost to the length limit."""
+        hidden, cuts = self._encode(texts)
+        return {"encoder_hidden_states": hidden}, cuts
+
     def _encode(self, texts: list[str]) -> tuple[np.ndarray, list[str]]:
         chunks = [prompt_weights.parse(t) for t in texts]
         if any(prompt_weights.is_weighted(c) for c in chunks):
@@ -189,13 +196,12 @@ class StableDiffusionPipeline(ImagePipeline):
             hidden = prompt_weights.apply(hidden, weights)
         return hidden, [e.truncated_words for e in encoded]
 
-    def _denoise(self, x: np.ndarray, t, cond: np.ndarray, uncond: np.ndarray | None, guidance: float) -> np.ndarray:
+    def _denoise(self, x: np.ndarray, t, cond: dict[str, np.ndarray], uncond: dict[str, np.ndarray] | None, guidance: float) -> np.ndarray:
         batch = 2 if uncond is not None else 1
-        feeds = {
-            "sample": np.concatenate([x] * batch).astype(self.sample_type),
-            "timestep": self._timestep(t, batch),
-            "encoder_hidden_states": (np.concatenate([uncond, cond]) if uncond is not None else cond).astype(self.sample_type),
-        }
+        feeds = {"sample": np.concatenate([x] * batch).astype(self.sample_type), "timestep": self._timestep(t, batch)}
+        for name, value in cond.items():
+            value = np.concatenate([uncond[name], value]) if uncond is not None else value
+            feeds[name] = value.astype(_NP_TYPES.get(self.unet_inputs[name].type, self.sample_type))
         if self.distilled:
             dim = self.unet_inputs["timestep_cond"].shape[1]
             feeds["timestep_cond"] = guidance_embedding(guidance - 1.0, int(dim) if isinstance(dim, int) else 256).astype(self.sample_type)
