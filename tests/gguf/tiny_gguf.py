@@ -92,7 +92,7 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
             w.add_tensor(name, np.ascontiguousarray(array, np.float32))
         elif kind == gguf.GGMLQuantizationType.F16:
             w.add_tensor(name, np.ascontiguousarray(array, np.float16))
-        elif kind.name in K_QUANT_SCALES:  # gguf cannot write K-quants: random blocks of that type
+        elif kind.name in K_QUANT_SCALES:  # gguf cannot write K-quants or IQ types: random blocks of that type
             data = random_k_blocks(kind, *array.shape, seed=len(name) * 7919 + sum(map(ord, name)))
             w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
         else:
@@ -125,16 +125,20 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     return path
 
 
-# K-quant type -> {offset of an fp16 field: its range}: weights ~0.1 in size, centred
-# (the minimum, dmin * m, offsets the mean of d * sc * q)
-K_QUANT_SCALES = {"Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "Q6_K": {208: 4e-5}}
+# type gguf can read but not write -> {offset of an fp16 field: its range}: weights ~0.1-0.3
+# in size, centred for the K-quants (the minimum, dmin * m, offsets the mean of d * sc * q).
+# The last six have no MatMulNBits form: the importer stores them at 8 bits.
+K_QUANT_SCALES = {
+    "Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "Q6_K": {208: 4e-5},
+    "Q2_K": {80: 1e-2, 82: 1.4e-2}, "Q3_K": {108: 4e-3}, "IQ4_NL": {0: 2.6e-3}, "IQ4_XS": {0: 1.5e-4}, "IQ2_XXS": {0: 3e-3}, "IQ3_S": {0: 1.2e-3},
+}
 
 
 def random_k_blocks(kind, rows: int, cols: int, seed: int) -> np.ndarray:
-    from desktop.engines.text.gguf.quant import BLOCK_LAYOUT
+    from gguf.constants import GGML_QUANT_SIZES
 
     rng = np.random.default_rng(seed)
-    size, per = BLOCK_LAYOUT[kind]
+    per, size = GGML_QUANT_SIZES[kind]
     raw = rng.integers(0, 256, (rows, cols // per, size), dtype=np.uint8)
     for off, top in K_QUANT_SCALES[kind.name].items():
         raw[..., off : off + 2] = rng.uniform(0, top, raw.shape[:2]).astype(np.float16).view(np.uint8).reshape(*raw.shape[:2], 2)
