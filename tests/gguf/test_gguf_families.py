@@ -89,3 +89,35 @@ def test_long_context_phi3_is_refused_rather_than_converted_wrongly(tmp_path):
     with pytest.raises(GGUFFormatError, match="LongRoPE"):
         import_path(longrope, Library())
     assert not [e for e in Library().entries() if e.manifest]
+
+
+def test_mistral3_text_file_converts_as_the_llama_it_is(tmp_path):
+    """llama.cpp writes Mistral Small 3.x as 'mistral3' with llama's tensors and Q/K
+    permutation; the same weights named either way decode the same tokens, and those are
+    transformers' own reading of the llama file."""
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama()
+    llama = write_gguf(model, tok, tmp_path / "tiny-llama.gguf", "Q8_0")
+    mistral3 = write_gguf(model, tok, tmp_path / "tiny-mistral3.gguf", "Q8_0", file_arch="mistral3")
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    want = hf_greedy(hf_from_gguf(llama), prompt, 20)
+    pack = import_path(mistral3, Library())
+    assert pack.manifest["architecture"] == "mistral3"
+    got = pack_greedy(_exact_pack(mistral3, tmp_path / "pack"), prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+    assert pack_greedy(pack.root, prompt, 20) == pack_greedy(import_path(llama, Library(), name="as-llama").root, prompt, 20)
+
+
+@pytest.mark.parametrize("key,value", [("mistral3.rope.scaling.type", "yarn"), ("mistral3.attention.temperature_scale", 0.1)])
+def test_mistral3_with_yarn_or_attention_temperature_is_refused_by_name(tmp_path, key, value):
+    import gguf
+
+    from desktop.engines.text.gguf.reader import GGUFFormatError
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama()
+    kind = gguf.GGUFValueType.STRING if isinstance(value, str) else gguf.GGUFValueType.FLOAT32
+    path = write_gguf(model, tok, tmp_path / "ministral.gguf", "Q8_0", file_arch="mistral3", extra={key: (value, kind)})
+    with pytest.raises(GGUFFormatError, match="mistral3 model with .*(yarn|temperature)"):
+        import_path(path, Library())

@@ -45,15 +45,16 @@ def _permute(w: np.ndarray, heads: int) -> np.ndarray:
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | None = CHATML, extra: dict | None = None) -> Path:
-    """Write ``model`` (HF llama) + byte-level BPE ``tok`` as a GGUF with 2D weights in ``qtype``."""
+def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | None = CHATML, extra: dict | None = None, file_arch: str | None = None) -> Path:
+    """Write ``model`` (HF llama) + byte-level BPE ``tok`` as a GGUF with 2D weights in ``qtype``;
+    ``file_arch`` names another llama-shaped architecture in the file (mistral3)."""
     import gguf
     from gguf.quants import quantize
 
     cfg = model.config
     kind = gguf.GGMLQuantizationType[qtype]
     arch = cfg.model_type  # "llama" or "qwen2"
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), file_arch or arch)
     w.add_name("tiny-llama")
     w.add_license("apache-2.0")
     w.add_context_length(cfg.max_position_embeddings)

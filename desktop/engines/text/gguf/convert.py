@@ -24,7 +24,7 @@ from desktop.engines.text.gguf.tokenizer import build_tokenizer
 
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
 # genai's name for the text-only model where its plain name means the multimodal package
-GENAI_TYPES = {"gemma3": "gemma3_text"}
+GENAI_TYPES = {"gemma3": "gemma3_text", "mistral3": "mistral"}
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
 
