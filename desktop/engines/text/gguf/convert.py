@@ -18,6 +18,7 @@ from desktop.engines.text.gguf.background import PROGRESS
 from desktop.engines.text.gguf.emit import GraphWriter
 from desktop.engines.text.gguf.families import ARCHITECTURES, family, refuse_unsupported  # noqa: F401 - ARCHITECTURES: the list callers show
 from desktop.engines.text.gguf.llama_graph import LlamaGraph
+from desktop.engines.text.gguf.longrope import has_longrope, longrope_settings
 from desktop.engines.text.gguf.quant import DEQUANTIZED, PRECISION
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, open_gguf
 from desktop.engines.text.gguf.tokenizer import build_tokenizer
@@ -67,6 +68,8 @@ def hyperparameters(gf: GGUFFile) -> dict:
     if hp["heads"] % hp["kv_heads"] or head_dim % 2 or hp["rope_dim"] > head_dim:
         raise GGUFFormatError(f"'{gf.path.name}' has an inconsistent attention shape (heads {heads}, kv heads {hp['kv_heads']}, head size {head_dim}).")
     hp["family"] = family(gf, hp["layers"], head_dim)
+    if has_longrope(gf):
+        hp["longrope"] = longrope_settings(gf, hp["context"], hp["rope_dim"])
     return hp
 
 

@@ -11,7 +11,8 @@ mistral3   Mistral Small 3.x text files: llama.cpp writes them with llama's tens
            a file with YaRN rope scaling or attention temperature scaling is refused by name
 qwen2      + Q/K/V biases (found by tensor name)
 qwen3      + per-head RMSNorm on Q and K before rotary (``attn_q_norm`` / ``attn_k_norm``)
-phi3       Q, K, V fused in one ``attn_qkv`` tensor; gate and up fused in ``ffn_up``
+phi3       Q, K, V fused in one ``attn_qkv`` tensor; gate and up fused in ``ffn_up``; the
+           long-context files' LongRoPE factors (see :mod:`.longrope`)
 gemma2     embedding x sqrt(hidden), GELU(tanh) MLP, norms after attention and MLP too,
            attention and final logit soft-capping, every other layer sliding-window
 gemma3     gemma2 without soft-capping, + Q/K norm, 5 of 6 layers sliding-window with their
@@ -72,9 +73,6 @@ def family(gf: GGUFFile, layers: int, head_dim: int) -> Family:
     if arch == "qwen3":
         return Family(arch, qk_norm=True)
     if arch == "phi3":
-        if "rope_factors_long.weight" in gf.tensors or "rope_factors_short.weight" in gf.tensors:
-            # LongRoPE rescales rotary by context length; a graph without it answers wrongly
-            raise GGUFFormatError(f"'{gf.path.name}' is a long-context Phi-3 (LongRoPE rope factors), which Atelier cannot convert yet; its 4k-context sibling converts.")
         return Family(arch, fused_qkv=True, fused_gate_up=True, sliding_window=window, sliding_layers=_all(layers, window))
     scale = 0.0
     if layers == _GEMMA_27B_LAYERS[arch]:
