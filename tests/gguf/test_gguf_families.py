@@ -11,7 +11,7 @@ import pytest
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
 from tests.gguf.tiny_families import as_in_file, tiny_family, write_family_gguf
-from tests.gguf.tiny_gguf import hf_from_gguf, hf_greedy, pack_greedy
+from tests.gguf.tiny_gguf import finish, hf_from_gguf, hf_greedy, pack_greedy
 
 PROMPT = "The quick brown fox jumps over"
 FAMILIES = ["mistral", "qwen3", "phi3", "gemma2", "gemma3"]
@@ -103,10 +103,7 @@ def _longrope_phi3(tmp_path, with_factors: bool = True):
     w.add_tensor("rope_factors_long.weight", np.array(long, np.float32))
     if with_factors:
         w.add_tensor("rope_factors_short.weight", np.array(short, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
     return model, tok, path
 
 
