@@ -214,8 +214,8 @@ def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool, notice: str | No
     how = "; some types stored at 8 bits" if notice else " without requantizing"
     lines = [f"# {gf.get('general.name') or src.stem}", "", f"Imported from `{src.name}` (GGUF, {gf.architecture}){how}.", ""]
     lines.append("Tensor types: " + ", ".join(f"{k} x{v}" for k, v in sorted(mix.items())) + ".")
-    if notice:
-        lines.append(f"Note: {notice}")
+    if notice:  # its own paragraph: the Library renders the card as Markdown
+        lines += ["", f"**Note:** {notice}", ""]
     lines.append("Chat model (the file's own chat template)." if chat else "Completion model: the file has no chat template.")
     if gf.get("general.description"):
         lines += ["", str(gf.get("general.description"))[:4000]]
