@@ -51,6 +51,9 @@ def run(args) -> int:
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed
         out(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
+        notice = ((pack.manifest.get("config") or {}).get("quantization") or {}).get("notice")
+        if notice:  # e.g. a GGUF's IQ/Q2_K tensors stored at 8 bits: said, not hidden in the manifest
+            err(f"note: {notice}")
         return 0
     if args.action == "verify":
         pack = load_pack(lib.find(args.name, allow_path=True), verify_hashes=True)

@@ -87,15 +87,18 @@ def test_unknown_tensor_type(tiny_ggufs, tmp_path):
     _refused(path, "unknown type 999")
 
 
-def test_quant_type_we_cannot_map_is_named(tiny_ggufs, tmp_path):
+def test_quant_type_we_cannot_map_is_named_with_the_supported_lists(tiny_ggufs, tmp_path):
+    """I8 (1 byte per value, no block scale) is a type neither MatMulNBits nor gguf's
+    dequantizer takes: refused by name, with what is kept exact and what is widened."""
     from gguf import GGMLQuantizationType
 
     data, path = _copy(tiny_ggufs, tmp_path)
     at = _tensor_info_at(data, "blk.0.attn_q.weight")
     dims = struct.unpack_from("<I", data, at)[0]
-    struct.pack_into("<I", data, at + 4 + 8 * dims, int(GGMLQuantizationType.IQ4_NL))
+    struct.pack_into("<I", data, at + 4 + 8 * dims, int(GGMLQuantizationType.I8))
     path.write_bytes(data)
-    _refused(path, "IQ4_NL, which Atelier cannot convert")
+    error = _refused(path, "is I8, which Atelier cannot convert")
+    assert "Q4_K" in str(error) and "IQ4_XS" in str(error) and "stored at 8 bits" in str(error)
 
 
 def test_other_architectures_are_refused_by_name(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from desktop.engines.packs.importers import import_path
 from desktop.engines.packs.library import Library
 from tests.gguf.tiny_families import as_in_file, tiny_family, write_family_gguf
-from tests.gguf.tiny_gguf import hf_from_gguf, hf_greedy, pack_greedy
+from tests.gguf.tiny_gguf import finish, hf_from_gguf, hf_greedy, pack_greedy
 
 PROMPT = "The quick brown fox jumps over"
 FAMILIES = ["mistral", "qwen3", "phi3", "gemma2", "gemma3"]
@@ -63,29 +63,117 @@ def test_quantized_families_match_the_same_weights_dequantized(family, qtype, tm
     assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
 
 
-def test_long_context_phi3_is_refused_rather_than_converted_wrongly(tmp_path):
+def _longrope_phi3(tmp_path, with_factors: bool = True):
+    """A tiny Phi-3 whose original context (32) a 25-token prompt + 20 new tokens outgrows, so
+    greedy decoding crosses from the short factors to the long ones; written the way
+    convert_hf_to_gguf writes Phi-3 128k (factor tensors, original length, attn_factor)."""
+    import math
+
     import gguf
     import numpy as np
+    import transformers as tf
 
-    from desktop.engines.text.gguf.reader import GGUFFormatError
+    from tests.tiny_models import tiny_tokenizer
 
-    model, tok = tiny_family("phi3")
-    path = write_family_gguf(model, tok, tmp_path / "phi3.gguf", "phi3")
-    reader = gguf.GGUFReader(str(path))
-    longrope = tmp_path / "phi3-128k.gguf"
-    w = gguf.GGUFWriter(str(longrope), "phi3")
+    tok = tiny_tokenizer()
+    rng = np.random.default_rng(0)
+    long, short = (1 + rng.uniform(0, 3, 8)).tolist(), (1 + rng.uniform(0, 0.5, 8)).tolist()
+    rope = {"rope_type": "longrope", "rope_theta": 10000.0, "long_factor": long, "short_factor": short, "original_max_position_embeddings": 32}
+    cfg = tf.Phi3Config(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2, max_position_embeddings=256,
+        original_max_position_embeddings=32, rope_parameters=rope, initializer_range=0.25, rms_norm_eps=1e-6, pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id, tie_word_embeddings=False,
+    )
+    import torch
+
+    torch.manual_seed(0)
+    model = tf.Phi3ForCausalLM(cfg).eval()
+    plain = write_family_gguf(model, tok, tmp_path / "phi3-plain.gguf", "phi3")
+    reader = gguf.GGUFReader(str(plain))
+    path = tmp_path / "phi3-128k.gguf"
+    w = gguf.GGUFWriter(str(path), "phi3")
     for field in reader.fields.values():
         if field.name.startswith(("GGUF.", "general.architecture")):
             continue
-        value = field.contents()
-        w.add_key_value(field.name, value, field.types[0], field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None)
+        w.add_key_value(field.name, field.contents(), field.types[0], field.types[-1] if field.types[0] == gguf.GGUFValueType.ARRAY else None)
     for t in reader.tensors:
         w.add_tensor(t.name, np.array(t.data), raw_shape=tuple(reversed([int(x) for x in t.shape])), raw_dtype=t.tensor_type)
-    w.add_tensor("rope_factors_long.weight", np.ones(8, np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    with pytest.raises(GGUFFormatError, match="LongRoPE"):
-        import_path(longrope, Library())
-    assert not [e for e in Library().entries() if e.manifest]
+    w.add_uint32("phi3.rope.scaling.original_context_length", 32)
+    w.add_float32("phi3.rope.scaling.attn_factor", math.sqrt(1 + math.log(256 / 32) / math.log(32)))
+    w.add_tensor("rope_factors_long.weight", np.array(long, np.float32))
+    if with_factors:
+        w.add_tensor("rope_factors_short.weight", np.array(short, np.float32))
+    finish(w)
+    return model, tok, path
+
+
+def test_long_context_phi3_follows_transformers_across_the_original_length(tmp_path):
+    model, tok, path = _longrope_phi3(tmp_path)
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    assert len(prompt) < 32 < len(prompt) + 20
+    want = _stepwise_greedy(model, prompt, 20)
+    pack = import_path(path, Library())
+    assert pack.manifest["architecture"] == "phi3"
+    got = pack_greedy(_exact_pack(path, tmp_path / "pack"), prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+    # the short table alone (the graph before LongRoPE) decodes another model past position 32
+    rotary = model.model.rotary_emb
+    delattr(rotary, "long_inv_freq")
+    rotary.register_buffer("long_inv_freq", rotary.original_inv_freq.clone(), persistent=False)
+    assert sum(a == b for a, b in zip(_stepwise_greedy(model, prompt, 20), want)) < 19
+
+
+def _stepwise_greedy(model, prompt: list[int], n: int) -> list[int]:
+    """transformers' forward one token at a time with its cache: LongRoPE picks its table by
+    the length so far, as the graph does (``generate`` took another route here and parted
+    from both at the switch; llama.cpp picks by the context size it was opened with)."""
+    import torch
+
+    out, tokens = None, []
+    with torch.no_grad():
+        step = model(torch.tensor([prompt]), use_cache=True)
+        for _ in range(n):
+            tokens.append(int(step.logits[0, -1].argmax()))
+            position = len(prompt) + len(tokens) - 1
+            step = model(torch.tensor([[tokens[-1]]]), past_key_values=step.past_key_values, use_cache=True, position_ids=torch.tensor([[position]]))
+    return tokens
+
+
+def test_long_context_phi3_missing_a_factor_table_is_refused(tmp_path):
+    from desktop.engines.text.gguf.reader import GGUFFormatError
+
+    _, _, path = _longrope_phi3(tmp_path, with_factors=False)
+    with pytest.raises(GGUFFormatError, match="LongRoPE rope factors but not both"):
+        import_path(path, Library())
+
+
+def test_mistral3_text_file_converts_as_the_llama_it_is(tmp_path):
+    """llama.cpp writes Mistral Small 3.x as 'mistral3' with llama's tensors and Q/K
+    permutation; the same weights named either way decode the same tokens, and those are
+    transformers' own reading of the llama file."""
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama()
+    llama = write_gguf(model, tok, tmp_path / "tiny-llama.gguf", "Q8_0")
+    mistral3 = write_gguf(model, tok, tmp_path / "tiny-mistral3.gguf", "Q8_0", file_arch="mistral3")
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    want = hf_greedy(hf_from_gguf(llama), prompt, 20)
+    pack = import_path(mistral3, Library())
+    assert pack.manifest["architecture"] == "mistral3"
+    got = pack_greedy(_exact_pack(mistral3, tmp_path / "pack"), prompt, 20)
+    assert sum(a == b for a, b in zip(got, want)) >= 19, (got, want)
+    assert pack_greedy(pack.root, prompt, 20) == pack_greedy(import_path(llama, Library(), name="as-llama").root, prompt, 20)
+
+
+@pytest.mark.parametrize("key,value", [("mistral3.rope.scaling.type", "yarn"), ("mistral3.attention.temperature_scale", 0.1)])
+def test_mistral3_with_yarn_or_attention_temperature_is_refused_by_name(tmp_path, key, value):
+    import gguf
+
+    from desktop.engines.text.gguf.reader import GGUFFormatError
+    from tests.gguf.tiny_gguf import tiny_llama, write_gguf
+
+    model, tok = tiny_llama()
+    kind = gguf.GGUFValueType.STRING if isinstance(value, str) else gguf.GGUFValueType.FLOAT32
+    path = write_gguf(model, tok, tmp_path / "ministral.gguf", "Q8_0", file_arch="mistral3", extra={key: (value, kind)})
+    with pytest.raises(GGUFFormatError, match="mistral3 model with .*(yarn|temperature)"):
+        import_path(path, Library())

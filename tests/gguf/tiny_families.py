@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.gguf.tiny_gguf import K_QUANT_SCALES, _permute, random_k_blocks
+from tests.gguf.tiny_gguf import _permute, add_matrix, add_tokenizer, finish
 
 # small windows so a 7-token prompt + 20 new tokens crosses them
 WINDOW = 8
@@ -48,10 +48,7 @@ def tiny_family(family: str, seed: int = 0, std: float = 0.25):
 
 
 def write_family_gguf(model, tok, path: Path, family: str, qtype: str = "F32") -> Path:
-    import json
-
     import gguf
-    from gguf.quants import quantize
 
     cfg = model.config
     arch = "llama" if family == "mistral" else family
@@ -79,28 +76,11 @@ def write_family_gguf(model, tok, path: Path, family: str, qtype: str = "F32") -
             w.add_final_logit_softcapping(cfg.final_logit_softcapping)
         if getattr(cfg, "attn_logit_softcapping", None):
             w.add_attn_logit_softcapping(cfg.attn_logit_softcapping)
-    spec = json.loads(tok.backend_tokenizer.to_str())
-    tokens = [t for t, _ in sorted(spec["model"]["vocab"].items(), key=lambda kv: kv[1])]
-    specials = {a["content"] for a in spec["added_tokens"]}
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_types([3 if t in specials else 1 for t in tokens])
-    w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]])
-    w.add_bos_token_id(tok.bos_token_id)
-    w.add_eos_token_id(tok.eos_token_id)
-    w.add_add_bos_token(False)
+    add_tokenizer(w, tok)
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
 
     def matrix(name, array):
-        if kind == gguf.GGMLQuantizationType.F32:
-            w.add_tensor(name, np.ascontiguousarray(array, np.float32))
-        elif kind.name in K_QUANT_SCALES:
-            data = random_k_blocks(kind, *array.shape, seed=sum(map(ord, name)))
-            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
-        else:
-            data = quantize(np.ascontiguousarray(array, np.float32), kind)
-            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
+        add_matrix(w, name, array, kind, seed=sum(map(ord, name)))
 
     def norm(name, array):  # llama.cpp stores Gemma's norms with its "1 +" added
         w.add_tensor(name, np.ascontiguousarray(array + 1.0 if family.startswith("gemma") else array, np.float32))
@@ -136,10 +116,7 @@ def write_family_gguf(model, tok, path: Path, family: str, qtype: str = "F32") -
     norm("output_norm.weight", sd["model.norm.weight"])
     if "lm_head.weight" in sd and not cfg.tie_word_embeddings:
         matrix("output.weight", sd["lm_head.weight"])
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    finish(w)
     return path
 
 

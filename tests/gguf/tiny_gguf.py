@@ -45,15 +45,15 @@ def _permute(w: np.ndarray, heads: int) -> np.ndarray:
     return w.reshape(heads, 2, w.shape[0] // heads // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | None = CHATML, extra: dict | None = None) -> Path:
-    """Write ``model`` (HF llama) + byte-level BPE ``tok`` as a GGUF with 2D weights in ``qtype``."""
+def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | None = CHATML, extra: dict | None = None, file_arch: str | None = None) -> Path:
+    """Write ``model`` (HF llama) + byte-level BPE ``tok`` as a GGUF with 2D weights in ``qtype``;
+    ``file_arch`` names another llama-shaped architecture in the file (mistral3)."""
     import gguf
-    from gguf.quants import quantize
 
     cfg = model.config
     kind = gguf.GGMLQuantizationType[qtype]
     arch = cfg.model_type  # "llama" or "qwen2"
-    w = gguf.GGUFWriter(str(path), arch)
+    w = gguf.GGUFWriter(str(path), file_arch or arch)
     w.add_name("tiny-llama")
     w.add_license("apache-2.0")
     w.add_context_length(cfg.max_position_embeddings)
@@ -67,20 +67,8 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
     w.add_vocab_size(cfg.vocab_size)
     w.add_file_type(int(kind))
-    spec = json.loads(tok.backend_tokenizer.to_str())
-    vocab = spec["model"]["vocab"]
-    tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    merges = [" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]]
-    specials = {a["content"] for a in spec["added_tokens"]}
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("default")
-    w.add_token_list(tokens)
-    w.add_token_types([3 if t in specials else 1 for t in tokens])
-    w.add_token_merges(merges)
-    w.add_bos_token_id(tok.bos_token_id)
-    w.add_eos_token_id(tok.eos_token_id)
+    add_tokenizer(w, tok)
     w.add_pad_token_id(tok.pad_token_id)
-    w.add_add_bos_token(False)
     if chat_template:
         w.add_chat_template(chat_template)
     for key, value in (extra or {}).items():
@@ -88,16 +76,7 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
 
     def matrix(name, array):
-        if kind in (gguf.GGMLQuantizationType.F32,):
-            w.add_tensor(name, np.ascontiguousarray(array, np.float32))
-        elif kind == gguf.GGMLQuantizationType.F16:
-            w.add_tensor(name, np.ascontiguousarray(array, np.float16))
-        elif kind.name in K_QUANT_SCALES:  # gguf cannot write K-quants: random blocks of that type
-            data = random_k_blocks(kind, *array.shape, seed=len(name) * 7919 + sum(map(ord, name)))
-            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
-        else:
-            data = quantize(np.ascontiguousarray(array, np.float32), kind)
-            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
+        add_matrix(w, name, array, kind, seed=len(name) * 7919 + sum(map(ord, name)))
 
     matrix("token_embd.weight", sd["model.embed_tokens.weight"])
     for i in range(cfg.num_hidden_layers):
@@ -118,23 +97,61 @@ def write_gguf(model, tok, path: Path, qtype: str = "F32", chat_template: str | 
     w.add_tensor("output_norm.weight", sd["model.norm.weight"])
     if not cfg.tie_word_embeddings:
         matrix("output.weight", sd["lm_head.weight"])
+    finish(w)
+    return path
+
+
+def add_tokenizer(w, tok) -> None:
+    """``tok`` (byte-level BPE) as ``tokenizer.ggml.*`` metadata, as convert_hf_to_gguf writes it."""
+    spec = json.loads(tok.backend_tokenizer.to_str())
+    tokens = [t for t, _ in sorted(spec["model"]["vocab"].items(), key=lambda kv: kv[1])]
+    specials = {a["content"] for a in spec["added_tokens"]}
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types([3 if t in specials else 1 for t in tokens])
+    w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]])
+    w.add_bos_token_id(tok.bos_token_id)
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_add_bos_token(False)
+
+
+def add_matrix(w, name: str, array: np.ndarray, kind, seed: int) -> None:
+    """A 2D weight in ``kind``: gguf's own quantizer where it has one, else random blocks of
+    that type (K-quants, IQ types: gguf reads them but cannot write them)."""
+    import gguf
+    from gguf.quants import quantize
+
+    if kind == gguf.GGMLQuantizationType.F32:
+        w.add_tensor(name, np.ascontiguousarray(array, np.float32))
+    elif kind == gguf.GGMLQuantizationType.F16:
+        w.add_tensor(name, np.ascontiguousarray(array, np.float16))
+    else:
+        data = random_k_blocks(kind, *array.shape, seed=seed) if kind.name in K_QUANT_SCALES else quantize(np.ascontiguousarray(array, np.float32), kind)
+        w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=kind)
+
+
+def finish(w) -> None:
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    return path
 
 
-# K-quant type -> {offset of an fp16 field: its range}: weights ~0.1 in size, centred
-# (the minimum, dmin * m, offsets the mean of d * sc * q)
-K_QUANT_SCALES = {"Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "Q6_K": {208: 4e-5}}
+# type gguf can read but not write -> {offset of an fp16 field: its range}: weights ~0.1-0.3
+# in size, centred for the K-quants (the minimum, dmin * m, offsets the mean of d * sc * q).
+# The last six have no MatMulNBits form: the importer stores them at 8 bits.
+K_QUANT_SCALES = {
+    "Q4_K": {0: 2e-4, 2: 1.5e-3}, "Q5_K": {0: 1e-4, 2: 1.55e-3}, "Q6_K": {208: 4e-5},
+    "Q2_K": {80: 1e-2, 82: 1.4e-2}, "Q3_K": {108: 4e-3}, "IQ4_NL": {0: 2.6e-3}, "IQ4_XS": {0: 1.5e-4}, "IQ2_XXS": {0: 3e-3}, "IQ3_S": {0: 1.2e-3},
+}
 
 
 def random_k_blocks(kind, rows: int, cols: int, seed: int) -> np.ndarray:
-    from desktop.engines.text.gguf.quant import BLOCK_LAYOUT
+    from gguf.constants import GGML_QUANT_SIZES
 
     rng = np.random.default_rng(seed)
-    size, per = BLOCK_LAYOUT[kind]
+    per, size = GGML_QUANT_SIZES[kind]
     raw = rng.integers(0, 256, (rows, cols // per, size), dtype=np.uint8)
     for off, top in K_QUANT_SCALES[kind.name].items():
         raw[..., off : off + 2] = rng.uniform(0, top, raw.shape[:2]).astype(np.float16).view(np.uint8).reshape(*raw.shape[:2], 2)

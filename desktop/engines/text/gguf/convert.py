@@ -18,13 +18,14 @@ from desktop.engines.text.gguf.background import PROGRESS
 from desktop.engines.text.gguf.emit import GraphWriter
 from desktop.engines.text.gguf.families import ARCHITECTURES, family, refuse_unsupported  # noqa: F401 - ARCHITECTURES: the list callers show
 from desktop.engines.text.gguf.llama_graph import LlamaGraph
-from desktop.engines.text.gguf.quant import PRECISION
+from desktop.engines.text.gguf.longrope import has_longrope, longrope_settings
+from desktop.engines.text.gguf.quant import DEQUANTIZED, PRECISION
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, open_gguf
 from desktop.engines.text.gguf.tokenizer import build_tokenizer
 
 # llama.cpp's general.sampling.* keys (the model maker's recommendation) -> ours
 # genai's name for the text-only model where its plain name means the multimodal package
-GENAI_TYPES = {"gemma3": "gemma3_text"}
+GENAI_TYPES = {"gemma3": "gemma3_text", "mistral3": "mistral"}
 SAMPLING_KEYS = {"temp": "temperature", "top_k": "top_k", "top_p": "top_p", "min_p": "min_p", "penalty_repeat": "repetition_penalty"}
 
 
@@ -67,6 +68,8 @@ def hyperparameters(gf: GGUFFile) -> dict:
     if hp["heads"] % hp["kv_heads"] or head_dim % 2 or hp["rope_dim"] > head_dim:
         raise GGUFFormatError(f"'{gf.path.name}' has an inconsistent attention shape (heads {heads}, kv heads {hp['kv_heads']}, head size {head_dim}).")
     hp["family"] = family(gf, hp["layers"], head_dim)
+    if has_longrope(gf):
+        hp["longrope"] = longrope_settings(gf, hp["context"], hp["rope_dim"])
     return hp
 
 
@@ -96,6 +99,7 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph
     if sampling:
         _write_json(dest / "generation_config.json", {"do_sample": True, **{k: v for k, v in sampling.items()}})
     mix = graph.counts
+    notice = widened_notice(src.name, mix)
     precisions = {PRECISION[_kind(k)] for k in mix if _kind(k) is not None and k not in ("F32",)} or {"fp32"}
     roles = {"model.onnx": "decoder", "model.onnx.data": "weights", "tokenizer.json": "tokenizer", "tokenizer_config.json": "tokenizer-config", "genai_config.json": "runtime-config"}
     if chat:
@@ -116,7 +120,10 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph
             "vocab_size": hp["vocab"],
             "eos_token_id": eos,
             "chat": chat,  # False: a completion model, the file has no chat template
-            "quantization": {"source_types": mix, "embedding": graph.embedding_type, "requantized": False, "activations": "float" if exact_activations else f"float for {', '.join(sorted(graph.float_roles)) or 'none'}, int8 per block of 32 elsewhere"},
+            "quantization": {
+                "source_types": mix, "embedding": graph.embedding_type, "requantized": notice is not None, **({"notice": notice} if notice else {}),
+                "activations": "float" if exact_activations else f"float for {', '.join(sorted(graph.float_roles)) or 'none'}, int8 per block of 32 elsewhere",
+            },
             **({"sampling": sampling} if sampling else {}),
         },
         "source": {
@@ -130,10 +137,22 @@ def convert_gguf(src: Path, dest: Path, exact_activations: bool = False, **graph
             "conversion_seconds": round(time.perf_counter() - t0, 2),
         },
         "license": _licence(gf),
-        "model_card": _model_card(gf, src, mix, chat),
+        "model_card": _model_card(gf, src, mix, chat, notice),
         "exporter": "atelier gguf importer",
         "_roles": roles,
     }
+
+
+def widened_notice(file_name: str, mix: dict[str, int]) -> str | None:
+    """One line for the person importing: which of the file's types were not kept as they are."""
+    widened = sorted(k for k in mix if _kind(k) in DEQUANTIZED)
+    if not widened:
+        return None
+    count = sum(mix[k] for k in widened)
+    return (
+        f"'{file_name}': {count} of {sum(mix.values())} tensors are {', '.join(widened)}, which ONNX Runtime has no kernel for; "
+        "they were unpacked and stored at 8 bits (same answers within rounding, a larger pack)."
+    )
 
 
 def recommended_sampling(gf: GGUFFile) -> dict:
@@ -191,9 +210,12 @@ def _licence(gf: GGUFFile) -> dict:
     return lic
 
 
-def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool) -> str:
-    lines = [f"# {gf.get('general.name') or src.stem}", "", f"Imported from `{src.name}` (GGUF, {gf.architecture}) without requantizing.", ""]
+def _model_card(gf: GGUFFile, src: Path, mix: dict, chat: bool, notice: str | None) -> str:
+    how = "; some types stored at 8 bits" if notice else " without requantizing"
+    lines = [f"# {gf.get('general.name') or src.stem}", "", f"Imported from `{src.name}` (GGUF, {gf.architecture}){how}.", ""]
     lines.append("Tensor types: " + ", ".join(f"{k} x{v}" for k, v in sorted(mix.items())) + ".")
+    if notice:  # its own paragraph: the Library renders the card as Markdown
+        lines += ["", f"**Note:** {notice}", ""]
     lines.append("Chat model (the file's own chat template)." if chat else "Completion model: the file has no chat template.")
     if gf.get("general.description"):
         lines += ["", str(gf.get("general.description"))[:4000]]

@@ -6,9 +6,13 @@ they differ in a handful of switches collected here so the graph code stays one 
 =========  ===================================================================================
 llama      Llama 1/2/3.x (rope scaling, ``rope_freqs``), SmolLM2, and Mistral files (llama.cpp
            writes Mistral 7B as "llama"); Q/K rows permuted for llama.cpp's interleaved rotary
+mistral3   Mistral Small 3.x text files: llama.cpp writes them with llama's tensors and
+           permutation (its ``Mistral3Model`` is a ``LlamaModel``), so they are llama here;
+           a file with YaRN rope scaling or attention temperature scaling is refused by name
 qwen2      + Q/K/V biases (found by tensor name)
 qwen3      + per-head RMSNorm on Q and K before rotary (``attn_q_norm`` / ``attn_k_norm``)
-phi3       Q, K, V fused in one ``attn_qkv`` tensor; gate and up fused in ``ffn_up``
+phi3       Q, K, V fused in one ``attn_qkv`` tensor; gate and up fused in ``ffn_up``; the
+           long-context files' LongRoPE factors (see :mod:`.longrope`)
 gemma2     embedding x sqrt(hidden), GELU(tanh) MLP, norms after attention and MLP too,
            attention and final logit soft-capping, every other layer sliding-window
 gemma3     gemma2 without soft-capping, + Q/K norm, 5 of 6 layers sliding-window with their
@@ -25,7 +29,7 @@ from dataclasses import dataclass, field
 
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError
 
-ARCHITECTURES = ("llama", "qwen2", "qwen3", "phi3", "gemma2", "gemma3")
+ARCHITECTURES = ("llama", "mistral3", "qwen2", "qwen3", "phi3", "gemma2", "gemma3")
 # llama.cpp's own switches for these two: the 27B models scale attention by the hidden size
 # per head rather than by the head size (the models' query_pre_attn_scalar)
 _GEMMA_27B_LAYERS = {"gemma2": 46, "gemma3": 62}
@@ -62,14 +66,13 @@ def family(gf: GGUFFile, layers: int, head_dim: int) -> Family:
     arch = gf.architecture
     window = gf.get(f"{arch}.attention.sliding_window")
     window = int(window) if isinstance(window, int) and window > 0 else -1
-    if arch in ("llama", "qwen2"):
-        return Family(arch, permuted_qk=arch == "llama", sliding_window=window, sliding_layers=_all(layers, window))
+    if arch == "mistral3":
+        _refuse_mistral3_extras(gf)
+    if arch in ("llama", "mistral3", "qwen2"):
+        return Family(arch, permuted_qk=arch != "qwen2", sliding_window=window, sliding_layers=_all(layers, window))
     if arch == "qwen3":
         return Family(arch, qk_norm=True)
     if arch == "phi3":
-        if "rope_factors_long.weight" in gf.tensors or "rope_factors_short.weight" in gf.tensors:
-            # LongRoPE rescales rotary by context length; a graph without it answers wrongly
-            raise GGUFFormatError(f"'{gf.path.name}' is a long-context Phi-3 (LongRoPE rope factors), which Atelier cannot convert yet; its 4k-context sibling converts.")
         return Family(arch, fused_qkv=True, fused_gate_up=True, sliding_window=window, sliding_layers=_all(layers, window))
     scale = 0.0
     if layers == _GEMMA_27B_LAYERS[arch]:
@@ -85,6 +88,16 @@ def family(gf: GGUFFile, layers: int, head_dim: int) -> Family:
         arch, gemma=True, qk_norm=True, final_softcap=float(gf.get(f"{arch}.final_logit_softcapping", 0.0) or 0.0),
         sliding_window=window if window > 0 else 4096, sliding_layers=frozenset(i for i in range(layers) if (i + 1) % pattern), local_rope_base=10000.0, attention_scale=scale,
     )
+
+
+def _refuse_mistral3_extras(gf: GGUFFile) -> None:
+    """Later Mistral 3 files (Ministral 3) add YaRN rope scaling and a position-dependent
+    attention temperature; a graph without them would answer wrongly past short prompts."""
+    arch, name = gf.architecture, gf.path.name
+    if str(gf.get(f"{arch}.rope.scaling.type", "none")) not in ("none", "linear"):
+        raise GGUFFormatError(f"'{name}' is a mistral3 model with '{gf.get(f'{arch}.rope.scaling.type')}' rope scaling, which Atelier cannot convert yet; Mistral Small 3.x files without it convert.")
+    if gf.get(f"{arch}.attention.temperature_scale") or gf.get(f"{arch}.attention.temperature_length"):
+        raise GGUFFormatError(f"'{name}' is a mistral3 model with attention temperature scaling, which Atelier cannot convert yet; Mistral Small 3.x files without it convert.")
 
 
 def _all(layers: int, window: int) -> frozenset:

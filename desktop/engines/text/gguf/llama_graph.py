@@ -19,6 +19,7 @@ import numpy as np
 from onnx import TensorProto
 
 from desktop.engines.text.gguf.emit import GraphWriter
+from desktop.engines.text.gguf.longrope import longrope_caches
 from desktop.engines.text.gguf.quant import BlockWeight, concat_rows, decode, pack_data, pack_zero_points, same_form
 from desktop.engines.text.gguf.reader import GGUFFile, GGUFFormatError, Tensor, require_supported
 
@@ -143,7 +144,10 @@ class LlamaGraph:
         width = w.node("Gather", [shape, w.constant("/model/constants/INT64/1", np.array(1, np.int64))], name="/model/attn_mask/Gather", axis=0)[0]
         total_len = w.node("Cast", [width], name="/model/attn_mask/TotalLength", to=I32)[0]
         fam = hp["family"]
-        rotary = self._rotary_caches("", hp["rope_base"], hp["rope_linear_factor"])
+        if hp.get("longrope"):  # Phi-3 long context: short/long tables picked by length
+            rotary = longrope_caches(w, total_len, hp["rope_base"], hp["rope_dim"], hp["context"], hp["longrope"])
+        else:
+            rotary = self._rotary_caches("", hp["rope_base"], hp["rope_linear_factor"])
         local_rotary = self._rotary_caches("local_", fam.local_rope_base, 1.0) if fam.local_rope_base and fam.sliding_layers else rotary
 
         embed_t = self.tensor("token_embd.weight")

@@ -19,6 +19,11 @@ Q4_K     super-block 256: d, dmin, 8 x 6-bit    4-bit, block 32, scale d*sc, zer
 Q5_K     as Q4_K with 5-bit q                   8-bit, block 32, as Q4_K
 Q6_K     d, 16 x int8 sc, 16 x 16 6-bit q       8-bit, block 16, scale d*sc, zero 32
 F32/F16/BF16                                    kept float (fp32 initializer)
+Q2_K, Q3_K, IQ*, TQ*, MXFP4                     no MatMulNBits form (non-uniform grids,
+                                                3-bit, ternary): ``gguf.quants.dequantize``,
+                                                then 8-bit, block 32, scale amax/127 (a
+                                                second rounding, <= 1/254 of each block's
+                                                largest value; the import says so)
 =======  =====================================  ===========================================
 
 5- and 6-bit values are stored in 8-bit blocks: MatMulNBits has no 5/6-bit form, and widening
@@ -34,13 +39,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from gguf import GGMLQuantizationType as T
+from gguf import quants as gguf_quants
 
 FLOAT_TYPES = {T.F32, T.F16, T.BF16}
 # type -> (bytes per block, values per block) of the raw layout we decode below
 BLOCK_LAYOUT = {T.Q8_0: (34, 32), T.Q4_0: (18, 32), T.Q4_1: (20, 32), T.Q5_0: (22, 32), T.Q5_1: (24, 32), T.Q4_K: (144, 256), T.Q5_K: (176, 256), T.Q6_K: (210, 256)}
-SUPPORTED = FLOAT_TYPES | set(BLOCK_LAYOUT)
+# Types gguf.quants can dequantize but that have no exact MatMulNBits form: stored at 8 bits.
+_DEQUANTIZED_NAMES = ("Q2_K", "Q3_K", "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S", "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "MXFP4")
+DEQUANTIZED = frozenset(T[n] for n in _DEQUANTIZED_NAMES if n in T.__members__ and hasattr(gguf_quants, n))
+EXACT = FLOAT_TYPES | set(BLOCK_LAYOUT)
+SUPPORTED = EXACT | DEQUANTIZED
 # What each type becomes in the graph, for the manifest's quant mix and the README.
 PRECISION = {T.Q8_0: "int8", T.Q4_0: "int4", T.Q4_1: "int4", T.Q4_K: "int4", T.Q5_0: "int8", T.Q5_1: "int8", T.Q5_K: "int8", T.Q6_K: "int8", T.F32: "fp32", T.F16: "fp32", T.BF16: "fp32"}
+PRECISION.update({kind: "int8" for kind in DEQUANTIZED})
+REQUANT_BLOCK = 32  # every dequantized type's block (32 or 256 values) divides into these
+_REQUANT_ROWS = 1024  # rows dequantized at a time: a large vocabulary's float copy stays small
 
 
 @dataclass
@@ -101,9 +114,28 @@ def decode(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeight | np.n
             bits = np.asarray(raw).reshape(-1).view(np.uint16).astype(np.uint32) << 16
             return bits.view(np.float32).reshape(rows, cols)
         return np.asarray(raw).reshape(-1).view(np.float16 if kind == T.F16 else np.float32).astype(np.float32).reshape(rows, cols)
+    if kind in DEQUANTIZED:
+        return requantize_8bit(kind, raw, rows, cols)
     size, per = BLOCK_LAYOUT[kind]
     b = np.asarray(raw).reshape(-1).view(np.uint8).reshape(rows, cols // per, size)
     return _DECODERS[kind](b, rows)
+
+
+def requantize_8bit(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeight:
+    """A type with no MatMulNBits form: gguf's own dequantization, then symmetric 8-bit blocks
+    of 32 (the int8 grid is 16-64x finer than these 2-4-bit sources' own, so the answer is
+    theirs; the pack grows to ~8.5 bits per weight)."""
+    data = np.asarray(raw).reshape(-1).view(np.uint8).reshape(rows, -1)
+    q = np.empty((rows, cols // REQUANT_BLOCK, REQUANT_BLOCK), np.uint8)
+    scale = np.empty((rows, cols // REQUANT_BLOCK), np.float32)
+    for start in range(0, rows, _REQUANT_ROWS):
+        part = slice(start, start + _REQUANT_ROWS)
+        w = gguf_quants.dequantize(data[part], kind).astype(np.float32).reshape(-1, cols // REQUANT_BLOCK, REQUANT_BLOCK)
+        s = np.abs(w).max(axis=-1) / 127
+        safe = np.where(s > 0, s, 1)[..., None]
+        q[part] = (np.clip(np.rint(w / safe), -127, 127) + 128).astype(np.uint8)
+        scale[part] = s
+    return BlockWeight(q, scale, None, None, 8, REQUANT_BLOCK)
 
 
 def _f16(b: np.ndarray, start: int) -> np.ndarray:

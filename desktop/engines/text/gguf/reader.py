@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from desktop.engines.errors import AtelierError, ImportFormatError
-from desktop.engines.text.gguf.quant import BLOCK_LAYOUT, FLOAT_TYPES, SUPPORTED
+from desktop.engines.text.gguf.quant import BLOCK_LAYOUT, DEQUANTIZED, EXACT, FLOAT_TYPES, SUPPORTED
 
 MAGIC = b"GGUF"
 # A key/value entry takes at least 8 (key length) + 4 (type) + 1 bytes; a tensor info at
@@ -210,7 +210,9 @@ def _checked_tensor(path: Path, size: int, name: str, shape: tuple, kind_id: int
         from gguf.constants import GGML_QUANT_SIZES
 
         per, block_bytes = GGML_QUANT_SIZES.get(kind, (1, 0))
-        expected = count // per * block_bytes  # checked for extent; converting it is refused later
+        if shape[0] % per:
+            raise GGUFFormatError(f"'{path.name}': tensor '{name}' rows of {shape[0]} do not divide into {kind.name} blocks of {per}.")
+        expected = count // per * block_bytes  # checked for extent; an unsupported type is refused when converted
     if start + expected > size:
         raise GGUFFormatError(f"'{path.name}': tensor '{name}' ({expected:,} bytes at offset {start:,}) runs past the end of the {size:,}-byte file: it is truncated or lying.")
     return Tensor(name, kind, shape, start, expected, path)
@@ -218,8 +220,9 @@ def _checked_tensor(path: Path, size: int, name: str, shape: tuple, kind_id: int
 
 def require_supported(gf: GGUFFile, tensor: Tensor) -> None:
     if tensor.kind not in SUPPORTED:
-        names = ", ".join(sorted(k.name for k in SUPPORTED))
-        raise GGUFFormatError(f"'{gf.path.name}': tensor '{tensor.name}' is {tensor.kind.name}, which Atelier cannot convert yet (supported: {names}).")
+        exact = ", ".join(sorted(k.name for k in EXACT))
+        widened = ", ".join(sorted(k.name for k in DEQUANTIZED))
+        raise GGUFFormatError(f"'{gf.path.name}': tensor '{tensor.name}' is {tensor.kind.name}, which Atelier cannot convert (kept as they are: {exact}; stored at 8 bits: {widened}).")
 
 
 class ConversionCancelled(AtelierError):
