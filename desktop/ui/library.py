@@ -271,6 +271,9 @@ class LibraryPage(QWidget):
             return
         self.integrity[str(ev.root)] = ("verified", "Verified on import: every file matches its SHA-256.")
         self.ctx.notifier.info(f"Imported '{ev.name}' ({ev.modality}, {ev.architecture}, {ev.precision}).")
+        notice = (ev.config.get("quantization") or {}).get("notice")
+        if notice:  # e.g. a GGUF's IQ/Q2_K tensors stored at 8 bits: said where the import is seen
+            self.ctx.notifier.warning(notice)
         self._just_imported = ev.name
 
     def _import_finished(self, outcome) -> None:

@@ -85,3 +85,22 @@ def test_cli_import_prints_the_notice(wide_model, tmp_path, capsys):
     captured = capsys.readouterr()
     assert "imported 'tiny-IQ4_NL'" in captured.out
     assert "note: 'tiny-IQ4_NL.gguf': 16 of 16 tensors are IQ4_NL" in captured.err
+
+
+
+def test_library_import_shows_the_notice(wide_model, tmp_path, qtbot, atelier_home):
+    from desktop.settings import Settings
+    from desktop.ui.library import LibraryPage
+    from desktop.ui.main_window import AppContext
+    from desktop.ui.notifier import Notifier
+    from tests.desktop.app_helpers import messages
+
+    ctx = AppContext(Settings(), Notifier(), Library())
+    model, tok = wide_model
+    path = write_gguf(model, tok, tmp_path / "tiny-Q2_K.gguf", "Q2_K")
+    page = LibraryPage(ctx)
+    qtbot.addWidget(page)
+    assert page.import_path(path) is not None
+    qtbot.waitUntil(lambda: any(m.startswith("Imported 'tiny-Q2_K'") for m in messages(ctx)), timeout=120_000)
+    warnings = messages(ctx, "warning")
+    assert any("tiny-Q2_K.gguf" in w and "8 bits" in w for w in warnings), warnings
