@@ -36,8 +36,13 @@ def test_head_runs_once_and_its_best_logits_are_exact(tiny_ggufs, tiny_tok, tmp_
     logits a sampler can pick from equal a float evaluation of the file's weights."""
     path = tiny_ggufs(qtype, tied)
     pack = _pack(path, tmp_path / "pack", float_roles=ROLES)
-    head_reads = [n for n in _nodes(pack) if n.op_type == "MatMulNBits" and n.input[1] == "/lm_head.qweight"]
+    nodes = _nodes(pack)
+    head_reads = [n for n in nodes if n.op_type == "MatMulNBits" and n.input[1] == "/lm_head.qweight"]
     assert len(head_reads) == 1
+    # candidates of the last position only: a 4,096-token prompt chunk must not gather 4,096 x 64 rows
+    made_by = {o: n for n in nodes for o in n.output}
+    (top,) = [n for n in nodes if n.op_type == "TopK"]
+    assert made_by[top.input[0]].op_type == "Slice"
     prompt = tiny_tok(PROMPT, add_special_tokens=False).input_ids
     with torch.no_grad():
         want = hf_from_gguf(path)(torch.tensor([prompt])).logits[0, -1].numpy()

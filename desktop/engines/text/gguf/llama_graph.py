@@ -266,18 +266,33 @@ class LlamaGraph:
         self.w.node("Identity", [out], [out_name], name="/lm_head/Output")
 
     def _rescore_best(self, a: str, weight: BlockWeight, logits: str) -> str:
-        """The ``head_rescored`` highest logits recomputed in float from the head's own rows.
-        The int8 rounding moves a logit by up to ~1, less than the gap to the 64th candidate,
-        so the true best tokens are among them; those come out exact (greedy follows the
-        float model) for a lookup of 64 rows instead of a second pass over the whole head."""
+        """The last position's ``head_rescored`` highest logits recomputed in float from the
+        head's own rows. The int8 rounding moves a logit by up to ~1, less than the gap to the
+        64th candidate, so the true best tokens are among them and come out exact (greedy
+        follows the float model) for a lookup of 64 rows instead of a second pass over the
+        whole head. Only the last position is what the next token is drawn from; rescoring
+        every position of a 4,096-token prompt chunk would gather 4,096 x 64 rows."""
         w, base = self.w, "/lm_head/rescore"
-        k = w.constant(base + ".k", np.array([min(self.head_rescored, weight.rows)], np.int64))
-        idx = w.node("TopK", [logits, k], 2, name=base + "/TopK", axis=-1, largest=1, sorted=0)[1]
-        rows = self._rows(weight, idx, "/lm_head", base)  # [batch, seq, k, hidden]
-        hidden = w.node("Unsqueeze", [a, w.constant(base + ".axis", np.array([-2], np.int64))], name=base + "/Hidden")[0]
+        c = lambda name, values: w.constant(f"{base}.{name}", np.array(values, np.int64))  # noqa: E731
+        last = [c("last", [-1]), c("end", [1 << 62]), c("seq_axis", [1])]
+        hidden = w.node("Slice", [a, *last], name=base + "/LastHidden")[0]  # [batch, 1, hidden]
+        scores = w.node("Slice", [logits, *last], name=base + "/LastLogits")[0]  # [batch, 1, vocab]
+        idx = w.node("TopK", [scores, c("k", [min(self.head_rescored, weight.rows)])], 2, name=base + "/TopK", axis=-1, largest=1, sorted=0)[1]
+        rows = self._rows(weight, idx, "/lm_head", base)  # [batch, 1, k, hidden]
+        hidden = w.node("Unsqueeze", [hidden, c("axis", [-2])], name=base + "/Hidden")[0]
         products = w.node("Mul", [rows, hidden], name=base + "/Mul")[0]
-        exact = w.node("ReduceSum", [products, w.constant(base + ".last_axis", np.array([-1], np.int64))], name=base + "/Dot", keepdims=0)[0]
-        return w.node("ScatterElements", [logits, idx, exact], name=base + "/Scatter", axis=-1)[0]
+        exact = w.node("ReduceSum", [products, c("last_axis", [-1])], name=base + "/Dot", keepdims=0)[0]
+        rescored = w.node("ScatterElements", [scores, idx, exact], name=base + "/Scatter", axis=-1)[0]
+        # back into the last position of every batch row: ScatterND at [b, seq - 1]
+        shape = w.node("Shape", [logits], name=base + "/LogitsShape")[0]
+        batch = w.node("Slice", [shape, c("zero", [0]), c("one", [1])], name=base + "/Batch")[0]
+        seq = w.node("Slice", [shape, c("one_", [1]), c("two", [2])], name=base + "/Seq")[0]
+        rows_b = w.node("Range", [c("zero_s", 0), w.node("Squeeze", [batch], name=base + "/BatchScalar")[0], c("one_s", 1)], name=base + "/BatchRange")[0]
+        at_b = w.node("Unsqueeze", [rows_b, c("axis1", [1])], name=base + "/BatchColumn")[0]  # [batch, 1]
+        at_s = w.node("Add", [w.node("Mul", [at_b, c("zero_m", [0])], name=base + "/Zeros")[0], w.node("Sub", [seq, c("one_m", [1])], name=base + "/LastIndex")[0]], name=base + "/SeqColumn")[0]
+        where = w.node("Concat", [at_b, at_s], name=base + "/Where", axis=1)[0]  # [batch, 2]
+        updates = w.node("Squeeze", [rescored, c("seq_axis_", [1])], name=base + "/Updates")[0]  # [batch, vocab]
+        return w.node("ScatterND", [logits, where, updates], name=base + "/ScatterLast")[0]
 
     def _int8_block_residual(self, a: str, block: int, k: int, base: str) -> str:
         """``a`` minus its symmetric int8 rounding per block, as the level-4 kernel rounds it."""
