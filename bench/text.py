@@ -224,6 +224,8 @@ def _print(rows, tokens: int) -> None:
         t1 = f"{r['turn1']:.3f}" if "turn1" in r else "-"
         t10 = f"{r['turn10']:.3f}" if "turn10" in r else "-"
         print(f"{name:48s} {r['decode']:12.1f} {r['ttft']:8.3f} {r['prefill']:13.0f} {t1:>10s} {t10:>11s}")
+        if "vs_llamacpp" in r:
+            print(f"{'':48s} vs llama.cpp, median of per-round ratios: decode {r['vs_llamacpp']['decode']:.2f}x, prefill {r['vs_llamacpp']['prefill']:.2f}x")
     print("anchors (shared/README.md): llama.cpp Q4_1 138 tok/s decode, 411 tok/s prefill; PyTorch fp32 23 tok/s; target ≥ 180 tok/s, turn-10 TTFT ≤ 1.2× turn 1")
 
 

@@ -125,6 +125,9 @@ def race(llama_python: Path | None, gguf: Path, cache: Path, prompt_text: str, l
     rows = [(f"Atelier, GGUF imported directly ({name})", _median(runs["ours"]))]
     if runs["llama.cpp"]:
         rows.append((f"llama.cpp via llama-cpp-python ({name})", _median(runs["llama.cpp"])))
+        # each round's ratio: both sides ran back to back under the same load, so these
+        # ratios move far less than the tok/s themselves on a shared machine
+        rows[0][1]["vs_llamacpp"] = {key: statistics.median(o[key] / t[key] for o, t in zip(runs["ours"], runs["llama.cpp"])) for key in ("decode", "prefill")}
     return rows
 
 

@@ -118,3 +118,20 @@ def test_forks_decode_at_the_same_time_on_their_own_caches(tiny_packs, monkeypat
         assert greedy_ids(engine, prompts[0], max_tokens=24)[0] == alone[0]  # closing forks leaves the model usable
     finally:
         engine.close()
+
+
+def test_decode_steps_keep_one_binding_until_the_cache_grows(tiny_packs, monkeypatch):
+    """A step rebinds only its token and mask: the KV buffers stay bound (binding 60 of them
+    per token cost as much Python time as a small model's whole step)."""
+    monkeypatch.setattr("desktop.engines.text.genai_graph.FIRST_BUFFER", 64)
+    engine = TextEngine(load_pack(tiny_packs["llama"]))
+    try:
+        session = engine.backend._session
+        made = []
+        real = session.io_binding
+        monkeypatch.setattr(session, "io_binding", lambda: made.append(1) or real())
+        ids, _ = greedy_ids(engine, [{"role": "user", "content": "hi"}], max_tokens=60)
+        assert len(ids) == 60 and engine.backend.cached > 64
+        assert len(made) == 2  # the first buffer, then once more when it doubled
+    finally:
+        engine.close()

@@ -16,6 +16,11 @@ writes only the new tokens' keys and values, nothing is copied, and rewinding is
 forgetting positions (the mask says how many are valid). The buffer grows by doubling up
 to the context window rather than being reserved whole, so idle or short streams stay
 small.
+
+A decode step of a small model takes a few milliseconds, so what Python does around the
+run counts: each stream keeps one IO binding with its KV buffers bound once (rebound only
+when the buffer grows), the mask is a view of one array of ones, and a one-token step
+writes its logits into a buffer bound once instead of fetching every output's wrapper.
 """
 
 from __future__ import annotations
@@ -101,6 +106,10 @@ class GenaiGraphBackend:
             self._open(pack, settings, context_window)
         self._kv: KVBuffers | None = None
         self._count = 0
+        self._io = None  # the IO binding with self._kv bound, made when the buffer is
+        self._kv_values: list = []  # OrtValues over self._kv's arrays, alive as long as self._io
+        self._ones = np.ones((1, 0), dtype=self.layout.mask_dtype)
+        self._step_logits = None  # [1, 1, vocab] buffer a one-token step writes into
 
     def _open(self, pack: Pack, settings: RuntimeSettings, context_window: int) -> None:
         import onnxruntime as ort
@@ -147,31 +156,58 @@ class GenaiGraphBackend:
 
     def _run(self, ids: np.ndarray, total: int) -> np.ndarray:
         layout = self.layout
-        io = self._session.io_binding()
+        if not layout.share_buffer:
+            return self._run_copying(ids, total)
+        io = self._bound(total)
         io.bind_cpu_input(layout.input_ids, ids)
-        mask = np.ones((1, total), dtype=layout.mask_dtype)
-        io.bind_cpu_input(layout.attention_mask, mask)
+        if self._ones.shape[1] < total:
+            self._ones = np.ones((1, self._kv.length), dtype=layout.mask_dtype)
+        io.bind_cpu_input(layout.attention_mask, self._ones[:, :total])  # a contiguous view
         if layout.has_positions:
-            positions = np.arange(self._count, total, dtype=np.int64)[None]
-            io.bind_cpu_input(layout.position_ids, positions)
-        if layout.share_buffer:
+            io.bind_cpu_input(layout.position_ids, np.arange(self._count, total, dtype=np.int64)[None])
+        step = ids.shape[1] == 1 and self._step_logits is not None
+        if step:
+            io.bind_ortvalue_output(layout.logits, self._step_logits[1])
+        else:
+            io.bind_output(layout.logits, "cpu")
+        self._session.run_with_iobinding(io)  # the GIL is released for the whole run
+        if step:
+            return self._step_logits[0][0, -1].copy()
+        logits = io.get_outputs()[-1].numpy()
+        if ids.shape[1] == 1 and logits.dtype == np.float32:  # keep this buffer for the next steps
+            self._step_logits = (logits, _ortvalue(logits))
+        return np.asarray(logits[0, -1], dtype=np.float32)
+
+    def _bound(self, total: int):
+        """The IO binding over this stream's KV buffer, which GQA updates in place."""
+        if self._kv is None or self._kv.length < total or self._io is None:
             self._reserve(total)
-            for past, present, array in zip(layout.past, layout.present, self._kv.arrays):
-                value = _ortvalue(array)
+            io = self._session.io_binding()
+            self._kv_values = [_ortvalue(array) for array in self._kv.arrays]  # kept alive with the binding
+            for past, present, value in zip(self.layout.past, self.layout.present, self._kv_values):
                 io.bind_ortvalue_input(past, value)
                 io.bind_ortvalue_output(present, value)  # written in place: nothing is copied
-        else:
-            kv = self._kv or KVBuffers(layout, 0)
-            for past, present, array in zip(layout.past, layout.present, kv.arrays):
-                io.bind_cpu_input(past, np.ascontiguousarray(array[:, :, : self._count]))
-                io.bind_output(present, "cpu")
+            self._io = io
+        return self._io
+
+    def _run_copying(self, ids: np.ndarray, total: int) -> np.ndarray:
+        """Packs whose config does not share past and present: the cache is copied each step."""
+        layout = self.layout
+        io = self._session.io_binding()
+        io.bind_cpu_input(layout.input_ids, ids)
+        io.bind_cpu_input(layout.attention_mask, np.ones((1, total), dtype=layout.mask_dtype))
+        if layout.has_positions:
+            io.bind_cpu_input(layout.position_ids, np.arange(self._count, total, dtype=np.int64)[None])
+        kv = self._kv or KVBuffers(layout, 0)
+        for past, present, array in zip(layout.past, layout.present, kv.arrays):
+            io.bind_cpu_input(past, np.ascontiguousarray(array[:, :, : self._count]))
+            io.bind_output(present, "cpu")
         io.bind_output(layout.logits, "cpu")
-        self._session.run_with_iobinding(io)  # the GIL is released for the whole run
+        self._session.run_with_iobinding(io)
         outputs = io.get_outputs()
-        if not layout.share_buffer:
-            grown = KVBuffers.__new__(KVBuffers)
-            grown.arrays = [value.numpy() for value in outputs[: len(layout.present)]]
-            self._kv = grown
+        grown = KVBuffers.__new__(KVBuffers)
+        grown.arrays = [value.numpy() for value in outputs[: len(layout.present)]]
+        self._kv = grown
         return np.asarray(outputs[-1].numpy()[0, -1], dtype=np.float32)
 
     def _reserve(self, total: int) -> None:
@@ -197,6 +233,7 @@ class GenaiGraphBackend:
     def close(self) -> None:
         self._session = None
         self._kv = None
+        self._io, self._kv_values, self._step_logits = None, [], None
         self._count = 0
 
 

@@ -33,22 +33,29 @@ ROLES = frozenset({"qkv", "o", "gate_up", "down"})
 # Q/K/V take the int8 rounding worst (attention scores amplify it through softmax) and are
 # only 16% of a layer's weights, so they get float activations; the head is compensated.
 FLOAT_ROLES = frozenset({"qkv"})
+# Head candidates whose logits are recomputed in float (see linear_to): more than any
+# sampler's top-k default keeps (llama.cpp 40, ours 40), so every token a sampler can
+# draw, and greedy's pick, has its exact logit.
+HEAD_RESCORED = 64
 
 
 class LlamaGraph:
-    def __init__(self, gf: GGUFFile, w: GraphWriter, hp: dict, exact_activations: bool = False, float_roles: frozenset = FLOAT_ROLES, head_compensation: bool = True):
+    def __init__(self, gf: GGUFFile, w: GraphWriter, hp: dict, exact_activations: bool = False, float_roles: frozenset = FLOAT_ROLES, head_compensation: bool = False, head_rescored: int = HEAD_RESCORED):
         """``exact_activations``: projections at accuracy level 1 (float activations) and the
-        head compensated (see linear_to), so logits match a float evaluation of the file's
-        weights to ~1e-3; ~2.5x slower decode. Otherwise the projections named in
+        head compensated (see linear_to), so every logit matches a float evaluation of the
+        file's weights to ~1e-3; ~2.5x slower decode. Otherwise the projections named in
         ``float_roles`` (see FLOAT_ROLES) take float activations and the rest level 4:
-        activations rounded to int8 per block of 32, llama.cpp's own arithmetic."""
+        activations rounded to int8 per block of 32, llama.cpp's own arithmetic, and the
+        head's ``head_rescored`` best candidates get their logits recomputed in float."""
         self.gf, self.w, self.hp = gf, w, hp
         self.head_compensation = exact_activations or head_compensation
+        self.head_rescored = 0 if self.head_compensation else head_rescored
         self.float_roles = ROLES if exact_activations else frozenset(float_roles)
         self.counts: dict[str, int] = {}
         self.progress = None  # called (layers done, layers) after each layer
-        self._tied = None  # the one weight both the embedding and the head read
-        self._shared = None
+        self._lookups: tuple = ()  # the embedding and head: weights read by a lookup too
+        self._written: dict[int, list] = {}  # id(one of those) -> its qweight and scales
+        self._tables: dict[int, tuple] = {}  # id(weight) -> its row-lookup inputs, written once
 
     # -- tensors -------------------------------------------------------------------------
     def tensor(self, name: str, required: bool = True) -> Tensor | None:
@@ -82,8 +89,9 @@ class LlamaGraph:
         """``role`` is "qkv", "o", "gate_up", "down" or "head", with ".<layer>" inside a block."""
         return 1 if role in self.float_roles or role.split(".")[0] in self.float_roles else 4
 
-    def linear(self, a: str, parts: list, base: str, role: str = "head") -> list[str]:
-        """``a @ W.T`` for each of ``parts`` (weights [N, K]); one op when they share a form."""
+    def linear(self, a: str, parts: list, base: str, role: str = "head", split: bool = True) -> list[str]:
+        """``a @ W.T`` for each of ``parts`` (weights [N, K]); one op when they share a form,
+        its output split per part unless ``split`` is False (then one name is returned)."""
         if len(parts) > 1 and not same_form(parts):
             return [self.linear(a, [p], f"{base}_{i}", role)[0] for i, p in enumerate(parts)]
         widths = [p.rows if isinstance(p, BlockWeight) else p.shape[0] for p in parts]
@@ -93,18 +101,19 @@ class LlamaGraph:
         else:
             weight = np.concatenate(parts, axis=0) if len(parts) > 1 else parts[0]
             out = self.w.node("MatMul", [a, self.w.constant(base + ".weight", np.ascontiguousarray(weight.T))], name=base + "/MatMul")[0]
-        if len(parts) == 1:
+        if len(parts) == 1 or not split:
             return [out]
         sizes = self.w.constant(base + ".split_sizes", np.array(widths, np.int64))
         return self.w.node("Split", [out, sizes], len(parts), name=base + "/Split", axis=-1)
 
     def _block_data(self, wt: BlockWeight, base: str) -> list[str]:
-        """qweight and scales, written once even when a tied embedding reads them too."""
-        if self._shared is not None and self._shared[0] is wt:
-            return self._shared[1]
+        """qweight and scales, written once even when a lookup (tied embedding, head
+        rescoring) reads them too."""
+        if id(wt) in self._written:
+            return self._written[id(wt)]
         names = [self.w.constant(base + ".qweight", pack_data(wt)), self.w.constant(base + ".scales", wt.scale)]
-        if wt is self._tied:
-            self._shared = (wt, names)
+        if any(wt is t for t in self._lookups):  # only these are read twice; others are let go
+            self._written[id(wt)] = names
         return names
 
     def _matmul_nbits(self, a: str, wt: BlockWeight, base: str, level: int) -> str:
@@ -153,7 +162,7 @@ class LlamaGraph:
         embed_t = self.tensor("token_embd.weight")
         embed = self.weight("token_embd.weight", vocab, d)
         head = self.weight("output.weight", vocab, d) if "output.weight" in self.gf.tensors else embed
-        self._tied = embed if head is embed else None
+        self._lookups = (embed, head)
         x = self._embedding(embed, head is embed)
         if fam.gemma:  # Gemma scales the looked-up embedding by sqrt(hidden)
             x = w.node("Mul", [x, w.constant("/model/embed_tokens.scale", np.array(d**0.5, np.float32))], name="/model/embed_tokens/Scale")[0]
@@ -161,15 +170,17 @@ class LlamaGraph:
         residual, h = x, self._norm(x, "blk.0.attn_norm.weight", d, "/model/layers.0/input_layernorm")
         for i in range(layers):
             p, base = f"blk.{i}.", f"/model/layers.{i}"
-            query, key, value = self._qkv(h, p, base, i)
+            qkv = self._qkv(h, p, base, i, packed=not fam.qk_norm)
             if fam.qk_norm:  # per head, before rotary
+                query, key, value = qkv
                 query = self._head_norm(query, p + "attn_q_norm.weight", heads, base + "/attn/q_norm")
                 key = self._head_norm(key, p + "attn_k_norm.weight", kv, base + "/attn/k_norm")
+                qkv = [query, key, value]
             sliding = i in fam.sliding_layers
             cos, sin = local_rotary if sliding else rotary
             attn = w.node(
                 "GroupQueryAttention",
-                [query, key, value, f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens, total_len, cos, sin],
+                [*(qkv if len(qkv) == 3 else [qkv[0], "", ""]), f"past_key_values.{i}.key", f"past_key_values.{i}.value", seqlens, total_len, cos, sin],
                 [base + "/attn/output_0", f"present.{i}.key", f"present.{i}.value"],
                 name=base + "/attn/GroupQueryAttention", domain="com.microsoft",
                 num_heads=heads, kv_num_heads=kv, scale=float(fam.attention_scale or hd**-0.5), do_rotary=1, rotary_interleaved=0,
@@ -203,17 +214,19 @@ class LlamaGraph:
                 w.output(f"present.{i}.{kind}", F32, ["batch_size", kv, "total_sequence_length", hd])
         self.embedding_type = embed_t.kind.name
 
-    def _qkv(self, h: str, p: str, base: str, i: int) -> list[str]:
+    def _qkv(self, h: str, p: str, base: str, i: int, packed: bool) -> list[str]:
+        """[q, k, v]; or [qkv], one tensor, when ``packed`` and one projection makes all three:
+        GroupQueryAttention unpacks it itself, which saves a Split and its copies per layer."""
         heads, kv, hd, d = (self.hp[k] for k in ("heads", "kv_heads", "head_dim", "hidden"))
         widths = [heads * hd, kv * hd, kv * hd]
         if self.hp["family"].fused_qkv:
             out = self.linear(h, [self.weight(p + "attn_qkv.weight", sum(widths), d)], base + "/attn/qkv_proj", f"qkv.{i}")[0]
-            return self._split(out, widths, base + "/attn/qkv_proj")
+            return [out] if packed else self._split(out, widths, base + "/attn/qkv_proj")
         permuted = self.hp["family"].permuted_qk  # llama.cpp's interleaved order (llama files only)
         q = self.weight(p + "attn_q.weight", heads * hd, d, heads=heads if permuted else 0)
         k = self.weight(p + "attn_k.weight", kv * hd, d, heads=kv if permuted else 0)
         v = self.weight(p + "attn_v.weight", kv * hd, d)
-        qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj", f"qkv.{i}")
+        qkv = self.linear(h, [q, k, v], base + "/attn/qkv_proj", f"qkv.{i}", split=not packed)
         return self._qkv_bias(p, qkv, widths, base + "/attn/qkv_proj")
 
     def _split(self, x: str, widths: list[int], base: str) -> list[str]:
@@ -248,11 +261,42 @@ class LlamaGraph:
         0.08). So the rounding residual goes through the same weights once more: the error
         left is the residual's own rounding, 1/254 of it, for one extra head matmul."""
         out = self.linear(a, [weight], "/lm_head", "head")[0]
-        if self.head_compensation and isinstance(weight, BlockWeight):
+        if self.head_rescored and isinstance(weight, BlockWeight) and self.level("head") == 4:
+            out = self._rescore_best(a, weight, out)
+        elif self.head_compensation and isinstance(weight, BlockWeight):
             residual = self._int8_block_residual(a, weight.block, weight.cols, "/lm_head/residual")
             again = self.linear(residual, [weight], "/lm_head/again", "head")[0]
             out = self.w.node("Add", [out, again], name="/lm_head/Compensated")[0]
         self.w.node("Identity", [out], [out_name], name="/lm_head/Output")
+
+    def _rescore_best(self, a: str, weight: BlockWeight, logits: str) -> str:
+        """The last position's ``head_rescored`` highest logits recomputed in float from the
+        head's own rows. The int8 rounding moves a logit by up to ~1, less than the gap to the
+        64th candidate, so the true best tokens are among them and come out exact (greedy
+        follows the float model) for a lookup of 64 rows instead of a second pass over the
+        whole head. Only the last position is what the next token is drawn from; rescoring
+        every position of a 4,096-token prompt chunk would gather 4,096 x 64 rows."""
+        w, base = self.w, "/lm_head/rescore"
+        c = lambda name, values: w.constant(f"{base}.{name}", np.array(values, np.int64))  # noqa: E731
+        last = [c("last", [-1]), c("end", [1 << 62]), c("seq_axis", [1])]
+        hidden = w.node("Slice", [a, *last], name=base + "/LastHidden")[0]  # [batch, 1, hidden]
+        scores = w.node("Slice", [logits, *last], name=base + "/LastLogits")[0]  # [batch, 1, vocab]
+        idx = w.node("TopK", [scores, c("k", [min(self.head_rescored, weight.rows)])], 2, name=base + "/TopK", axis=-1, largest=1, sorted=0)[1]
+        rows = self._rows(weight, idx, "/lm_head", base)  # [batch, 1, k, hidden]
+        hidden = w.node("Unsqueeze", [hidden, c("axis", [-2])], name=base + "/Hidden")[0]
+        products = w.node("Mul", [rows, hidden], name=base + "/Mul")[0]
+        exact = w.node("ReduceSum", [products, c("last_axis", [-1])], name=base + "/Dot", keepdims=0)[0]
+        rescored = w.node("ScatterElements", [scores, idx, exact], name=base + "/Scatter", axis=-1)[0]
+        # back into the last position of every batch row: ScatterND at [b, seq - 1]
+        shape = w.node("Shape", [logits], name=base + "/LogitsShape")[0]
+        batch = w.node("Slice", [shape, c("zero", [0]), c("one", [1])], name=base + "/Batch")[0]
+        seq = w.node("Slice", [shape, c("one_", [1]), c("two", [2])], name=base + "/Seq")[0]
+        rows_b = w.node("Range", [c("zero_s", 0), w.node("Squeeze", [batch], name=base + "/BatchScalar")[0], c("one_s", 1)], name=base + "/BatchRange")[0]
+        at_b = w.node("Unsqueeze", [rows_b, c("axis1", [1])], name=base + "/BatchColumn")[0]  # [batch, 1]
+        at_s = w.node("Add", [w.node("Mul", [at_b, c("zero_m", [0])], name=base + "/Zeros")[0], w.node("Sub", [seq, c("one_m", [1])], name=base + "/LastIndex")[0]], name=base + "/SeqColumn")[0]
+        where = w.node("Concat", [at_b, at_s], name=base + "/Where", axis=1)[0]  # [batch, 2]
+        updates = w.node("Squeeze", [rescored, c("seq_axis_", [1])], name=base + "/Updates")[0]  # [batch, vocab]
+        return w.node("ScatterND", [logits, where, updates], name=base + "/ScatterLast")[0]
 
     def _int8_block_residual(self, a: str, block: int, k: int, base: str) -> str:
         """``a`` minus its symmetric int8 rounding per block, as the level-4 kernel rounds it."""
@@ -273,37 +317,50 @@ class LlamaGraph:
         return outs[0], outs[3]
 
     def _embedding(self, embed, tied: bool) -> str:
-        """Token lookup reading the file's own blocks (8-bit storage, 4-bit values widened) so
-        no float copy of the table is made; a float minimum is added per block after."""
-        w = self.w
-        ids = "input_ids"
+        """Token lookup reading the file's own blocks (the head's table when tied), so no
+        float copy of the table is made."""
         if not isinstance(embed, BlockWeight):
-            table = w.constant("model.embed_tokens.weight", embed)
-            return w.node("Gather", [table, ids], name="/model/embed_tokens/Gather", axis=0)[0]
-        vocab, blocks = embed.scale.shape
-        if embed.bits == 8:  # the 8-bit table [vocab, blocks, block] is the embedding [vocab, K] block-quantized
-            data, scales = self._block_data(embed, "/lm_head" if tied else "model.embed_tokens")
-            table_shape = w.constant("model.embed_tokens.table_shape", np.array([vocab, blocks * embed.block], np.int64))
-            data = w.node("Reshape", [data, table_shape], name="/model/embed_tokens/AsTable")[0]
-        else:  # 4-bit values widened to bytes: the lookup reads one row, the head keeps 4 bits
-            data = w.constant("model.embed_tokens.qweight", np.ascontiguousarray(embed.q.reshape(vocab, -1)))
-            scales = w.constant("model.embed_tokens.scales", embed.scale)
-        inputs = [data, ids, scales]
-        if embed.bits != 8 or embed.zero is not None:  # the 8-bit op's default zero point is 128
-            zero = embed.zero if embed.zero is not None else np.full((vocab, blocks), 2 ** (embed.bits - 1), np.uint8)
-            inputs.append(w.constant("model.embed_tokens.zero_points", zero))
-        x = w.node(
-            "GatherBlockQuantized", inputs, name="/model/embed_tokens/GatherBlockQuantized", domain="com.microsoft",
-            bits=8, block_size=embed.block, gather_axis=0, quantize_axis=1,
-        )[0]
-        if embed.offset is None:
+            table = self.w.constant("model.embed_tokens.weight", embed)
+            return self.w.node("Gather", [table, "input_ids"], name="/model/embed_tokens/Gather", axis=0)[0]
+        return self._rows(embed, "input_ids", "/lm_head" if tied else "model.embed_tokens", "/model/embed_tokens")
+
+    def _rows(self, wt: BlockWeight, ids: str, store: str, base: str) -> str:
+        """Rows ``ids`` of ``wt`` as float [*ids.shape, K], read from the blocks MatMulNBits
+        uses (``store`` names them when this writes them first); a float minimum is added
+        per block after."""
+        w = self.w
+        data, scales, zero, offsets = self._table(wt, store)
+        inputs = [data, ids, scales] + ([zero] if zero else [])
+        x = w.node("GatherBlockQuantized", inputs, name=base + "/GatherBlockQuantized", domain="com.microsoft", bits=wt.bits, block_size=wt.block, gather_axis=0, quantize_axis=1)[0]
+        if offsets is None:
             return x
-        offs = w.node("Gather", [w.constant("model.embed_tokens.offsets", embed.offset), ids], name="/model/embed_tokens/GatherOffsets", axis=0)[0]
-        grouped = w.node("Reshape", [x, w.constant("/model/embed_tokens.block_shape", np.array([0, 0, blocks, embed.block], np.int64))], name="/model/embed_tokens/Blocks")[0]
-        widened = w.node("Unsqueeze", [offs, w.constant("/model/embed_tokens.last_axis", np.array([-1], np.int64))], name="/model/embed_tokens/OffsetAxis")[0]
-        added = w.node("Add", [grouped, widened], name="/model/embed_tokens/AddOffsets")[0]
-        flat = w.constant("/model/embed_tokens.flat_shape", np.array([0, 0, blocks * embed.block], np.int64))
-        return w.node("Reshape", [added, flat], name="/model/embed_tokens/Rows")[0]
+        blocks = wt.scale.shape[1]
+        offs = w.node("Gather", [offsets, ids], name=base + "/GatherOffsets", axis=0)[0]
+        grouped = w.node("Reshape", [x, w.constant(base + ".block_shape", np.array([-1, blocks, wt.block], np.int64))], name=base + "/Blocks")[0]
+        widened = w.node("Reshape", [offs, w.constant(base + ".offset_shape", np.array([-1, blocks, 1], np.int64))], name=base + "/OffsetBlocks")[0]
+        added = w.node("Add", [grouped, widened], name=base + "/AddOffsets")[0]
+        return w.node("Reshape", [added, w.node("Shape", [x], name=base + "/Shape")[0]], name=base + "/Rows")[0]
+
+    def _table(self, wt: BlockWeight, store: str) -> tuple:
+        """GatherBlockQuantized's view of ``wt``: its packed data as a [N, K*bits/8] table,
+        scales, zero points (None: the 8-bit default 128) and float minimums; written once."""
+        if id(wt) in self._tables:
+            return self._tables[id(wt)]
+        w = self.w
+        rows, blocks = wt.scale.shape
+        data, scales = self._block_data(wt, store)
+        width = blocks * wt.block * wt.bits // 8
+        data = w.node("Reshape", [data, w.constant(store + ".table_shape", np.array([rows, width], np.int64))], name=store + "/AsTable")[0]
+        zero = None
+        if wt.bits == 4 or wt.zero is not None:  # 4-bit zero points pack two per byte, as the data
+            z = wt.zero if wt.zero is not None else np.full((rows, blocks), 2 ** (wt.bits - 1), np.uint8)
+            if wt.bits == 4:
+                z = np.concatenate([z, np.zeros((rows, 1), np.uint8)], axis=1) if blocks % 2 else z
+                z = z[:, 0::2] | (z[:, 1::2] << 4)
+            zero = w.constant(store + ".table_zero_points", np.ascontiguousarray(z))
+        offsets = None if wt.offset is None else w.constant(store + ".table_offsets", wt.offset)
+        self._tables[id(wt)] = (data, scales, zero, offsets)
+        return self._tables[id(wt)]
 
     def _rotary_caches(self, prefix: str, rope_base: float, linear_factor: float) -> tuple[str, str]:
         hp = self.hp
