@@ -82,7 +82,9 @@ def test_cli_offers_the_option_and_refuses_it_for_a_diffusers_folder(cache_dir, 
 
     assert build_parser().parse_args(["image", "x.safetensors", "--out", "o", "--prediction-type", "epsilon"]).prediction_type == "epsilon"
     # a diffusers folder's scheduler config already says it: the option does not apply there
-    assert main(["image", str(tiny_sd_source(cache_dir)), "--out", str(tmp_path / "o"), "--prediction-type", "epsilon"]) == 2
+    source = tiny_sd_source(cache_dir)  # built first: a fresh build prints progress bars on stderr
+    capsys.readouterr()
+    assert main(["image", str(source), "--out", str(tmp_path / "o"), "--prediction-type", "epsilon"]) == 2
     err = capsys.readouterr().err
     assert "prediction_type" in err and "\n" not in err.strip()
 
