@@ -45,8 +45,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from bench.image_scale import SPECS, Spec, build_pipeline as build_real, export_packs  # noqa: E402
+from desktop.engines.atomic_write import write_text_atomic  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench" / "image"
+REAL_CACHE = ROOT / ".cache" / "bench" / "image-real"  # one folder per model, several GiB each
 PROMPT = "a red apple on a wooden table, soft morning light"
 THREADS = 2
 DEFAULT_OPTIMUM = "/tmp/optimum-venv/bin/python"
@@ -254,49 +256,85 @@ def plan_rows(spec: Spec, args) -> tuple[list[tuple[str, str, tuple | None, str]
         cache, source = CACHE, build_small(CACHE / "pipeline")
         packs: dict[str, Path] | str = small_packs(source, precisions)
     else:
-        cache = CACHE / spec.key
+        cache = REAL_CACHE / spec.key
         if available_gib() < NEEDS_GIB[spec.key]:
             why = f"does not fit: needs ~{NEEDS_GIB[spec.key]} GiB free, {available_gib():.0f} GiB available"
             return [(name, "fp32", None, why) for name in ("diffusers PyTorch", "optimum ORT pipeline")] + [("our engine, our export", p, None, why) for p in precisions], None
         source = build_real(spec, cache / "pipeline")
         try:
+            if not any(wanted(args.only, "our engine, our export", p) for p in precisions):
+                raise LookupError("not measured (--only)")  # and not exported either
             packs = export_packs(source, cache, precisions, spec.key)
+        except LookupError as exc:
+            packs = str(exc)
         except Exception as exc:  # noqa: BLE001 - a family our exporter lacks is a row, not a crash
             packs = f"needs {spec.key.upper()} export ({str(exc).splitlines()[0][:120]})" if spec.xl else f"export failed: {str(exc).splitlines()[0][:120]}"
     wait_for_idle(args.when_idle)
+    measured = measured_spec(spec, args)
     have_optimum = Path(args.optimum_python).is_file()
     opt_dir = optimum_folder(source, args.optimum_python, cache) if have_optimum else None
-    rows: list[tuple[str, str, tuple | None, str]] = [("diffusers PyTorch", "fp32", ("diffusers", str(source), args.runs, spec), "")]
+    rows: list[tuple[str, str, tuple | None, str]] = [("diffusers PyTorch", "fp32", ("diffusers", str(source), args.runs, measured), "")]
     if opt_dir is not None:
-        rows.append(("optimum ORT pipeline", "fp32", ("optimum", str(opt_dir), args.runs, spec, args.optimum_python), ""))
+        rows.append(("optimum ORT pipeline", "fp32", ("optimum", str(opt_dir), args.runs, measured, args.optimum_python), ""))
         if spec.key == "small":  # at real scale each row costs minutes: the like-for-like ones only
-            rows.append(("optimum ORT, threads sleep", "fp32", ("optimum", str(opt_dir), args.runs, spec, args.optimum_python, False), ""))
-        if not spec.xl or isinstance(packs, dict):
-            rows.append(("our engine, optimum's graphs", "fp32", ("ours", str(imported(opt_dir, cache)), args.runs, spec), ""))
+            rows.append(("optimum ORT, threads sleep", "fp32", ("optimum", str(opt_dir), args.runs, measured, args.optimum_python, False), ""))
+        if spec.key == "small" or args.with_imported:  # at real scale an import copies GiBs: on request
+            rows.append(("our engine, optimum's graphs", "fp32", ("ours", str(imported(opt_dir, cache)), args.runs, measured), ""))
     else:
         why = "its export failed (above)" if have_optimum else f"no interpreter at {args.optimum_python} (see this file's docstring)"
         print(f"optimum baseline skipped: {why}", file=sys.stderr)
         rows.append(("optimum ORT pipeline", "fp32", None, why))
     for precision in precisions:
         if isinstance(packs, dict):
-            rows.append(("our engine, our export", precision, ("ours", str(packs[precision]), args.runs, spec), ""))
+            rows.append(("our engine, our export", precision, ("ours", str(packs[precision]), args.runs, measured), ""))
         else:
             rows.append(("our engine, our export", precision, None, packs))
     return rows, opt_dir
 
 
+def wanted(only: str, name: str, precision: str) -> bool:
+    words = [w.strip() for w in only.split(",") if w.strip()]
+    return not words or any(w in name or w == precision for w in words)
+
+
+def measured_spec(spec: Spec, args) -> Spec:
+    """``--steps N`` measures N-step images and composes the full count from the UNet calls
+    (on a busy 2-core machine one 20-step SD 1.5 image per row takes the better part of an
+    hour); the text encoder and VAE are in the measured image either way."""
+    return dataclasses.replace(spec, steps=min(args.steps, spec.steps)) if args.steps else spec
+
+
+def composed(spec: Spec, measured_steps: int, r: dict) -> dict:
+    """A row measured at fewer steps, completed with its own median UNet call."""
+    if measured_steps >= spec.steps:
+        return r
+    calls_per_step = 1  # classifier-free guidance batches both prompts into one call
+    extra = (spec.steps - measured_steps) * calls_per_step * r["seconds_per_unet_call"]
+    full = r["seconds_per_image"] + extra
+    return dict(r, seconds_per_image=full, cpu_seconds_per_image=r["cpu_seconds_per_image"] * full / r["seconds_per_image"])
+
+
 def run_model(spec: Spec, args) -> None:
     plan, _ = plan_rows(spec, args)
+    # every measured row is kept, so a long run that was cut short (or --reuse) picks up
+    # where it stopped instead of measuring an hour again
+    store = (REAL_CACHE / spec.key if spec.key != "small" else CACHE) / "results.json"
+    stored = json.loads(store.read_text()) if store.is_file() else {}
+    steps = measured_spec(spec, args).steps
+    key = lambda i: f"{plan[i][0]}|{plan[i][1]}|{steps} steps|{args.runs} runs"  # noqa: E731
+    results: dict[int, list[dict]] = {i: list(stored.get(key(i), [])) if args.reuse else [] for i in range(len(plan))}
     # rounds in alternating order, best round per row: other programs' load drifts over minutes
-    results: dict[int, list[dict]] = {i: [] for i in range(len(plan))}
     for r in range(args.rounds):
-        order = [i for i in range(len(plan)) if plan[i][2] is not None]
+        order = [i for i in range(len(plan)) if plan[i][2] is not None and len(results[i]) <= r and wanted(args.only, *plan[i][:2])]
         for i in order if r % 2 == 0 else reversed(order):
             print(f"measuring {spec.key}: {plan[i][0]} {plan[i][1]} (round {r + 1})...", file=sys.stderr)
             got = in_subprocess(*plan[i][2])
             if got:
+                got["load_average"] = os.getloadavg()[0]
                 results[i].append(got)
-    rows = [(name, precision, min(results[i], key=lambda x: x["seconds_per_image"]) if results[i] else None, why or ("failed (above)" if measure else ""))
+                stored[key(i)] = results[i]
+                write_text_atomic(store, json.dumps(stored, indent=1), overwrite=True)
+    rows = [(name, precision, composed(spec, steps, min(results[i], key=lambda x: x["seconds_per_image"])) if results[i] else None, why or ("failed (above)" if measure and wanted(args.only, name, precision) else "not measured (--only)"))
             for i, (name, precision, measure, why) in enumerate(plan)]
     print_table(spec, rows, args)
 
@@ -307,6 +345,9 @@ def print_table(spec: Spec, rows: list, args) -> None:
     opt = min(optimum_rows, key=lambda r: r["seconds_per_image"]) if optimum_rows else None  # the faster optimum row
     cfg = f"CFG {spec.guidance:g}" if spec.guidance > 1 else "no CFG"
     print(f"\n{spec.title}, {spec.size}x{spec.size}, {spec.steps} step{'s' * (spec.steps > 1)}, {cfg}, Euler, {THREADS} threads; median of {args.runs} image(s), best of {args.rounds} round(s)")
+    steps = measured_spec(spec, args).steps
+    if steps < spec.steps:
+        print(f"measured {steps}-step images; s/image and CPU s/image add {spec.steps - steps} x the row's median UNet call (~)")
     print(f"{'pipeline':30s} {'prec':5s} {'s/image':>8s} {'UNet call':>10s} {'CPU s/image':>12s} {'peak RSS':>9s} {'vs diffusers':>13s} {'vs optimum':>11s}")
     for name, precision, r, why in rows:
         if r is None:
@@ -330,6 +371,10 @@ def main() -> int:
     p.add_argument("--rounds", type=int, help="measure every row this many times, alternating the order; keep the best (default 2 small, 1 real)")
     p.add_argument("--optimum-python", default=os.environ.get("OPTIMUM_PYTHON", DEFAULT_OPTIMUM))
     p.add_argument("--precisions", default="fp32,fp16,int8")
+    p.add_argument("--steps", type=int, help="with --scale real: measure images of this many steps and add the rest from the UNet call time")
+    p.add_argument("--reuse", action="store_true", help="keep the rows measured by an earlier run (results.json beside the models); measure only the missing ones")
+    p.add_argument("--only", default="", help="measure only rows whose name contains one of these comma-separated words (diffusers, optimum, our)")
+    p.add_argument("--with-imported", action="store_true", help="with --scale real: also our engine on optimum's graphs (imports a copy)")
     p.add_argument("--when-idle", type=int, default=0, metavar="SECONDS", help="wait up to this long for the machine to be idle (load < 1.5) before measuring")
     p.add_argument("--measure", help=argparse.SUPPRESS)
     p.add_argument("--target", help=argparse.SUPPRESS)
