@@ -245,8 +245,11 @@ def available_gib() -> float:
 
 
 # An fp32 pipeline in memory, roughly: weights of UNet + text encoders + VAE, plus room to
-# run. Measured on SD 1.5 (see the README); SDXL scaled by its weights.
+# run; SDXL scaled from SD 1.5 by its weights (14 GB of them in fp32).
 NEEDS_GIB = {"small": 1, "sd15": 7, "sd-turbo": 7, "sdxl": 18}
+# An export (ours or optimum's) holds ~2.5x the fp32 weights while torch.onnx traces and
+# serialises: SD 1.5 (4.3 GB of weights) peaked at 11 GB RSS.
+EXPORT_GIB = {"small": 1, "sd15": 11, "sd-turbo": 12, "sdxl": 35}
 
 
 def plan_rows(spec: Spec, args) -> tuple[list[tuple[str, str, tuple | None, str]], Path | None]:
@@ -257,8 +260,12 @@ def plan_rows(spec: Spec, args) -> tuple[list[tuple[str, str, tuple | None, str]
         packs: dict[str, Path] | str = small_packs(source, precisions)
     else:
         cache = REAL_CACHE / spec.key
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+        exported = cache / "pack-fp32" / "manifest.json"
         if available_gib() < NEEDS_GIB[spec.key]:
             why = f"does not fit: needs ~{NEEDS_GIB[spec.key]} GiB free, {available_gib():.0f} GiB available"
+            if total < EXPORT_GIB[spec.key] and not exported.is_file():
+                why += f"; its export ~{EXPORT_GIB[spec.key]} GiB, over this machine's {total:.0f} GiB"
             return [(name, "fp32", None, why) for name in ("diffusers PyTorch", "optimum ORT pipeline")] + [("our engine, our export", p, None, why) for p in precisions], None
         source = build_real(spec, cache / "pipeline")
         try:
@@ -332,6 +339,7 @@ def run_model(spec: Spec, args) -> None:
             if got:
                 got["load_average"] = os.getloadavg()[0]
                 results[i].append(got)
+                stored = json.loads(store.read_text()) if store.is_file() else {}  # another run may have added rows
                 stored[key(i)] = results[i]
                 write_text_atomic(store, json.dumps(stored, indent=1), overwrite=True)
     rows = [(name, precision, composed(spec, steps, min(results[i], key=lambda x: x["seconds_per_image"])) if results[i] else None, why or ("failed (above)" if measure and wanted(args.only, name, precision) else "not measured (--only)"))
