@@ -113,7 +113,8 @@ def _prefix_text_model(weights: Path) -> None:
 
 def export_packs(source: Path, cache: Path, precisions: list[str], name: str) -> dict[str, Path]:
     """{precision: pack folder}: our exporter's fp32 graphs, converted once, and its fp16 /
-    int8 quantization of them; each finished pack is moved into place whole."""
+    int8 quantization of them; each finished pack is moved into place whole (the fp32 one is
+    kept even when not asked for: it is what the others are made from)."""
     wanted = {p: cache / f"pack-{p}" for p in precisions}
     missing = [p for p, d in wanted.items() if not (d / "manifest.json").is_file()]
     if not missing:
@@ -124,22 +125,23 @@ def export_packs(source: Path, cache: Path, precisions: list[str], name: str) ->
     work = cache / "export-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    # an fp32 pack from an earlier run is the quantizer's input; otherwise convert once
+    # the fp32 pack is converted once (it always is, being the quantizer's input) and put in
+    # place at once, so a run stopped while quantizing keeps it
     fp32_dir = cache / "pack-fp32"
-    if "fp32" in missing or not (fp32_dir / "manifest.json").is_file():
+    if not (fp32_dir / "manifest.json").is_file():
         print(f"converting {source.name} with our exporter...", file=sys.stderr)
-        fp32_dir = config.convert(work)
-    for precision in missing:
-        pack = fp32_dir if precision == "fp32" else work / precision
-        if precision != "fp32":
-            print(f"quantizing to {precision}...", file=sys.stderr)
-            pack.mkdir()
-            config.quantize(fp32_dir, precision, pack)
+        converted = config.convert(work)
+        _write_manifest(config, converted, "fp32", f"bench-{name}-fp32")
+        shutil.rmtree(fp32_dir, ignore_errors=True)
+        converted.rename(fp32_dir)
+    for precision in [p for p in missing if p != "fp32"]:
+        print(f"quantizing to {precision}...", file=sys.stderr)
+        pack = work / precision
+        pack.mkdir()
+        config.quantize(fp32_dir, precision, pack)  # copies the side files, never the manifest
         _write_manifest(config, pack, precision, f"bench-{name}-{precision}")
-    for precision in [p for p in missing if p != "fp32"] + (["fp32"] if "fp32" in missing else []):
-        src = work / "fp32" if precision == "fp32" else work / precision
         shutil.rmtree(wanted[precision], ignore_errors=True)
-        src.rename(wanted[precision])
+        pack.rename(wanted[precision])
     shutil.rmtree(work, ignore_errors=True)
     return wanted
 
