@@ -43,14 +43,24 @@ def dynamic_int8(src: Path, dst: Path, op_types: list[str] | None = None) -> Non
     """``op_types`` limits which operators get int8 weights (default: all it can)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, **({"op_types_to_quantize": op_types} if op_types else {}))
+    # a source over protobuf's 2 GB cap keeps its weights beside it (SD 1.5's UNet): so must
+    # the result, whose unquantized tensors alone can still be over the cap
+    external = _has_external_data(src)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, use_external_data_format=external,
+                     **({"op_types_to_quantize": op_types} if op_types else {}))
+
+
+def _has_external_data(path: Path) -> bool:
+    return any(f.name != path.name and f.name.startswith(path.name) for f in Path(path).parent.iterdir())
 
 
 def fp16(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    model = onnx.load(str(src))
+    # over the 2 GB cap the converter must be given the path: its in-memory shape
+    # inference cannot serialise the model, the path-based one can
+    model = str(src) if _has_external_data(src) else onnx.load(str(src))
     half = convert_float_to_float16(model, keep_io_types=True)
     save(half, dst)
 
@@ -60,7 +70,10 @@ def save(model, dst: Path) -> None:
     or just large; small graphs stay single-file."""
     import onnx
 
-    large = model.ByteSize() > 200 * 1024 * 1024 if hasattr(model, "ByteSize") else True
+    try:
+        large = model.ByteSize() > 200 * 1024 * 1024 if hasattr(model, "ByteSize") else True
+    except Exception:  # noqa: BLE001 - protobuf cannot even measure a model over its 2 GB cap
+        large = True
     if large:
         onnx.save_model(model, str(dst), save_as_external_data=True, all_tensors_to_one_file=True, location=dst.name + ".data")
     else:

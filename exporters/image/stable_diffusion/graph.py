@@ -43,14 +43,15 @@ def _consolidate(path: Path) -> None:
     small ones stay a single file. TorchScript export may scatter one file per tensor."""
     import onnx
 
-    model = onnx.load(str(path))
     stray = [p for p in path.parent.iterdir() if p != path]
+    if not stray:
+        return  # torch wrote one file: the graph is under the cap
+    # over the cap (SD 1.5's UNet is 3.4 GB): the whole model can never be one protobuf, so
+    # it is not measured or re-serialised as one, only gathered into a single weights file
+    model = onnx.load(str(path))
     for p in stray:
         p.unlink()
-    if model.ByteSize() > 1_800_000_000 or stray:
-        onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=1024)
-    else:
-        onnx.save_model(model, str(path))
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True, location=path.name + ".data", size_threshold=1024)
 
 
 def text_encoder_module(text_encoder):
