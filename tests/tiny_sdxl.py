@@ -117,7 +117,7 @@ def _code_key() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for rel in ("tests/tiny_sdxl.py", "tests/tiny_checkpoint.py", "exporters/pipeline.py", *(f"exporters/image/stable_diffusion/{m}.py" for m in (
-            "configs", "source", "graph", "attention", "validate", "sdxl", "sdxl_graph", "sdxl_inpaint", "checkpoint"))):
+            "configs", "source", "graph", "attention", "validate", "sdxl", "sdxl_graph", "validate_inpaint", "checkpoint"))):
         h.update((root / rel).read_bytes())
     return h.hexdigest()[:12]
 

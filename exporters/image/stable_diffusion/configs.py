@@ -92,10 +92,11 @@ class StableDiffusionExport(ExportConfig):
     # -- validate ------------------------------------------------------------------------
     def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
         from .validate import validate_components, validate_end_to_end
+        from .validate_inpaint import validate_inpainting_end_to_end
 
-        if self.pipe.unet.config.in_channels == 9:  # an inpainting UNet draws only with a picture and a mask
-            from .validate_inpaint import validate_inpainting_end_to_end as validate_end_to_end
-        return {"components": validate_components(self.pipe, pack_dir, self.max_length), "end_to_end": validate_end_to_end(self.pipe, pack_dir)}
+        # an inpainting UNet draws only with a picture and a mask (SD's inpainting pipeline is the default)
+        end_to_end = validate_inpainting_end_to_end if self.pipe.unet.config.in_channels == 9 else validate_end_to_end
+        return {"components": validate_components(self.pipe, pack_dir, self.max_length), "end_to_end": end_to_end(self.pipe, pack_dir)}
 
     def passes_floor(self, report: dict[str, Any], precision: str) -> tuple[bool, str]:
         e2e = report["end_to_end"]["pixel_mean_abs"]

@@ -145,6 +145,16 @@ def export_components(pipe, out: Path, max_length: int) -> dict[str, str]:
     with fused_attention(unet) if supports_fusion(unet) else contextlib.nullcontext():
         _export(module, args, out / "unet" / "model.onnx", names, ["out_sample"], dynamic)
 
+    export_vae(vae, out)
+    return {role: f"{role}/model.onnx" for role in ("text_encoder", "unet", "vae_decoder", "vae_encoder")}
+
+
+def export_vae(vae, out: Path) -> None:
+    """``vae_decoder`` and ``vae_encoder``: the same graphs for SD and SDXL."""
+    import torch
+
+    from .attention import fused_attention, supports_fusion
+
     latent_c = vae.config.latent_channels
     factor = 2 ** (len(vae.config.block_out_channels) - 1)
     # the VAE's mid-block attention too: fused, it never holds the full score matrix,
@@ -154,4 +164,3 @@ def export_components(pipe, out: Path, max_length: int) -> dict[str, str]:
                 {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
         _export(vae_encoder_module(vae), (torch.randn(1, 3, 8 * factor, 8 * factor),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
                 {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
-    return {role: f"{role}/model.onnx" for role in ("text_encoder", "unet", "vae_decoder", "vae_encoder")}

@@ -15,6 +15,7 @@ engine's SDXL pipeline reads:
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -64,11 +65,14 @@ class StableDiffusionXLExport(StableDiffusionExport):
         return bool(getattr(self.pipe.vae.config, "force_upcast", True))
 
     def validate(self, pack_dir: Path, reference: Any) -> dict[str, Any]:
-        from .sdxl_inpaint import validate_sdxl_inpainting
         from .validate import validate_end_to_end
+        from .validate_inpaint import validate_inpainting_end_to_end
 
         # an inpainting UNet draws only with a picture and a mask, so it is judged repainting one
-        end_to_end = validate_sdxl_inpainting if self._inpainting() else validate_end_to_end
+        end_to_end = validate_end_to_end
+        if self._inpainting():
+            end_to_end = functools.partial(validate_inpainting_end_to_end, inpaint_class="StableDiffusionXLInpaintPipeline",
+                                           dropped=("image_encoder", "feature_extractor"))
         return {"components": validate_sdxl_components(self.pipe, pack_dir, self.max_length), "end_to_end": end_to_end(self.pipe, pack_dir)}
 
     def _inpainting(self) -> bool:

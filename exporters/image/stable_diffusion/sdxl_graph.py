@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .graph import _export, trace_latent_size, vae_decoder_module, vae_encoder_module
+from .graph import _export, export_vae, trace_latent_size
 
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2")
 UNET_INPUTS = ("sample", "timestep", "encoder_hidden_states", "text_embeds", "time_ids")
@@ -96,14 +96,7 @@ def export_sdxl_components(pipe, out: Path, max_length: int) -> None:
     dynamic["sample"] = dynamic["out_sample"] = {0: "batch", 2: "height", 3: "width"}
     with fused_attention(unet) if supports_fusion(unet) else contextlib.nullcontext():
         _export(unet_module(unet), tuple(torch.from_numpy(v) for v in feeds.values()), out / "unet" / "model.onnx", names, ["out_sample"], dynamic)
-
-    vae, latent_c = pipe.vae, pipe.vae.config.latent_channels
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    with fused_attention(vae) if supports_fusion(vae) else contextlib.nullcontext():
-        _export(vae_decoder_module(vae), (torch.randn(1, latent_c, 8, 8),), out / "vae_decoder" / "model.onnx", ["latent_sample"], ["sample"],
-                {"latent_sample": {0: "batch", 2: "height", 3: "width"}, "sample": {0: "batch", 2: "height", 3: "width"}})
-        _export(vae_encoder_module(vae), (torch.randn(1, 3, 8 * factor, 8 * factor),), out / "vae_encoder" / "model.onnx", ["sample"], ["latent_parameters"],
-                {"sample": {0: "batch", 2: "height", 3: "width"}, "latent_parameters": {0: "batch", 2: "height", 3: "width"}})
+    export_vae(pipe.vae, out)
 
 
 def validate_sdxl_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]:
@@ -112,9 +105,8 @@ def validate_sdxl_components(pipe, pack_dir: Path, max_length: int) -> dict[str,
     import torch
 
     from desktop.engines.image.clip_tokenizer import ClipTokenizer
-    from desktop.engines.image.latent_preview import synthetic_images
 
-    from .validate import PROMPT, _diff
+    from .validate import PROMPT, _diff, validate_vae
 
     def session(role):
         return ort.InferenceSession(str(pack_dir / role / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -140,14 +132,5 @@ def validate_sdxl_components(pipe, pack_dir: Path, max_length: int) -> dict[str,
     with torch.inference_mode():
         ref_unet = unet_module(pipe.unet)(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
     report["unet"] = _diff(session("unet").run(None, feeds)[0], ref_unet)
-
-    z = rng.standard_normal((1, pipe.vae.config.latent_channels, side, side)).astype(np.float32)
-    with torch.inference_mode():
-        ref_dec = vae_decoder_module(pipe.vae)(torch.from_numpy(z)).numpy()
-    report["vae_decoder"] = _diff(session("vae_decoder").run(None, {"latent_sample": z})[0], ref_dec)
-    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    images = synthetic_images(1, side * factor, rng)
-    with torch.inference_mode():
-        ref_enc = vae_encoder_module(pipe.vae)(torch.from_numpy(images)).numpy()
-    report["vae_encoder"] = _diff(session("vae_encoder").run(None, {"sample": images})[0], ref_enc)
+    report.update(validate_vae(pipe.vae, session, side, rng))
     return report

@@ -33,9 +33,8 @@ def validate_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]
     import torch
 
     from desktop.engines.image.clip_tokenizer import ClipTokenizer
-    from desktop.engines.image.latent_preview import synthetic_images
 
-    from .graph import text_encoder_module, unet_module, vae_decoder_module, vae_encoder_module
+    from .graph import text_encoder_module, unet_module
 
     def session(role):
         return ort.InferenceSession(str(pack_dir / role / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -63,63 +62,57 @@ def validate_components(pipe, pack_dir: Path, max_length: int) -> dict[str, Any]
     with torch.inference_mode():
         ref_unet = module(*[torch.from_numpy(v) for v in feeds.values()]).numpy()
     report["unet"] = _diff(session("unet").run(None, feeds)[0], ref_unet)
+    report.update(validate_vae(pipe.vae, session, side, rng))
+    return report
 
-    z = rng.standard_normal((1, pipe.vae.config.latent_channels, side, side)).astype(np.float32)
+
+def validate_vae(vae, session, side: int, rng: np.random.Generator) -> dict[str, Any]:
+    """``vae_decoder`` and ``vae_encoder`` against PyTorch (shared with SDXL): a latent of
+    ``side``, then a picture of the matching pixel size, both drawn from ``rng`` after the
+    caller's draws so the inputs stay what they were."""
+    import torch
+
+    from desktop.engines.image.latent_preview import synthetic_images
+
+    from .graph import vae_decoder_module, vae_encoder_module
+
+    report: dict[str, Any] = {}
+    z = rng.standard_normal((1, vae.config.latent_channels, side, side)).astype(np.float32)
     with torch.inference_mode():
-        ref_dec = vae_decoder_module(pipe.vae)(torch.from_numpy(z)).numpy()
+        ref_dec = vae_decoder_module(vae)(torch.from_numpy(z)).numpy()
     report["vae_decoder"] = _diff(session("vae_decoder").run(None, {"latent_sample": z})[0], ref_dec)
 
-    factor = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
     images = synthetic_images(1, side * factor, rng)
     with torch.inference_mode():
-        ref_enc = vae_encoder_module(pipe.vae)(torch.from_numpy(images)).numpy()
+        ref_enc = vae_encoder_module(vae)(torch.from_numpy(images)).numpy()
     report["vae_encoder"] = _diff(session("vae_encoder").run(None, {"sample": images})[0], ref_enc)
     return report
 
 
 def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[str, Any]:
     """Same prompt, latents and scheduler through our engine and through diffusers."""
-    import diffusers
     import torch
 
-    from desktop.engines.image.engine import ImageEngine, ImageRequest
-    from desktop.engines.image.pipelines.sd import initial_noise
-    from desktop.engines.events import ImageResult
-    from desktop.engines.packs.pack import load_pack
-    from desktop.engines.providers import RuntimeSettings
-    from desktop.engines.image.schedulers import DIFFUSERS_NAMES
+    from desktop.engines.image.engine import ImageRequest
 
-    engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
-    try:
+    with e2e_engine(pack_dir) as engine:
         caps = engine.capabilities
         w, h = (min(s, E2E_MAX_SIDE) for s in caps.default_size)
         distilled = engine.pipeline.distilled
         scheduler = "lcm" if distilled else scheduler
         guidance = 1.5 if distilled else 7.5
         request = ImageRequest(prompt=PROMPT, negative_prompt="" if distilled else NEGATIVE, width=w, height=h, steps=E2E_STEPS, guidance=guidance, scheduler=scheduler, seed=0)
-        t0 = time.perf_counter()
-        ours = next(ev.image for ev in engine.generate(request) if isinstance(ev, ImageResult))
-        ours_s = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
-        shape = engine.pipeline.latent_shape(w, h)
-        noise = initial_noise(rng, shape)
+        ours, ours_s, rng, noise = generate_ours(engine, request)
         # stochastic schedulers draw fresh noise each step: hand diffusers the same draws
-        step_noise = [torch.from_numpy(rng.standard_normal(shape, dtype=np.float32)) for _ in range(E2E_STEPS)]
-    finally:
-        engine.close()
-    reverse = {v: k for k, v in DIFFUSERS_NAMES.items()}
-    original = pipe.scheduler
-    pipe.scheduler = getattr(diffusers, reverse[scheduler]).from_config(original.config)
+        step_noise = [torch.from_numpy(rng.standard_normal(noise.shape, dtype=np.float32)) for _ in range(E2E_STEPS)]
     kwargs = {} if distilled else {"negative_prompt": NEGATIVE}
-    try:
+    with diffusers_scheduler(pipe, scheduler):
         t0 = time.perf_counter()
         with torch.inference_mode(), _scheduler_noise(pipe.scheduler, step_noise):
             ref = pipe(PROMPT, height=h, width=w, num_inference_steps=E2E_STEPS, guidance_scale=guidance, latents=torch.from_numpy(noise), output_type="np", **kwargs).images[0]
         ref_s = time.perf_counter() - t0
-    finally:
-        pipe.scheduler = original
-    ref_pixels = np.round(ref * 255).astype(np.float64)
-    d = np.abs(ours.astype(np.float64) - ref_pixels)
+    d = pixel_diff(ours, ref)
     return {
         "prompt": PROMPT,
         "size": f"{w}x{h}",
@@ -130,6 +123,58 @@ def validate_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[
         "seconds_onnx": round(ours_s, 3),
         "seconds_pytorch": round(ref_s, 3),
     }
+
+
+# -- shared with the inpainting check (validate_inpaint) ----------------------------------
+@contextlib.contextmanager
+def e2e_engine(pack_dir: Path):
+    """The pack's own engine on the CPU, closed however the check ends."""
+    from desktop.engines.image.engine import ImageEngine
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.providers import RuntimeSettings
+
+    engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
+def generate_ours(engine, request) -> tuple[np.ndarray, float, np.random.Generator, np.ndarray]:
+    """Our image and its seconds, plus the engine's starting noise for diffusers. The engine draws
+    from its seed's generator in a fixed order, so the generator comes back too: the caller
+    continues it for the draws that follow the noise (per-step noise, the VAE posterior)."""
+    from desktop.engines.events import ImageResult
+    from desktop.engines.image.pipelines.sd import initial_noise
+
+    t0 = time.perf_counter()
+    ours = next(ev.image for ev in engine.generate(request) if isinstance(ev, ImageResult))
+    seconds = time.perf_counter() - t0
+    rng = np.random.default_rng(request.seed)
+    noise = initial_noise(rng, engine.pipeline.latent_shape(request.width, request.height))
+    return ours, seconds, rng, noise
+
+
+@contextlib.contextmanager
+def diffusers_scheduler(pipe, scheduler: str):
+    """Run ``pipe`` with the diffusers counterpart of our ``scheduler``, then give it back its own
+    (the pipeline is the exporter's source and is used again after the check)."""
+    import diffusers
+
+    from desktop.engines.image.schedulers import DIFFUSERS_NAMES
+
+    reverse = {v: k for k, v in DIFFUSERS_NAMES.items()}
+    original = pipe.scheduler
+    pipe.scheduler = getattr(diffusers, reverse[scheduler]).from_config(original.config)
+    try:
+        yield
+    finally:
+        pipe.scheduler = original
+
+
+def pixel_diff(ours: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """|ours - diffusers| per pixel on the 0-255 scale (diffusers returns floats in 0-1)."""
+    return np.abs(ours.astype(np.float64) - np.round(ref * 255).astype(np.float64))
 
 
 @contextlib.contextmanager

@@ -1,4 +1,5 @@
-"""End-to-end check of a 9-channel inpainting pack against diffusers' inpainting pipeline.
+"""End-to-end check of a 9-channel inpainting pack (SD 1.x/2.x or SDXL) against diffusers'
+inpainting pipeline of the same family.
 
 An inpainting UNet cannot draw from text alone (the engine refuses it without a mask), so its
 pack is judged the way it is used: repaint a rectangle of a starting picture. Both sides get the
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .validate import E2E_MAX_SIDE, E2E_STEPS, NEGATIVE, PROMPT
+from .validate import E2E_MAX_SIDE, E2E_STEPS, NEGATIVE, PROMPT, diffusers_scheduler, e2e_engine, generate_ours, pixel_diff
 
 
 def picture_and_mask(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
@@ -31,49 +32,46 @@ def picture_and_mask(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     return picture, mask
 
 
-def validate_inpainting_end_to_end(pipe, pack_dir: Path, scheduler: str = "euler") -> dict[str, Any]:
-    """Euler only: it adds no noise of its own, so the two sides see the same draws."""
+def validate_inpainting_end_to_end(
+    pipe,
+    pack_dir: Path,
+    scheduler: str = "euler",
+    *,
+    inpaint_class: str = "StableDiffusionInpaintPipeline",
+    dropped: tuple[str, ...] = ("image_encoder",),
+) -> dict[str, Any]:
+    """Euler only: it adds no noise of its own, so the two sides see the same draws.
+
+    ``inpaint_class`` names the family's diffusers inpainting pipeline (passed as data so the
+    callers need not import diffusers); a source loaded as another pipeline (a single-file
+    checkpoint's text-to-image one, say) is rebuilt as it from its components less ``dropped``.
+    Those serve only IP-Adapter, which this check does not use; SD's inpainting pipeline needs
+    its feature_extractor (the safety checker's), so only SDXL drops that one.
+    """
     import diffusers
     import torch
     from PIL import Image
 
-    from desktop.engines.events import ImageResult
-    from desktop.engines.image.engine import ImageEngine, ImageRequest
-    from desktop.engines.image.pipelines.sd import initial_noise
-    from desktop.engines.image.schedulers import DIFFUSERS_NAMES
-    from desktop.engines.packs.pack import load_pack
-    from desktop.engines.providers import RuntimeSettings
+    from desktop.engines.image.engine import ImageRequest
 
-    engine = ImageEngine(load_pack(pack_dir, verify_hashes=False), RuntimeSettings(provider="cpu"))
-    try:
+    with e2e_engine(pack_dir) as engine:
         w, h = (min(s, E2E_MAX_SIDE) for s in engine.capabilities.default_size)
         picture, mask = picture_and_mask(w, h)
         request = ImageRequest(prompt=PROMPT, negative_prompt=NEGATIVE, width=w, height=h, steps=E2E_STEPS, guidance=7.5,
                                scheduler=scheduler, seed=0, init_image=picture, mask=mask, strength=1.0)
-        t0 = time.perf_counter()
-        ours = next(ev.image for ev in engine.generate(request) if isinstance(ev, ImageResult))
-        ours_s = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
-        shape = engine.pipeline.latent_shape(w, h)
-        noise = initial_noise(rng, shape)
-        posterior = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
-    finally:
-        engine.close()
-    reverse = {v: k for k, v in DIFFUSERS_NAMES.items()}
-    components = {k: v for k, v in pipe.components.items() if k != "image_encoder"}
-    inpaint = pipe if isinstance(pipe, diffusers.StableDiffusionInpaintPipeline) else diffusers.StableDiffusionInpaintPipeline(**components)
-    original = inpaint.scheduler
-    inpaint.scheduler = getattr(diffusers, reverse[scheduler]).from_config(original.config)
-    try:
+        ours, ours_s, rng, noise = generate_ours(engine, request)
+        posterior = torch.from_numpy(rng.standard_normal(noise.shape, dtype=np.float32))
+    cls = getattr(diffusers, inpaint_class)
+    components = {k: v for k, v in pipe.components.items() if k not in dropped}
+    inpaint = pipe if isinstance(pipe, cls) else cls(**components)
+    with diffusers_scheduler(inpaint, scheduler):
         t0 = time.perf_counter()
         with torch.inference_mode(), _vae_posterior(posterior):
             ref = inpaint(PROMPT, negative_prompt=NEGATIVE, image=Image.fromarray(picture), mask_image=Image.fromarray(mask), height=h, width=w,
                           strength=1.0, num_inference_steps=E2E_STEPS, guidance_scale=7.5, latents=torch.from_numpy(noise), output_type="np").images[0]
         ref_s = time.perf_counter() - t0
-    finally:
-        inpaint.scheduler = original
     inside = mask >= 128
-    d = np.abs(ours.astype(np.float64) - np.round(ref * 255))[inside]
+    d = pixel_diff(ours, ref)[inside]
     outside_kept = bool(np.array_equal(ours[~inside], picture[~inside]))
     return {
         "prompt": PROMPT,
