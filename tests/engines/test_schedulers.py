@@ -180,3 +180,29 @@ def test_unknown_scheduler_and_schedule_are_clear_errors():
         make_scheduler("euler", {"beta_schedule": "sigmoid"})
     with pytest.raises(RequestError, match="at most"):
         make_scheduler("lcm", SD15).set_timesteps(80)
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.6])
+@pytest.mark.parametrize("name", ["euler", "euler_a", "ddim", "dpmpp_2m", "lcm"])
+def test_a_batch_reusing_one_scheduler_makes_each_image_as_if_alone(name, strength):
+    """The denoising loop runs every image of a batch through one scheduler: a multistep
+    scheduler must not carry the previous image's history into the next image's first step."""
+    import warnings
+
+    def run(sched, seed):
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((1, 4, 8, 8)).astype(np.float32)
+        for i, t in enumerate(sched.timesteps):
+            out = np.tanh(x * 0.5 + float(t) / 1000).astype(np.float32)  # a stand-in model, deterministic
+            x, _ = sched.step(out, i, sched.scale_model_input(x, i), np.random.default_rng(seed + i))
+        return x
+
+    shared = make_scheduler(name)
+    shared.set_timesteps(6, strength)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the leaked history divided by a zero sigma
+        run(shared, 1)
+        second = run(shared, 2)
+    alone = make_scheduler(name)
+    alone.set_timesteps(6, strength)
+    np.testing.assert_array_equal(second, run(alone, 2))

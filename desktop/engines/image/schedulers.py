@@ -350,6 +350,10 @@ class DPMSolverPP2MScheduler(_SigmaScheduler):
 
     def step(self, model_output, i, sample, rng=None, noise=None):
         k = self.begin + i  # index in the full schedule: the ends switch to first order
+        if i == 0:
+            # a batch reuses one scheduler: the last image's history must not reach the next
+            # image's first step (it made that image differ from the same seed made alone)
+            self._previous_x0 = None
         sig = self._all_sigmas
         alpha_s0, sigma_s0 = self._alpha_sigma(sig[k])
         kind = self.config["prediction_type"]
