@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
@@ -56,7 +57,9 @@ class Notifier(QObject):
     def _show(self, level: str, text: str, undo: Callable[[], None] | None = None) -> None:
         log.log(logging.ERROR if level == "error" else logging.INFO, text)
         self.history.append((level, text))
-        if self.banner is not None:
+        # a job's late message can arrive after its window closed and Qt deleted the banner:
+        # it is still logged and kept in the history, never shown on a dead widget
+        if self.banner is not None and shiboken6.isValid(self.banner) and shiboken6.isValid(self.banner.label):
             self.banner.show_message(level, text, undo)
         self.shown.emit(level, text)
 
