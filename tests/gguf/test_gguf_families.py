@@ -177,3 +177,28 @@ def test_mistral3_with_yarn_or_attention_temperature_is_refused_by_name(tmp_path
     path = write_gguf(model, tok, tmp_path / "ministral.gguf", "Q8_0", file_arch="mistral3", extra={key: (value, kind)})
     with pytest.raises(GGUFFormatError, match="mistral3 model with .*(yarn|temperature)"):
         import_path(path, Library())
+
+
+def test_gemma2_final_logit_softcap_is_applied(tmp_path):
+    """Gemma 2 caps its logits (cap * tanh(logits / cap)). Greedy tokens never showed the cap
+    missing (tanh keeps the order); a sampler does. A small cap makes it visible."""
+    import numpy as np
+    import torch
+
+    from desktop.engines.packs.pack import load_pack
+    from desktop.engines.providers import RuntimeSettings
+    from desktop.engines.text.backends import open_backend
+
+    model, tok = tiny_family("gemma2")
+    model.config.final_logit_softcapping = 0.5
+    path = write_family_gguf(model, tok, tmp_path / "tiny-gemma2.gguf", "gemma2")
+    prompt = tok(PROMPT, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        want = model(torch.tensor([prompt])).logits[0, -1].numpy()
+    backend = open_backend(load_pack(_exact_pack(path, tmp_path / "pack")), RuntimeSettings(), 512)
+    try:
+        got = np.asarray(backend.extend(prompt), np.float32).reshape(-1)
+    finally:
+        backend.close()
+    assert np.abs(want).max() <= 0.5 and np.abs(want).max() > 0.3  # the cap shapes these logits
+    np.testing.assert_allclose(got, want, atol=2e-3)

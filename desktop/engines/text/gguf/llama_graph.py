@@ -267,6 +267,11 @@ class LlamaGraph:
             residual = self._int8_block_residual(a, weight.block, weight.cols, "/lm_head/residual")
             again = self.linear(residual, [weight], "/lm_head/again", "head")[0]
             out = self.w.node("Add", [out, again], name="/lm_head/Compensated")[0]
+        cap = float(self.hp["family"].final_softcap)
+        if cap > 0:  # Gemma 2: cap * tanh(logits / cap); greedy keeps its pick, sampling does not
+            c = self.w.constant("/lm_head/softcap", np.array(cap, np.float32))
+            out = self.w.node("Tanh", [self.w.node("Div", [out, c], name="/lm_head/SoftcapDiv")[0]], name="/lm_head/SoftcapTanh")[0]
+            out = self.w.node("Mul", [out, c], name="/lm_head/Softcap")[0]
         self.w.node("Identity", [out], [out_name], name="/lm_head/Output")
 
     def _rescore_best(self, a: str, weight: BlockWeight, logits: str) -> str:
