@@ -94,6 +94,7 @@ def export_command(modality: str, source: Path, out: Path, precision: str, name:
         raise ExportError("Exporting needs Atelier's exporters and the export extra: pip install -e '.[export]'.")
     cmd = [sys.executable, "-m", "exporters", modality, str(source), "--out", str(out), "--precision", precision, "--name", name, *options]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    env["ATELIER_PARENT_PID"] = str(os.getpid())  # the export ends if the app is killed outright
     return cmd, env
 
 

@@ -42,6 +42,9 @@ def _print_progress(event: Progress | Done) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .api import export
+    from .parent_watch import exit_with_parent
+
+    exit_with_parent()  # started by the app: end when it does, even when it is killed outright
 
     try:
         pack = export(args.modality, args.source, args.out, args.precision, name=args.name, force=args.force, progress=_print_progress,
