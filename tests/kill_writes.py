@@ -61,9 +61,11 @@ def kill_rounds(db: Path, rounds: int = 20, seed: int = 0) -> dict:
         time.sleep(rng.random() * 0.02)  # land somewhere inside the next write
         os.kill(proc.pid, signal.SIGKILL)
         for line in proc.stdout:  # acknowledgements written before the kill still count
-            if line.strip():
-                mid, digest = line.split()
-                acked[int(mid)] = digest
+            fields = line.split()
+            # only a whole line acknowledges a commit: the kill can land inside the child's
+            # print, and a fresh-clone run once read back a line cut short there
+            if line.endswith("\n") and len(fields) == 2:
+                acked[int(fields[0])] = fields[1]
         proc.wait()
         wal = db.with_name(db.name + "-wal")
         if wal.is_file() and wal.stat().st_size > 0:
