@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QIcon, QImage, QImageReader, QPixmap
+from PySide6.QtGui import QIcon, QImageReader, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem
 
 from desktop.outputs.image_store import ImageStore
 from desktop.outputs.trash import Trashed
+from desktop.ui.rgb_image import rgb_pixmap
 
 THUMB = 128
 BATCH = 24  # thumbnails decoded per turn of the event loop: the window stays responsive
@@ -54,13 +55,6 @@ def thumbnail_image(image: np.ndarray) -> np.ndarray:
     return np.asarray(picture, dtype=np.uint8)
 
 
-def thumb_pixmap(thumb: np.ndarray) -> QPixmap:
-    """A thumbnail array (from ``thumbnail_image``) as a pixmap; GUI thread only."""
-    thumb = np.ascontiguousarray(thumb, dtype=np.uint8)
-    h, w = thumb.shape[:2]
-    return QPixmap.fromImage(QImage(thumb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
-
-
 class ImageGallery(QListWidget):
     image_activated = Signal(str)  # path
 
@@ -97,7 +91,7 @@ class ImageGallery(QListWidget):
         return self._item(path, 0, thumb)
 
     def _item(self, path: Path, row: int, thumb: np.ndarray | None = None) -> QListWidgetItem:
-        pixmap = thumb_pixmap(thumb) if thumb is not None and thumb.size else thumbnail(path)
+        pixmap = rgb_pixmap(thumb) if thumb is not None and thumb.size else thumbnail(path)
         item = QListWidgetItem(QIcon(pixmap), "")
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(path.name)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -43,13 +43,8 @@ from desktop.ui.image_gallery_actions import GalleryActions
 from desktop.ui.image_morph import MorphPanel
 from desktop.ui.image_saving import SavedImage, SavingJob
 from desktop.ui.open_folder import open_folder
+from desktop.ui.rgb_image import rgb_pixmap
 from desktop.workers import GeneratorWorker, Outcome, start
-
-
-def to_pixmap(image: np.ndarray) -> QPixmap:
-    image = np.ascontiguousarray(image, dtype=np.uint8)
-    h, w = image.shape[:2]
-    return QPixmap.fromImage(QImage(image.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy())
 
 
 class PreviewView(QLabel):
@@ -63,7 +58,7 @@ class PreviewView(QLabel):
         self._pixmap: QPixmap | None = None
 
     def show_image(self, image: np.ndarray) -> None:
-        self._pixmap = to_pixmap(image)
+        self._pixmap = rgb_pixmap(image)
         self._rescale()
 
     def clear_image(self) -> None:

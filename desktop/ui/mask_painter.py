@@ -13,17 +13,13 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen
 from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPushButton, QSlider,
                                QVBoxLayout, QWidget)
 
-
-def _qimage_rgb(image: np.ndarray) -> QImage:
-    h, w, _ = image.shape
-    data = np.ascontiguousarray(image)
-    return QImage(data.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+from desktop.ui.rgb_image import rgb_qimage
 
 
 class MaskCanvas(QWidget):
     def __init__(self, image: np.ndarray, mask: np.ndarray | None = None, parent=None):
         super().__init__(parent)
-        self.picture = _qimage_rgb(image)
+        self.picture = rgb_qimage(image)
         self.mask = QImage(self.picture.size(), QImage.Format.Format_Grayscale8)
         self.mask.fill(0)
         if mask is not None and mask.shape == image.shape[:2]:
