@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 PARENT_ENV = "ATELIER_PARENT_PID"
 POLL_SECONDS = 0.5
@@ -30,9 +31,8 @@ def exit_with_parent() -> threading.Thread | None:
 
 
 def _watch(parent: int) -> None:
-    stop = threading.Event()
-    while not stop.wait(POLL_SECONDS):
-        if os.getppid() != parent:
-            if os.getpgrp() == os.getpid():  # the app gave the export its own group: end all of it
-                os.killpg(os.getpid(), signal.SIGKILL)
-            os._exit(130)
+    while os.getppid() == parent:
+        time.sleep(POLL_SECONDS)
+    if os.getpgrp() == os.getpid():  # the app gave the export its own group: end all of it
+        os.killpg(os.getpid(), signal.SIGKILL)
+    os._exit(130)

@@ -59,7 +59,7 @@ class Notifier(QObject):
         self.history.append((level, text))
         # a job's late message can arrive after its window closed and Qt deleted the banner:
         # it is still logged and kept in the history, never shown on a dead widget
-        if self.banner is not None and shiboken6.isValid(self.banner) and shiboken6.isValid(self.banner.label):
+        if self.banner is not None and shiboken6.isValid(self.banner):  # its label goes with it
             self.banner.show_message(level, text, undo)
         self.shown.emit(level, text)
 
