@@ -116,6 +116,12 @@ _KNOWN_FIGURES = {
 }
 
 
+def import_notice(pack: Pack) -> str | None:
+    """What an import changed that the person should hear at once (e.g. a GGUF's IQ/Q2_K
+    tensors stored at 8 bits); the CLI and the Library both say it, not only the manifest."""
+    return (pack.config.get("quantization") or {}).get("notice")
+
+
 def validation_summary(manifest: dict[str, Any]) -> str:
     """Markdown a person can read: verdict, key figures per precision, sample answers."""
     report = manifest.get("validation")

@@ -8,7 +8,7 @@ from desktop.console import err, out
 from desktop.engines.errors import PackIntegrityError
 from desktop.engines.packs.library import Library
 from desktop.engines.packs.pack import load_pack, stray_files
-from desktop.pack_info import human_bytes
+from desktop.pack_info import human_bytes, import_notice
 
 
 @command("models", "list, import, verify or remove model packs")
@@ -51,8 +51,8 @@ def run(args) -> int:
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed
         out(f"imported '{pack.name}' ({pack.modality}, {pack.architecture}, {pack.precision}) -> {pack.root}")
-        notice = ((pack.manifest.get("config") or {}).get("quantization") or {}).get("notice")
-        if notice:  # e.g. a GGUF's IQ/Q2_K tensors stored at 8 bits: said, not hidden in the manifest
+        notice = import_notice(pack)
+        if notice:
             err(f"note: {notice}")
         return 0
     if args.action == "verify":

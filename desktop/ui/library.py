@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 from desktop.engines.errors import PackError, RequestError
 from desktop.engines.events import Progress
 from desktop.engines.packs.library import PackEntry
-from desktop.pack_info import VerifyResult, check_still_there, verify_pack
+from desktop.pack_info import VerifyResult, check_still_there, import_notice, verify_pack
 from desktop.ui.job_bar import JobBar
 from desktop.ui.library_checkpoint import checkpoint_import_events, is_checkpoint, is_pickle
 from desktop.ui.open_folder import open_folder
@@ -271,8 +271,8 @@ class LibraryPage(QWidget):
             return
         self.integrity[str(ev.root)] = ("verified", "Verified on import: every file matches its SHA-256.")
         self.ctx.notifier.info(f"Imported '{ev.name}' ({ev.modality}, {ev.architecture}, {ev.precision}).")
-        notice = (ev.config.get("quantization") or {}).get("notice")
-        if notice:  # e.g. a GGUF's IQ/Q2_K tensors stored at 8 bits: said where the import is seen
+        notice = import_notice(ev)
+        if notice:
             self.ctx.notifier.warning(notice)
         self._just_imported = ev.name
 
