@@ -98,6 +98,12 @@ def export_command(modality: str, source: Path, out: Path, precision: str, name:
     return cmd, env
 
 
+def export_stage(line: str) -> str | None:
+    """The stage text of one of the export child's stderr lines (``[export] 35% Validating…``),
+    or None for any other line (its error, or a traceback's last line)."""
+    return line.removeprefix("[export] ").strip() if line.startswith("[export] ") else None
+
+
 def run_export(modality: str, source: Path, out: Path, precision: str, name: str, log=print) -> None:
     """``python -m exporters`` in a child process, its progress lines passed to ``log``.
 
@@ -109,8 +115,8 @@ def run_export(modality: str, source: Path, out: Path, precision: str, name: str
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", env=env) as child:
         for line in child.stderr:
             line = line.strip()
-            if line.startswith("[export] "):
-                log(line.removeprefix("[export] ").strip())
+            if (stage := export_stage(line)) is not None:
+                log(stage)
             elif line:
                 last = line
     if child.returncode != 0:

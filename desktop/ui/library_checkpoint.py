@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-from desktop.defaults import export_command, export_failure
+from desktop.defaults import export_command, export_failure, export_stage
 from desktop.engines.errors import PackError
 from desktop.engines.events import Progress
 from desktop.engines.image.checkpoint import CHECKPOINT_SUFFIXES, PICKLE_SUFFIXES, detect
@@ -108,8 +108,8 @@ def _relay(child: subprocess.Popen, work: Path, loading: str) -> Iterator[Progre
             # also the heartbeat: the worker sees a Cancel only between two events
             yield _progress(stage, fraction, work)
             continue
-        if line.startswith("[export] "):
-            stage, fraction = _parse(line.removeprefix("[export] ").strip(), fraction)
+        if (text := export_stage(line)) is not None:
+            stage, fraction = _parse(text, fraction)
             yield _progress(stage, fraction, work)
         elif line:
             last = line
