@@ -79,7 +79,8 @@ class StableDiffusionXLPipeline(StableDiffusionPipeline):
             states, pool, lost = encoder.run(group, group_chunks if weighted else None)
             hidden.append(states)
             pooled = pool if pool is not None else pooled
-            cuts = lost if cuts is None else cuts  # the notice names what the first prompt lost (both tokenizers split words alike)
+            if cuts is None:  # the notice names what the first encoder's texts lost (both tokenizers split words alike)
+                cuts = lost
         states = np.concatenate(hidden, axis=-1)
         # zeros only when nothing at all was asked to be avoided (diffusers' force_zeros_for_empty_prompt)
         if self.zero_empty_negative and len(texts) > 1 and not texts[1].strip() and not seconds[1].strip():
