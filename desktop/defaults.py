@@ -104,13 +104,14 @@ def export_stage(line: str) -> str | None:
     return line.removeprefix("[export] ").strip() if line.startswith("[export] ") else None
 
 
-def run_export(modality: str, source: Path, out: Path, precision: str, name: str, log=print) -> None:
-    """``python -m exporters`` in a child process, its progress lines passed to ``log``.
+def run_export(modality: str, source: Path, out: Path, precision: str, name: str, *options: str, log=print) -> None:
+    """``python -m exporters`` in a child process, its progress lines passed to ``log``;
+    ``options`` are further flags (``--prediction-type v_prediction``).
 
     A child, not an import: the exporters pull in torch and transformers (gigabytes of
     memory, seconds of start-up) that the app itself never needs.
     """
-    cmd, env = export_command(modality, source, out, precision, name)
+    cmd, env = export_command(modality, source, out, precision, name, *options)
     last = ""
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace", env=env) as child:
         for line in child.stderr:

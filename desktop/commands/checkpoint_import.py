@@ -22,7 +22,9 @@ def is_checkpoint_file(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() in CHECKPOINT_SUFFIXES
 
 
-def import_checkpoint(path: Path, library: Library, name: str | None = None, precision: str = "fp32") -> Pack:
+def import_checkpoint(path: Path, library: Library, name: str | None = None, precision: str = "fp32", prediction_type: str | None = None) -> Pack:
+    """``prediction_type`` (epsilon / v_prediction) overrides what the exporter would read from
+    the file; it matters for SD 2.x, whose 512 and 768 models share one weight layout."""
     from desktop.engines.packs.importers import import_path
 
     found = detect(path)  # refuses pickles, lying headers and unknown models, naming them
@@ -37,7 +39,8 @@ def import_checkpoint(path: Path, library: Library, name: str | None = None, pre
     with staging_folder(library.root) as work:
         out = work / "pack"
         # a child process: the export loads torch and diffusers, which the app never imports
-        run_export("image", path, out, precision, name or path.stem, log=lambda line: err(f"[import] {line}"))
+        options = ("--prediction-type", prediction_type) if prediction_type else ()
+        run_export("image", path, out, precision, name or path.stem, *options, log=lambda line: err(f"[import] {line}"))
         return import_path(out, library, name=name or path.stem)
 
 

@@ -20,6 +20,8 @@ def configure(p):
     p.add_argument("--prompt", default=None, help="what to draw ('-' reads stdin)")
     p.add_argument("--out", required=True, type=Path, help="PNG file to write (a batch adds -2, -3, ...)")
     p.add_argument("--negative", help="what to avoid (negative prompt)")
+    p.add_argument("--prompt-2", dest="prompt_2", help="SDXL: what the second text encoder reads, often a style (default: --prompt)")
+    p.add_argument("--negative-prompt-2", dest="negative_prompt_2", help="SDXL: the second encoder's negative prompt (default: --negative)")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--guidance", type=float, help="classifier-free guidance scale (default: the model's)")
     p.add_argument("--seed", type=int, help="same settings + seed = same pixels (default: random)")
@@ -83,6 +85,8 @@ def build_request(args):
     return ImageRequest(
         prompt=pick(prompt, "prompt") or "",
         negative_prompt=pick(args.negative, "negative_prompt") or "",
+        prompt_2=pick(args.prompt_2, "prompt_2") or "",
+        negative_prompt_2=pick(args.negative_prompt_2, "negative_prompt_2") or "",
         width=pick(width, "width"),
         height=pick(height, "height"),
         steps=pick(args.steps, "steps"),

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 
 from desktop.cli import command
 from desktop.console import err, out
-from desktop.engines.errors import PackIntegrityError
+from desktop.engines.errors import PackIntegrityError, RequestError
 from desktop.engines.packs.library import Library
 from desktop.engines.packs.pack import load_pack, stray_files
 from desktop.pack_info import human_bytes, import_notice
@@ -18,11 +19,21 @@ def configure(p):
     imp = sub.add_parser("import", help="import a pack, a Piper voice, an optimum / onnxruntime-genai / Stable Diffusion folder, a single-file SD checkpoint (.safetensors), or a .zip")
     imp.add_argument("path")
     imp.add_argument("--name", help="name in the library")
+    imp.add_argument("--prediction-type", type=prediction_type, metavar="{epsilon,v}",
+                     help="(SD 2.x checkpoint) what the UNet predicts: epsilon for 512 base models, v for 768 ones (default: read from the file)")
     ver = sub.add_parser("verify", help="re-hash every file of a pack")
     ver.add_argument("name")
     rm = sub.add_parser("remove", help="delete a pack from the library")
     rm.add_argument("name")
     return run
+
+
+def prediction_type(text: str) -> str:
+    """``epsilon`` or ``v`` (``v_prediction``, the exporter's and diffusers' name, is taken too)."""
+    value = {"v": "v_prediction", "v-prediction": "v_prediction"}.get(text.strip().lower(), text.strip().lower())
+    if value not in ("epsilon", "v_prediction"):
+        raise argparse.ArgumentTypeError(f"--prediction-type must be epsilon (SD 2.x 512 base models) or v (768 models), not '{text}'")
+    return value
 
 
 def run(args) -> int:
@@ -46,7 +57,12 @@ def run(args) -> int:
         from desktop.engines.packs.importers import import_path
 
         source = Path(args.path).expanduser()
-        pack = import_checkpoint(source, lib, name=args.name) if is_checkpoint_file(source) else import_path(args.path, lib, name=args.name)
+        if is_checkpoint_file(source):
+            pack = import_checkpoint(source, lib, name=args.name, prediction_type=args.prediction_type)
+        elif args.prediction_type:  # a pack or folder already says what its model predicts
+            raise RequestError(f"--prediction-type applies to single-file checkpoints (.safetensors); '{source.name}' is not one.")
+        else:
+            pack = import_path(args.path, lib, name=args.name)
         from desktop.outputs.audit import record_job
 
         record_job("import", pack, {"source": str(args.path)}, pack.pack_hash)  # the audit log proves which pack was installed

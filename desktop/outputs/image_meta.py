@@ -32,6 +32,8 @@ def _scalar_dict(v: dict) -> bool:
 SETTINGS_SCHEMA: dict[str, tuple[tuple[type, ...], Any]] = {
     "prompt": (_STR, lambda v: len(v) <= 20_000),
     "negative_prompt": (_STR, lambda v: len(v) <= 20_000),
+    "prompt_2": (_STR, lambda v: len(v) <= 20_000),
+    "negative_prompt_2": (_STR, lambda v: len(v) <= 20_000),
     "width": (_INT, lambda v: 1 <= v <= 16384),
     "height": (_INT, lambda v: 1 <= v <= 16384),
     "steps": (_INT, lambda v: 1 <= v <= 1000),

@@ -34,6 +34,7 @@ def _image_job(body: ImageBody):
     width, height = parse_size(body.size)
     request = ImageRequest(
         prompt=body.prompt, negative_prompt=body.negative_prompt or "", width=width, height=height,
+        prompt_2=body.prompt_2 or "", negative_prompt_2=body.negative_prompt_2 or "",
         steps=body.steps, guidance=body.guidance, scheduler=body.scheduler or "", seed=body.seed, batch_count=body.n,
     )
     request.validate()  # before queueing for the model

@@ -118,6 +118,8 @@ class ImageBody(_Body):
     response_format: Literal["b64_json"] | None = None
     # Atelier extras
     negative_prompt: str | None = None
+    prompt_2: str | None = None  # SDXL's second text encoder (default: prompt)
+    negative_prompt_2: str | None = None
     steps: int | None = None
     guidance: float | None = None
     seed: int | None = None

@@ -68,9 +68,21 @@ class ImageControls(QWidget):
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("Negative prompt: what to avoid (optional)")
         self.negative.setMaximumHeight(60)
+        # SDXL's second text encoder can read a prompt of its own (often a style); empty, it
+        # reads the prompt above. One line each: shown only for packs that have that encoder.
+        self.prompt_2 = QLineEdit()
+        self.prompt_2.setPlaceholderText("Prompt 2 (style, optional): what the second text encoder reads")
+        self.prompt_2.setAccessibleName("Prompt 2 (style)")
+        self.negative_2 = QLineEdit()
+        self.negative_2.setPlaceholderText("Negative prompt 2 (optional)")
+        self.negative_2.setAccessibleName("Negative prompt 2")
+        for line in (self.prompt_2, self.negative_2):
+            line.setVisible(False)  # until a pack with a second text encoder is chosen
         lay.addWidget(self._armed_chip())
         lay.addWidget(self.prompt)
+        lay.addWidget(self.prompt_2)
         lay.addWidget(self.negative)
+        lay.addWidget(self.negative_2)
         form = QFormLayout()
         self.model = QComboBox()
         self.model.currentTextChanged.connect(lambda name: name and self.model_chosen.emit(name))
@@ -203,6 +215,8 @@ class ImageControls(QWidget):
         self.caps, self._caps_model = caps, model
         self.prompt.setEnabled(caps.prompt)
         self.negative.setVisible(caps.negative_prompt)
+        self.prompt_2.setVisible(caps.prompt_2)
+        self.negative_2.setVisible(caps.prompt_2 and caps.negative_prompt)
         self.times_label.setVisible(caps.free_size)
         for box in (self.width_box, self.height_box):
             box.setVisible(caps.free_size)
@@ -310,6 +324,8 @@ class ImageControls(QWidget):
         return ImageRequest(
             prompt=self.prompt.toPlainText().strip() if caps.prompt else "",
             negative_prompt=self.negative.toPlainText().strip() if caps.negative_prompt else "",
+            prompt_2=self.prompt_2.text().strip() if caps.prompt_2 else "",
+            negative_prompt_2=self.negative_2.text().strip() if caps.prompt_2 and caps.negative_prompt else "",
             width=w,
             height=h,
             steps=self.steps.value() if caps.steps else None,
@@ -328,6 +344,8 @@ class ImageControls(QWidget):
         """Fill the form from a reproduced image's (schema-checked) settings."""
         self.prompt.setPlainText(s.get("prompt", ""))
         self.negative.setPlainText(s.get("negative_prompt", ""))
+        self.prompt_2.setText(s.get("prompt_2", ""))
+        self.negative_2.setText(s.get("negative_prompt_2", ""))
         if s.get("width") and s.get("height"):
             self.width_box.setValue(s["width"])
             self.height_box.setValue(s["height"])

@@ -22,6 +22,7 @@ from desktop.ui.app_events import AppEvents
 from desktop.ui.notifier import Banner, Notifier
 from desktop.ui.studio import AsksBeforeClosing, Page, Stoppable, Studio
 from desktop.ui.theme import apply_theme
+from desktop.ui.window_geometry import WindowGeometry
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,6 @@ class MainWindow(QMainWindow):
         self._painted = False
         self.closed = False  # once closed, audit notices no longer go to this window
         self.setWindowTitle("Atelier")
-        self.resize(1200, 800)
         banner = Banner()
         if ctx is None:
             ctx = AppContext(Settings(), Notifier(banner), Library())
@@ -88,9 +88,8 @@ class MainWindow(QMainWindow):
         if ctx.settings.reset_notice:
             ctx.notifier.warning(ctx.settings.reset_notice)
         QShortcut(QKeySequence("Escape"), self, activated=self._stop_current)
-        geometry = ctx.settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        self.geometry_keeper = WindowGeometry(self, ctx.settings)
+        self.geometry_keeper.restore()
         self._restore_splitters()
         tab = ctx.settings.value("window/tab", 0)
         self.tabs.setCurrentIndex(int(tab) if str(tab).isdigit() else 0)
@@ -175,7 +174,7 @@ class MainWindow(QMainWindow):
             if isinstance(widget, AsksBeforeClosing) and not widget.confirm_close():
                 event.ignore()  # the person chose to stay (or a save failed and said why)
                 return
-        self.ctx.settings.set_value("window/geometry", self.saveGeometry())
+        self.geometry_keeper.save()
         self.ctx.settings.set_value("window/tab", self.tabs.currentIndex())
         for key, splitter in self._splitters():
             self.ctx.settings.set_value(key, splitter.saveState())

@@ -144,3 +144,35 @@ def test_a_768_v_checkpoint_exports_and_matches_diffusers_with_v_prediction(sd2,
     assert (m["config"]["family"], m["config"]["prediction_type"]) == ("sd21", "v_prediction")
     assert json.loads((tmp_path / "pack" / "scheduler" / "scheduler_config.json").read_text())["prediction_type"] == "v_prediction"
     assert m["validation"]["reports"]["fp32"]["end_to_end"]["pixel_max_abs"] <= 2  # our engine vs diffusers, v-prediction
+
+
+def test_models_import_passes_the_option_to_the_checkpoint_export(sd2, monkeypatch, capsys):
+    """`models import FILE --prediction-type epsilon` overrides what the file's name says (768:
+    v); the export child gets the option, and the pack in the library records it."""
+    from desktop.cli import main
+    from desktop.engines.packs.library import Library
+
+    _folder, configs, files = sd2
+    monkeypatch.setenv("ATELIER_IMAGE_CONFIGS", str(configs))
+    assert main(["models", "import", str(files["tiny-v2-1_768-ema"]), "--name", "sd2-eps", "--prediction-type", "epsilon"]) == 0
+    assert "note: prediction type epsilon, from --prediction-type" in capsys.readouterr().err
+    config = Library().load("sd2-eps").config
+    assert (config["family"], config["prediction_type"], config["prediction_type_source"]) == ("sd21-base", "epsilon", "--prediction-type")
+
+
+def test_models_import_reads_v_and_refuses_a_bad_value_or_a_folder_in_one_line(sd2, cache_dir, capsys):
+    from desktop.cli import build_parser, main
+    from tests.tiny_sd import tiny_sd_pack
+
+    _folder, _configs, files = sd2
+    for typed, meant in (("v", "v_prediction"), ("V_Prediction", "v_prediction"), ("epsilon", "epsilon")):
+        assert build_parser().parse_args(["models", "import", "x.safetensors", "--prediction-type", typed]).prediction_type == meant
+    folder = tiny_sd_pack(cache_dir)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # a usage error: argparse's exit, as one line
+        main(["models", "import", str(files["tiny-v2-1_512-ema"]), "--prediction-type", "x0"])
+    err = capsys.readouterr().err.strip()
+    assert exited.value.code == 2 and "\n" not in err and "must be epsilon (SD 2.x 512 base models) or v (768 models), not 'x0'" in err
+    assert main(["models", "import", str(folder), "--prediction-type", "v"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--prediction-type applies to single-file checkpoints" in err

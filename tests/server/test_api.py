@@ -111,6 +111,14 @@ def test_image_generation_png_with_provenance_and_watermark(client, atelier_home
     assert sum(1 for rec in _records(atelier_home) if rec["kind"] == "image") == 3
 
 
+def test_image_endpoint_takes_sdxl_second_prompt_fields(client):
+    """prompt_2 / negative_prompt_2 reach the image request (not refused as unknown fields): a
+    pack without SDXL's second text encoder refuses them by what they are for."""
+    for field in ("prompt_2", "negative_prompt_2"):
+        with pytest.raises(openai.BadRequestError, match="a second prompt is for SDXL models"):
+            client.images.generate(model=IMAGE, prompt="a shoe", extra_body={field: "watercolour"})
+
+
 def test_speech_wav_and_flac(client, atelier_home):
     import soundfile as sf
 

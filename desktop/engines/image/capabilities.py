@@ -11,6 +11,7 @@ from dataclasses import dataclass
 class Capabilities:
     prompt: bool = False  # text-conditioned: a prompt is required
     negative_prompt: bool = False
+    prompt_2: bool = False  # a second text encoder that can read its own prompt (SDXL)
     guidance: bool = False  # the guidance scale matters
     steps: bool = False  # the step count matters
     img2img: bool = False  # can start from an init image

@@ -40,6 +40,9 @@ _GENERIC_BYTES_PER_PIXEL = 128 * 4 * 3
 class ImageRequest(ValidatedOnce):
     prompt: str = ""
     negative_prompt: str = ""
+    # SDXL's second text encoder reads these; empty: it reads prompt / negative_prompt (as diffusers)
+    prompt_2: str = ""
+    negative_prompt_2: str = ""
     width: int | None = None  # None: the pack's default size
     height: int | None = None
     steps: int | None = None  # None: the pack's default
@@ -61,9 +64,10 @@ class ImageRequest(ValidatedOnce):
         checked here only roughly and only without a pack (before a command loads one);
         the engine checks it once with the pipeline's estimate."""
         caps = self.capabilities
-        if not isinstance(self.prompt, str) or not isinstance(self.negative_prompt, str):
+        texts = (("prompt", self.prompt), ("negative prompt", self.negative_prompt), ("second prompt", self.prompt_2), ("second negative prompt", self.negative_prompt_2))
+        if not all(isinstance(text, str) for _, text in texts):
             raise RequestError("The prompt must be text.")
-        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
+        for label, text in texts:
             if len(text) > MAX_PROMPT_CHARS:
                 raise RequestError(
                     f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARS:,} "
@@ -131,6 +135,8 @@ class ImageRequest(ValidatedOnce):
         if caps.prompt and not self.prompt.strip():
             raise RequestError("Type a prompt first: it describes the picture to make.")
         self._validate_size(caps)
+        if (self.prompt_2.strip() or self.negative_prompt_2.strip()) and not caps.prompt_2:
+            raise RequestError("This model has no second text encoder: a second prompt is for SDXL models (leave it empty).")
         if self.init_image is not None and not caps.img2img:
             raise RequestError("This model cannot start from an image (no img2img); remove the starting image.")
         if self.scheduler and caps.schedulers and self.scheduler not in caps.schedulers:
@@ -161,6 +167,10 @@ class ImageRequest(ValidatedOnce):
             "class_label": self.class_label,
             "extra": dict(self.extra),
         }
+        # recorded only when given, so a file says what the person wrote (and SD 1.x records stay as they were)
+        for key in ("prompt_2", "negative_prompt_2"):
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         if self.init_image is not None:
             out["strength"] = self.strength
             out["init_image_sha256"] = hashlib.sha256(np.ascontiguousarray(self.init_image).tobytes()).hexdigest()

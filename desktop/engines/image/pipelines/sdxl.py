@@ -11,12 +11,17 @@ memory estimate and VAE decode this reuses):
 * an empty negative prompt is all zeros rather than the encoding of "" (the pipeline config's
   ``force_zeros_for_empty_prompt``, as diffusers does), which is what the model was tuned on.
 
+A second prompt (``prompt_2`` / ``negative_prompt_2``) goes to the second encoder only; when
+empty, that encoder reads the first prompt, as diffusers' ``prompt_2`` does.
+
 Turbo packs run the same graphs: distilled for 1-4 steps without guidance, they differ only in
 the pack's recommended steps and guidance (0: no unconditional pass) and a scheduler config with
 trailing timesteps, all read from the pack.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -47,6 +52,7 @@ class StableDiffusionXLPipeline(StableDiffusionPipeline):
             _Encoder(self.tokenizer_2, self.text_encoder_2, pooled=True),
         )
         self.zero_empty_negative = bool(pack.config.get("force_zeros_for_empty_prompt", True))
+        self.capabilities = replace(self.capabilities, prompt_2=True)
 
     def _read_io(self) -> None:
         super()._read_io()
@@ -62,16 +68,22 @@ class StableDiffusionXLPipeline(StableDiffusionPipeline):
         self.encoders = ()
 
     def _conditions(self, texts: list[str], request) -> tuple[dict[str, np.ndarray], list[str]]:
-        chunks = [prompt_weights.parse(t) for t in texts]
-        weighted = any(prompt_weights.is_weighted(c) for c in chunks)
+        """``texts`` are the prompt and (with guidance) the negative prompt; the second encoder
+        reads prompt_2 / negative_prompt_2 instead where they are given, as in diffusers."""
+        seconds = [request.prompt_2, request.negative_prompt_2][: len(texts)]
+        per_encoder = (texts, [second or first for first, second in zip(texts, seconds)])
+        chunks = [[prompt_weights.parse(t) for t in group] for group in per_encoder]
+        weighted = any(prompt_weights.is_weighted(c) for group in chunks for c in group)
         hidden, pooled, cuts = [], None, None
-        for encoder in self.encoders:
-            states, pool, lost = encoder.run(texts, chunks if weighted else None)
+        for encoder, group, group_chunks in zip(self.encoders, per_encoder, chunks):
+            states, pool, lost = encoder.run(group, group_chunks if weighted else None)
             hidden.append(states)
             pooled = pool if pool is not None else pooled
-            cuts = cuts or lost  # both tokenizers split words alike; report the first's cut once
+            if cuts is None:  # the notice names what the first encoder's texts lost (both tokenizers split words alike)
+                cuts = lost
         states = np.concatenate(hidden, axis=-1)
-        if self.zero_empty_negative and len(texts) > 1 and not texts[1].strip():
+        # zeros only when nothing at all was asked to be avoided (diffusers' force_zeros_for_empty_prompt)
+        if self.zero_empty_negative and len(texts) > 1 and not texts[1].strip() and not seconds[1].strip():
             states[1:] = 0.0
             pooled[1:] = 0.0
         return {"encoder_hidden_states": states, "text_embeds": pooled, "time_ids": self._time_ids(request, len(texts))}, cuts
