@@ -61,14 +61,20 @@ def test_head_runs_once_and_its_best_logits_are_exact(tiny_ggufs, tiny_tok, tmp_
     sources = _ancestors(top.input[0], made_by)
     assert any(n.endswith("LastHidden") for n in sources) and not any(n.endswith("EarlierHidden") for n in sources)
     prompt = tiny_tok(PROMPT, add_special_tokens=False).input_ids
-    with torch.no_grad():
-        want = hf_from_gguf(path)(torch.tensor([prompt])).logits[0, -1].numpy()
+    model = hf_from_gguf(path)
     backend = open_backend(load_pack(pack), RuntimeSettings(), 256)
-    got = backend.extend(prompt)
+    # the prompt, then two one-token steps (no earlier positions: that head pass is empty)
+    steps = [backend.extend(prompt)]
+    for _ in range(2):
+        steps.append(backend.extend([int(np.argmax(steps[-1]))]))
     backend.close()
-    best = np.argsort(-want)[:40]
-    assert np.abs(got[best] - want[best]).max() < 1e-4 * (want.max() - want.min())
-    assert int(np.argmax(got)) == int(np.argmax(want))
+    ids = prompt + [int(np.argmax(g)) for g in steps[:-1]]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0].numpy()
+    for got, want in zip(steps, logits[len(prompt) - 1 :]):
+        best = np.argsort(-want)[:40]
+        assert np.abs(got[best] - want[best]).max() < 1e-4 * (want.max() - want.min())
+        assert int(np.argmax(got)) == int(np.argmax(want))
 
 
 def test_packed_qkv_feeds_attention_directly(tiny_ggufs, tmp_path):
