@@ -9,6 +9,8 @@ token at turn 1 vs turn 10 of a chat (KV reuse). One run prints one table.
 
 ``--llama-python`` names the interpreter of a bench-only environment with llama-cpp-python:
 then the same GGUF races our direct import against llama.cpp (bench/text_llamacpp.py).
+What the graph itself could gain is measured apart, as CPU time per token of graph forms
+(bench/text_gguf_forms.py).
 
 Packs are exported once into .cache/bench/ (about a minute each).
 """

@@ -135,3 +135,21 @@ def test_decode_steps_keep_one_binding_until_the_cache_grows(tiny_packs, monkeyp
         assert len(made) == 2  # the first buffer, then once more when it doubled
     finally:
         engine.close()
+
+
+def test_step_logits_stay_the_callers_after_later_steps(tiny_packs):
+    """The first one-token step's logits came back as a view of the buffer every later step
+    writes into, so a caller that kept them saw the next step's values instead."""
+    import numpy as np
+
+    backend = TextEngine(load_pack(tiny_packs["llama"])).backend
+    try:
+        assert isinstance(backend, GenaiGraphBackend)
+        backend.extend([1, 2, 3])
+        first = backend.extend([4])
+        kept = first.copy()
+        backend.extend([5])
+        backend.extend([6])
+        assert np.array_equal(first, kept)
+    finally:
+        backend.close()

@@ -176,6 +176,7 @@ class GenaiGraphBackend:
         logits = io.get_outputs()[-1].numpy()
         if ids.shape[1] == 1 and logits.dtype == np.float32:  # keep this buffer for the next steps
             self._step_logits = (logits, _ortvalue(logits))
+            return logits[0, -1].copy()  # not a view: the next step writes into this buffer
         return np.asarray(logits[0, -1], dtype=np.float32)
 
     def _bound(self, total: int):

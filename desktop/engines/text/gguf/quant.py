@@ -138,6 +138,23 @@ def requantize_8bit(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeig
     return BlockWeight(q, scale, None, None, 8, REQUANT_BLOCK)
 
 
+def requantize_4bit(w: BlockWeight) -> BlockWeight:
+    """A coarse symmetric 4-bit copy of ``w`` (block 32, scale amax/7) for work where being
+    close is enough: picking the head's candidate tokens, whose logits are then recomputed
+    from ``w`` itself. Half the bytes of an 8-bit head, and no float-minimum correction."""
+    blocks = w.cols // REQUANT_BLOCK
+    q = np.empty((w.rows, blocks, REQUANT_BLOCK), np.uint8)
+    scale = np.empty((w.rows, blocks), np.float32)
+    for start in range(0, w.rows, _REQUANT_ROWS):
+        part = slice(start, start + _REQUANT_ROWS)
+        values = w.take_rows(part).dequantize().reshape(-1, blocks, REQUANT_BLOCK)
+        s = np.abs(values).max(axis=-1) / 7
+        safe = np.where(s > 0, s, 1)[..., None]
+        q[part] = (np.clip(np.rint(values / safe), -8, 7) + 8).astype(np.uint8)
+        scale[part] = s
+    return BlockWeight(q, scale, None, None, 4, REQUANT_BLOCK)
+
+
 def _f16(b: np.ndarray, start: int) -> np.ndarray:
     return np.ascontiguousarray(b[..., start : start + 2]).view(np.float16)[..., 0].astype(np.float32)
 
