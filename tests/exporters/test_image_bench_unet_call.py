@@ -47,6 +47,6 @@ def test_every_variant_measures_a_call(pack, variant):
 
     args = type("Args", (), dict(pack=pack, component="unet", calls=1, latent=8, batch=2, threads=1, profile=variant == "fused"))()
     got = bench.in_subprocess(args, variant)
-    assert got is not None and got["seconds_per_call"] > 0 and got["peak_rss"] > 0
+    assert got is not None and got["seconds_per_call"] > 0 and got["cpu_seconds_per_call"] > 0 and got["peak_rss"] > 0
     if variant == "fused":  # the profile names the fused operator
         assert "MultiHeadAttention" in got["profile"]
