@@ -138,13 +138,14 @@ def measure(pack: Path, component: str, variant: str, calls: int, latent: int, b
 
     providers.session_options = options
     t = time.perf_counter()
-    session, _ = make_image_session(graph, RuntimeSettings(provider="cpu", threads=threads))
-    load = time.perf_counter() - t
-    if variant == "spin":  # the engine's factory turned spinning off; a fresh session with it on
+    if variant == "spin":  # the engine's factory turns spinning off: the same options without that
         import onnxruntime as ort
 
         opts = options(RuntimeSettings(provider="cpu", threads=threads))
         session = ort.InferenceSession(str(graph), sess_options=opts, providers=["CPUExecutionProvider"])
+    else:
+        session, _ = make_image_session(graph, RuntimeSettings(provider="cpu", threads=threads))
+    load = time.perf_counter() - t
     inputs = feeds(session, component, latent, batch)
     session.run(None, inputs)  # warm-up: allocations at these shapes
     times, cpu = [], []
