@@ -39,11 +39,29 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gguf_import import convert, smollm2_gguf  # noqa: E402
+from bench.gguf_import import smollm2_gguf  # noqa: E402
 
 CACHE = ROOT / ".cache/bench/gguf-types"
 TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q2_K")
 FLOORS = {"agreement": 0.98, "ppl_ratio": 1.005}
+# convert_gguf options per mode; --sweep adds "roles:a,b" (float activations for those
+# projections: qkv, o, gate_up, down; the head keeps its float-rescored candidates)
+MODES = {"fast": {}, "exact": {"exact_activations": True}}
+
+CONVERT = """
+import json, sys, time
+from pathlib import Path
+from desktop.engines.text.gguf.convert import convert_gguf
+from desktop.engines.packs.pack import write_manifest
+options = json.loads(sys.argv[3])
+if "float_roles" in options:
+    options["float_roles"] = frozenset(options["float_roles"])
+t = time.perf_counter()
+fields = convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]), **options)
+seconds = time.perf_counter() - t
+write_manifest(sys.argv[2], fields, fields.pop("_roles"))
+print(json.dumps({"seconds": seconds}))
+"""
 
 # Runs in the llama-cpp-python venv: that package is a bench tool, never an app dependency.
 QUANTIZE = """
@@ -98,11 +116,31 @@ def quantized(f32: Path, kind: str, llama_python: str) -> Path:
     return out
 
 
+def mode_options(mode: str) -> dict:
+    if mode.startswith("roles:"):
+        return {"float_roles": [r for r in mode[6:].split(",") if r]}
+    return MODES[mode]
+
+
+def convert(src: Path, dest: Path, mode: str) -> dict:
+    """One import in a fresh process (its seconds are the import's own, imports excluded)."""
+    dest.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", CONVERT, str(src), str(dest), json.dumps(mode_options(mode))], capture_output=True, text=True, cwd=ROOT, env=env)
+    if out.returncode:
+        sys.exit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def measure(src: Path, modes: list[str], work: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
     from exporters.text.validate import TextReference, validate_text_pack
+
+    # The reference's speed is not measured, and on a shared, oversubscribed machine a second
+    # torch thread mostly waits at barriers for a descheduled partner (minutes per type).
+    torch.set_num_threads(1)
 
     row: dict = {"file_mib": src.stat().st_size / 2**20}
     packs = {}
@@ -136,7 +174,7 @@ def table(rows: dict[str, dict], modes: list[str]) -> str:
     for kind, row in rows.items():
         d = row[modes[0]]
         mix = ", ".join(f"{k} {v}" for k, v in sorted(row["mix"].items(), key=lambda kv: -kv[1]))
-        miss = lambda v, floor, low: f"**{v:.3f}**" if (v < floor if low else v > floor) else f"{v:.3f}"  # noqa: E731
+        miss = lambda v, floor, low: f"**{v:.{3 if low else 4}f}**" if (v < floor if low else v > floor) else f"{v:.{3 if low else 4}f}"  # noqa: E731
         line = f"| {kind} | {row['file_mib']:.1f} | {mix} | {d['seconds']:.1f} | {d['pack_mib']:.1f} | {miss(d['agreement'], FLOORS['agreement'], True)} | {miss(d['ppl_ratio'], FLOORS['ppl_ratio'], False)} | {d['max_dlogit']:.3f} |"
         if "exact" in modes:
             e = row["exact"]
@@ -151,8 +189,15 @@ def main() -> None:
     ap.add_argument("--no-exact", action="store_true", help="default mode only (half the conversions)")
     ap.add_argument("--llama-python", default="/work/llamacpp-venv/bin/python", help="a python with llama-cpp-python (bench-only)")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    ap.add_argument("--table", type=Path, nargs="*", help="only print the table from --json files of earlier runs")
+    ap.add_argument("--sweep", default="", help="extra modes, ';'-separated, e.g. 'roles:qkv,down;roles:' (printed after the table)")
     args = ap.parse_args()
     modes = ["fast"] if args.no_exact else ["fast", "exact"]
+    modes += [m for m in args.sweep.split(";") if m]
+    if args.table:
+        rows = {k: v for path in args.table for k, v in json.loads(path.read_text()).items()}
+        print(table({k: rows[k] for k in TYPES if k in rows}, modes))
+        return
     CACHE.mkdir(parents=True, exist_ok=True)
     print(f"load {open('/proc/loadavg').read().split()[:3]} on {os.cpu_count()} CPUs", flush=True)
     f32 = f32_source(smollm2_gguf())
@@ -168,6 +213,8 @@ def main() -> None:
     print(f"\nfloors: agreement >= {FLOORS['agreement']}, ppl ratio <= {FLOORS['ppl_ratio']} (misses in bold); "
           f"{next(iter(rows.values()))[modes[0]]['tokens']} agreement tokens, 1024 ppl tokens")
     print(table(rows, modes))
+    for mode in (m for m in modes if m not in MODES):
+        print(f"\n{mode}: " + "; ".join(f"{k} agreement {r[mode]['agreement']:.3f}, ppl ratio {r[mode]['ppl_ratio']:.4f}, max |dlogit| {r[mode]['max_dlogit']:.3f}" for k, r in rows.items()))
     print(f"load after: {open('/proc/loadavg').read().split()[:3]}")
 
 
