@@ -173,6 +173,8 @@ def requantize_8bit(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeig
 def _units(kind: T, data: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-block unit (and minimum) [rows, cols / block], read by gguf's dequantize of probes."""
     block, unit_bytes, minimum_bytes = _EXACT_8BIT[kind]
+    if kind == T.IQ4_NL:  # its unit is the block's own fp16 d: read it, no second dequantize
+        return _f16(data.reshape(data.shape[0], -1, 18), 0), None
 
     def probe(patch: dict) -> np.ndarray:
         from gguf.constants import GGML_QUANT_SIZES
