@@ -21,7 +21,9 @@ Source: an F32 GGUF made from the shipped Q4_1 file (its weights dequantized: fi
 measuring format fidelity), quantized with llama-cpp-python's ``llama_model_quantize`` in a
 bench-only venv (``--llama-python``). Files are cached under ``.cache/bench/gguf-types/``.
 
-    python bench/gguf_quality.py [--types Q8_0,Q4_K_M] [--no-exact] [--llama-python PATH]
+    python bench/gguf_quality.py [--types Q8_0,Q4_K_M] [--no-exact] [--llama-python PATH] [--json F]
+    python bench/gguf_quality.py --types Q8_0 --no-exact --sweep "roles:qkv,down;roles:"   # float roles
+    python bench/gguf_quality.py --table F1.json F2.json   # one table from runs done in parts
 """
 
 from __future__ import annotations
