@@ -19,8 +19,13 @@ Q4_K     super-block 256: d, dmin, 8 x 6-bit    4-bit, block 32, scale d*sc, zer
 Q5_K     as Q4_K with 5-bit q                   8-bit, block 32, as Q4_K
 Q6_K     d, 16 x int8 sc, 16 x 16 6-bit q       8-bit, block 16, scale d*sc, zero 32
 F32/F16/BF16                                    kept float (fp32 initializer)
-Q2_K, Q3_K, IQ*, TQ*, MXFP4                     no MatMulNBits form (non-uniform grids,
-                                                3-bit, ternary): ``gguf.quants.dequantize``,
+IQ4_NL, IQ4_XS  d (x 6-bit sc), 4-bit index into an    8-bit, block 32, scale |unit|, the grid's
+                int8 grid: value unit * grid[i]         integer itself (exact; the import says
+                                                        it is stored at 8 bits)
+Q3_K, Q2_K      16-value sub-blocks, 3/2-bit q,         8-bit, block 16, scale d*sc (Q2_K: zero
+                6/4-bit sc (Q2_K: minus dmin*mn)        + offset as Q4_1), exact as above
+IQ1-IQ3, TQ*, MXFP4                             no MatMulNBits form (non-uniform grids,
+                                                ternary): ``gguf.quants.dequantize``,
                                                 then 8-bit, block 32, scale amax/127 (a
                                                 second rounding, <= 1/254 of each block's
                                                 largest value; the import says so)
@@ -121,21 +126,66 @@ def decode(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeight | np.n
     return _DECODERS[kind](b, rows)
 
 
+# Types whose values are an integer (|k| <= 127) times a per-block unit, plus for Q2_K a
+# per-block minimum: 8 bits hold them exactly. Each entry: block, and byte patterns that make
+# gguf's own dequantize return the unit (and the minimum), so no bit layout is copied here:
+# IQ4 grid index 8 is 1; Q3_K q = 1 with the high mask set; Q2_K q = 1 with dmin 0, q = 0.
+_EXACT_8BIT = {
+    T.IQ4_NL: (32, {(2, 18): 0x88}, None),
+    T.IQ4_XS: (32, {(8, 136): 0x88}, None),
+    T.Q3_K: (16, {(0, 32): 0xFF, (32, 96): 0x55}, None),
+    T.Q2_K: (16, {(16, 80): 0x55, (82, 84): 0}, {(16, 80): 0}),
+}
+
+
 def requantize_8bit(kind: T, raw: np.ndarray, rows: int, cols: int) -> BlockWeight:
-    """A type with no MatMulNBits form: gguf's own dequantization, then symmetric 8-bit blocks
-    of 32 (the int8 grid is 16-64x finer than these 2-4-bit sources' own, so the answer is
-    theirs; the pack grows to ~8.5 bits per weight)."""
+    """A type with no MatMulNBits form, stored at 8 bits: exactly (see _EXACT_8BIT) where the
+    type is an integer grid times a block unit; otherwise gguf's own dequantization in
+    symmetric 8-bit blocks of 32 (a second rounding, <= 1/254 of each block's largest value;
+    the int8 grid is 16-64x finer than these 1-3-bit sources' own, so the answer is theirs)."""
     data = np.asarray(raw).reshape(-1).view(np.uint8).reshape(rows, -1)
-    q = np.empty((rows, cols // REQUANT_BLOCK, REQUANT_BLOCK), np.uint8)
-    scale = np.empty((rows, cols // REQUANT_BLOCK), np.float32)
+    block = _EXACT_8BIT[kind][0] if kind in _EXACT_8BIT else REQUANT_BLOCK
+    q = np.empty((rows, cols // block, block), np.uint8)
+    scale = np.empty((rows, cols // block), np.float32)
+    zero = np.empty((rows, cols // block), np.uint8) if block != REQUANT_BLOCK or kind == T.Q2_K else None
+    offset = np.empty((rows, cols // block), np.float32) if kind == T.Q2_K else None
     for start in range(0, rows, _REQUANT_ROWS):
         part = slice(start, start + _REQUANT_ROWS)
-        w = gguf_quants.dequantize(data[part], kind).astype(np.float32).reshape(-1, cols // REQUANT_BLOCK, REQUANT_BLOCK)
-        s = np.abs(w).max(axis=-1) / 127
-        safe = np.where(s > 0, s, 1)[..., None]
-        q[part] = (np.clip(np.rint(w / safe), -127, 127) + 128).astype(np.uint8)
+        w = gguf_quants.dequantize(data[part], kind).astype(np.float32).reshape(-1, cols // block, block)
+        if kind in _EXACT_8BIT:
+            unit, minimum = _units(kind, data[part], cols)
+            s = np.abs(unit) if minimum is None else unit  # Q2_K keeps k = q >= 0 for its zero point
+            centred = w if minimum is None else w - minimum[..., None]
+        else:
+            s, minimum, centred = np.abs(w).max(axis=-1) / 127, None, w
+        k = np.clip(np.rint(centred / np.where(s > 0, s, 1)[..., None]), -127, 127)
+        if minimum is not None:  # Q2_K: k in 0..3; integer zero + float remainder as Q4_1
+            z, offset[part] = _zero_and_offset(s, minimum, 255)
+            q[part], zero[part] = k.astype(np.uint8), z
+        else:
+            q[part] = (k + 128).astype(np.uint8)
+            if zero is not None:
+                zero[part] = 128
         scale[part] = s
-    return BlockWeight(q, scale, None, None, 8, REQUANT_BLOCK)
+    return BlockWeight(q, scale, zero, offset, 8, block)
+
+
+def _units(kind: T, data: np.ndarray, cols: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-block unit (and minimum) [rows, cols / block], read by gguf's dequantize of probes."""
+    block, unit_bytes, minimum_bytes = _EXACT_8BIT[kind]
+    if kind == T.IQ4_NL:  # its unit is the block's own fp16 d: read it, no second dequantize
+        return _f16(data.reshape(data.shape[0], -1, 18), 0), None
+
+    def probe(patch: dict) -> np.ndarray:
+        from gguf.constants import GGML_QUANT_SIZES
+
+        b = data.reshape(data.shape[0], -1, GGML_QUANT_SIZES[kind][1]).copy()
+        for (start, stop), value in patch.items():
+            b[..., start:stop] = value
+        w = gguf_quants.dequantize(b.reshape(data.shape[0], -1), kind).astype(np.float32)
+        return w.reshape(data.shape[0], cols // block, block)[..., 0]
+
+    return probe(unit_bytes), None if minimum_bytes is None else probe(minimum_bytes)
 
 
 def requantize_4bit(w: BlockWeight) -> BlockWeight:
