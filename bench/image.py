@@ -44,7 +44,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.image_scale import SPECS, Spec, build_pipeline as build_real, export_packs  # noqa: E402
+from bench.image_scale import SPECS, Spec, build_pipeline as build_real, export_packs, json_child  # noqa: E402
 from desktop.engines.atomic_write import write_text_atomic  # noqa: E402
 
 CACHE = ROOT / ".cache" / "bench" / "image"
@@ -215,12 +215,7 @@ def in_subprocess(kind: str, target: str, runs: int, spec: Spec, python: str = s
     # PyTorch's OpenMP threads wait passively like our engine's: spinning threads on a
     # shared machine measure the other programs more than the model
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS), OMP_WAIT_POLICY="PASSIVE", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        print(f"{kind} failed: " + " | ".join(proc.stderr.strip().splitlines()[-3:]), file=sys.stderr)
-        return None
-    return json.loads(lines[-1])
+    return json_child(cmd, env, kind)
 
 
 def wait_for_idle(limit: int) -> None:

@@ -14,7 +14,9 @@ would triple the time on a 2-core machine, and the exporter's tests cover them.
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +155,14 @@ def _write_manifest(config, pack: Path, precision: str, name: str) -> None:
     fields.update(name=name, modality="image", precision=precision, runtime=config.runtime, license={"id": "unknown"})
     (pack / "manifest.json").unlink(missing_ok=True)
     write_manifest(pack, fields, config.roles(pack))
+
+
+def json_child(cmd: list[str], env: dict, label: str) -> dict | None:
+    """Run a measuring child and read the last JSON line it prints; a failed child is said in
+    one line (its last stderr lines) and gives None, so one broken row does not end the table."""
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        print(f"{label} failed: " + " | ".join(proc.stderr.strip().splitlines()[-3:]), file=sys.stderr)
+        return None
+    return json.loads(lines[-1])

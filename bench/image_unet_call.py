@@ -31,13 +31,14 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.image_scale import json_child  # noqa: E402
 
 VARIANTS = ("fused", "unfused-kernel", "unfused-graph", "spin", "no-mem-pattern", "no-arena")
 
@@ -184,12 +185,7 @@ def in_subprocess(args, variant: str) -> dict | None:
         env["ORT_DISABLE_FLASH_ATTENTION"] = "1"
     cmd = [sys.executable, __file__, str(args.pack), "--component", args.component, "--calls", str(args.calls), "--latent", str(args.latent),
            "--batch", str(args.batch), "--threads", str(args.threads), "--child", variant] + (["--profile"] if args.profile else [])
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        print(f"{variant} failed: " + " | ".join(proc.stderr.strip().splitlines()[-3:]), file=sys.stderr)
-        return None
-    return json.loads(lines[-1])
+    return json_child(cmd, env, variant)
 
 
 def main() -> int:
