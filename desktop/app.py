@@ -23,7 +23,10 @@ def run(argv: list[str]) -> int:
 
     from desktop.ui.main_window import MainWindow
 
+    from desktop.ui.gui_thread_gc import collect_on_gui_thread
+
     app = QApplication.instance() or QApplication(argv)
+    collect_on_gui_thread(app)  # a widget freed on a job's thread leaves its timers behind
     app.setApplicationName("Atelier")
     app.setOrganizationName("Atelier")
     app.setDesktopFileName("atelier")  # matches the .desktop entry: the icon and name in docks

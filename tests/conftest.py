@@ -28,6 +28,22 @@ def atelier_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def gui_thread_gc(request):
+    """Tests that run Qt collect cycles on the GUI thread only, as the app does
+    (desktop/ui/gui_thread_gc.py): otherwise the collector, run by a job's worker, could
+    free an earlier test's widget there and leave its timers to fire on freed memory."""
+    if not {"qtbot", "qapp"} & set(request.fixturenames):
+        yield
+        return
+    from desktop.ui.gui_thread_gc import GuiThreadCollector
+
+    collector = GuiThreadCollector(request.getfixturevalue("qapp"))
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
 @pytest.fixture(scope="session")
 def cache_dir() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
