@@ -30,11 +30,15 @@ class GuiThreadCollector(QObject):
         self._was_enabled = gc.isenabled()
         self._thresholds = gc.get_threshold()
         gc.disable()
+        self._oldest_after_full = len(gc.get_objects(generation=2))
         self._timer = QTimer(self, interval=interval_ms, timeout=self.collect_due)
         self._timer.start()
 
     def collect_due(self) -> int:
-        """Collect the oldest generation whose counter passed its threshold; returns it (-1: none)."""
+        """Collect the oldest generation that is due, by the collector's own rules; returns
+        it (-1: none). A full pass also waits, as CPython's does, until the objects that
+        reached the oldest generation since the last full pass are a quarter of those there
+        before: a full pass over a process holding torch and Qt takes a few hundred ms."""
         counts, limits = gc.get_count(), self._thresholds
         due = -1
         for generation in range(3):
@@ -42,8 +46,14 @@ class GuiThreadCollector(QObject):
                 due = generation
             else:
                 break  # an older generation is only due once the younger ones are
+        if due == 2:
+            oldest = len(gc.get_objects(generation=2))
+            if oldest - self._oldest_after_full < self._oldest_after_full // 4:
+                due = 1
         if due >= 0:
             gc.collect(due)
+            if due == 2:
+                self._oldest_after_full = len(gc.get_objects(generation=2))
         return due
 
     def stop(self) -> None:

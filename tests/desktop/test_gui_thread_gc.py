@@ -67,3 +67,29 @@ def test_stop_hands_collection_back_to_python(qapp):
     assert gc.isenabled()
     if not was:
         gc.disable()
+
+
+def _make_every_generation_due(keep: list) -> None:
+    low, middle, high = gc.get_threshold()
+    for _ in range(high + 1):
+        gc.collect(1)  # each counts once towards the oldest generation
+    for _ in range(middle + 1):
+        gc.collect(0)
+    keep.extend([] for _ in range(low + 100))
+
+
+def test_a_full_pass_waits_until_the_oldest_generation_has_grown_by_a_quarter(qapp):
+    was = gc.isenabled()
+    collector = GuiThreadCollector(qapp, interval_ms=60_000)  # driven by hand below
+    keep: list = []
+    try:
+        collector._oldest_after_full = 10**9  # as if the last full pass left a huge heap
+        _make_every_generation_due(keep)
+        assert collector.collect_due() == 1, "a full pass ran although the heap barely grew"
+        collector._oldest_after_full = 0
+        _make_every_generation_due(keep)
+        assert collector.collect_due() == 2
+    finally:
+        collector.stop()
+        if not was:
+            gc.disable()
