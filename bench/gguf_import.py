@@ -34,8 +34,11 @@ import json, resource, sys, time
 from pathlib import Path
 from desktop.engines.text.gguf.convert import convert_gguf
 from desktop.engines.packs.pack import write_manifest
+options = json.loads(sys.argv[3])
+if "float_roles" in options:
+    options["float_roles"] = frozenset(options["float_roles"])
 t = time.perf_counter()
-fields = convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]), exact_activations=sys.argv[3] == "exact")
+fields = convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]), **options)
 seconds = time.perf_counter() - t
 roles = fields.pop("_roles")
 write_manifest(sys.argv[2], fields, roles)
@@ -50,9 +53,12 @@ def smollm2_gguf() -> Path:
     return next(Path(spec.origin).parent.glob("*.gguf"))
 
 
-def convert(src: Path, dest: Path, mode: str) -> dict:
+def convert(src: Path, dest: Path, options: dict) -> dict:
+    """One import in a fresh process, ``options`` passed to ``convert_gguf`` (JSON: a
+    ``float_roles`` list becomes its frozenset): the seconds are the import's own, imports
+    excluded, and the peak RSS is the process's."""
     dest.mkdir(parents=True)
-    out = subprocess.run([sys.executable, "-c", CONVERT, str(src), str(dest), mode], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out = subprocess.run([sys.executable, "-c", CONVERT, str(src), str(dest), json.dumps(options)], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     if out.returncode:
         sys.exit(out.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -124,7 +130,7 @@ def main() -> None:
         packs, costs = {}, {}
         for mode in ("fast", "exact"):
             packs[f"gguf direct ({mode})"] = Path(tmp) / mode
-            costs[f"gguf direct ({mode})"] = convert(src, Path(tmp) / mode, mode)
+            costs[f"gguf direct ({mode})"] = convert(src, Path(tmp) / mode, {"exact_activations": mode == "exact"})
         if (args.int4 / "genai_config.json").is_file():
             packs = {"int4 pack (requantized)": args.int4, **packs}
         faithful = faithfulness(src, packs)

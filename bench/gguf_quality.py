@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gguf_import import smollm2_gguf  # noqa: E402
+from bench.gguf_import import convert, smollm2_gguf  # noqa: E402
 
 CACHE = ROOT / ".cache/bench/gguf-types"
 TYPES = ("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "Q3_K_M", "Q2_K")
@@ -49,21 +49,6 @@ FLOORS = {"agreement": 0.98, "ppl_ratio": 1.005}
 # convert_gguf options per mode; --sweep adds "roles:a,b" (float activations for those
 # projections: qkv, o, gate_up, down; the head keeps its float-rescored candidates)
 MODES = {"fast": {}, "exact": {"exact_activations": True}}
-
-CONVERT = """
-import json, sys, time
-from pathlib import Path
-from desktop.engines.text.gguf.convert import convert_gguf
-from desktop.engines.packs.pack import write_manifest
-options = json.loads(sys.argv[3])
-if "float_roles" in options:
-    options["float_roles"] = frozenset(options["float_roles"])
-t = time.perf_counter()
-fields = convert_gguf(Path(sys.argv[1]), Path(sys.argv[2]), **options)
-seconds = time.perf_counter() - t
-write_manifest(sys.argv[2], fields, fields.pop("_roles"))
-print(json.dumps({"seconds": seconds}))
-"""
 
 # Runs in the llama-cpp-python venv: that package is a bench tool, never an app dependency.
 QUANTIZE = """
@@ -124,16 +109,6 @@ def mode_options(mode: str) -> dict:
     return MODES[mode]
 
 
-def convert(src: Path, dest: Path, mode: str) -> dict:
-    """One import in a fresh process (its seconds are the import's own, imports excluded)."""
-    dest.mkdir(parents=True)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", CONVERT, str(src), str(dest), json.dumps(mode_options(mode))], capture_output=True, text=True, cwd=ROOT, env=env)
-    if out.returncode:
-        sys.exit(out.stderr)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def measure(src: Path, modes: list[str], work: Path) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
@@ -148,7 +123,7 @@ def measure(src: Path, modes: list[str], work: Path) -> dict:
     packs = {}
     for mode in modes:
         packs[mode] = work / f"{src.stem}-{mode}"
-        cost = convert(src, packs[mode], mode)
+        cost = convert(src, packs[mode], mode_options(mode))
         manifest = json.loads((packs[mode] / "manifest.json").read_text())
         row[mode] = {"seconds": cost["seconds"], "pack_mib": sum(p.stat().st_size for p in packs[mode].iterdir()) / 2**20}
         row["mix"] = manifest["config"]["quantization"]["source_types"]
