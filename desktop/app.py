@@ -21,12 +21,11 @@ def run(argv: list[str]) -> int:
     setup_logging(console=True)  # details (tracebacks) to logs/atelier.log; one line on stderr
     from PySide6.QtWidgets import QApplication
 
+    from desktop.ui.gui_thread_gc import GuiThreadCollector
     from desktop.ui.main_window import MainWindow
 
-    from desktop.ui.gui_thread_gc import collect_on_gui_thread
-
     app = QApplication.instance() or QApplication(argv)
-    collect_on_gui_thread(app)  # a widget freed on a job's thread leaves its timers behind
+    GuiThreadCollector(app)  # for the app's lifetime: a widget freed on a job's thread leaves its timers behind
     app.setApplicationName("Atelier")
     app.setOrganizationName("Atelier")
     app.setDesktopFileName("atelier")  # matches the .desktop entry: the icon and name in docks

@@ -63,7 +63,3 @@ class GuiThreadCollector(QObject):
         if self._was_enabled:
             gc.enable()
 
-
-def collect_on_gui_thread(app: QObject) -> GuiThreadCollector:
-    """Install the collector for the application's lifetime."""
-    return GuiThreadCollector(app)
